@@ -1,0 +1,257 @@
+"""Fixed points and slow points of dh/dt = f(h) inside a box.
+
+Seeds (a grid in d <= 3, otherwise given states or uniform samples of the box) are driven to
+minima of q(h) = 1/2 ||f(h)||^2 by batched Levenberg-Marquardt in float64,
+h <- h - (J^T J + mu I)^{-1} J^T f, which is Newton's method once mu is small. Minima with
+||f|| < ``tol`` are fixed points; the other local minima of q with ||f|| < ``slow_tol`` are slow
+points. Points closer than ``dedup_tol`` are merged.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from gru_learn.dynamics.stability import classify, jacobian, map_is_stable, ode_is_stable
+
+VectorField = Callable[[Tensor], Tensor]
+Box = tuple[tuple[float, float], ...]
+
+
+@dataclass
+class FixedPoint:
+    """A root of f with its linear stability (ODE) and the discrete map's stability there."""
+
+    h: Tensor
+    kind: str
+    eigenvalues: Tensor
+    residual: float
+    n_unstable: int
+    candidate: str | None = None
+    map_stable: bool | None = None
+
+    @property
+    def map_disagrees(self) -> bool:
+        """The discrete step h -> step(h) and the ODE disagree on stability here."""
+        return self.map_stable is not None and self.map_stable != ode_is_stable(self.kind)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "h": self.h.tolist(),
+            "kind": self.kind,
+            "eigenvalues": [[float(e.real), float(e.imag)] for e in self.eigenvalues],
+            "residual": self.residual,
+            "n_unstable": self.n_unstable,
+            "bifurcation_candidate": self.candidate,
+            "map_stable": self.map_stable,
+            "map_disagrees": self.map_disagrees,
+        }
+
+
+@dataclass
+class SlowPoint:
+    """A local minimum of q = 1/2 ||f||^2 that is not a root: the flow there is slow, not zero."""
+
+    h: Tensor
+    speed: float
+
+    def to_json(self) -> dict[str, Any]:
+        return {"h": self.h.tolist(), "speed": self.speed}
+
+
+@dataclass
+class FixedPointResult:
+    fixed_points: list[FixedPoint]
+    slow_points: list[SlowPoint]
+    index_sum: int | None = None  # (nodes + foci) - saddles, in 2-D
+    notes: list[str] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "fixed_points": [p.to_json() for p in self.fixed_points],
+            "slow_points": [p.to_json() for p in self.slow_points],
+            "index_sum": self.index_sum,
+            "notes": list(self.notes),
+        }
+
+
+def check_box(box: Box | list, dim: int) -> Box:
+    """Validate ``box`` as ((lo, hi),) * dim (one pair may be given for every dimension)."""
+    pairs = [tuple(map(float, b)) for b in box]
+    if len(pairs) == 1 and dim > 1:
+        pairs = pairs * dim
+    if len(pairs) != dim or any(len(p) != 2 or not p[0] < p[1] for p in pairs):
+        raise ValueError(f"box must be {dim} pairs (lo, hi) with lo < hi, got {box!r}")
+    return tuple(pairs)  # type: ignore[return-value]
+
+
+def levenberg_marquardt(
+    f: VectorField, h: Tensor, max_iter: int = 100, tol: float = 1e-13
+) -> tuple[Tensor, Tensor, Tensor]:
+    """Drive every row of ``h`` (n, d) to a local minimum of q = 1/2 ||f||^2.
+
+    Returns ``(h, speed, converged)``: the final states, ||f|| there, and whether the step
+    became negligible (a minimum of q was reached, root or not).
+    """
+    n, d = h.shape
+    eye = torch.eye(d, dtype=h.dtype)
+    mu = torch.full((n,), 1e-3, dtype=h.dtype)
+    with torch.no_grad():
+        fh = f(h)
+    q = 0.5 * (fh * fh).sum(-1)
+    converged = torch.zeros(n, dtype=torch.bool)
+    for _ in range(max_iter):
+        jac = jacobian(f, h).detach()
+        jt = jac.transpose(-1, -2)
+        a = jt @ jac + mu[:, None, None] * eye
+        step = torch.linalg.solve(a, (jt @ fh.unsqueeze(-1))).squeeze(-1)
+        with torch.no_grad():
+            trial = h - step
+            f_trial = f(trial)
+        q_trial = 0.5 * (f_trial * f_trial).sum(-1)
+        better = torch.isfinite(q_trial) & (q_trial <= q)
+        h = torch.where(better[:, None], trial, h)
+        fh = torch.where(better[:, None], f_trial, fh)
+        q = torch.where(better, q_trial, q)
+        mu = torch.where(better, (mu / 3.0).clamp_min(1e-15), mu * 4.0)
+        small = step.norm(dim=-1) <= 1e-12 * (1.0 + h.norm(dim=-1))
+        converged = converged | (better & small) | (q <= 0.5 * tol**2)
+        if bool(converged.all()):
+            break
+    return h, q.mul(2.0).sqrt(), converged
+
+
+def deduplicate(points: Tensor, scores: Tensor, radius: float) -> Tensor:
+    """Indices of a subset of ``points`` no two closer than ``radius``, lowest score kept."""
+    order = torch.argsort(scores)
+    kept: list[int] = []
+    for i in order.tolist():
+        if all(float((points[i] - points[j]).norm()) > radius for j in kept):
+            kept.append(i)
+    return torch.tensor(kept, dtype=torch.long)
+
+
+def grid_seeds(f: VectorField, box: Box, resolution: int) -> Tensor:
+    """Seeds for an exhaustive search in d <= 3: every grid cell where each component of f
+    changes sign at its corners (a root inside is possible), plus local minima of ||f|| on the
+    grid (tangential roots, slow points)."""
+    dim = len(box)
+    axes = [torch.linspace(lo, hi, resolution, dtype=torch.float64) for lo, hi in box]
+    mesh = torch.stack(torch.meshgrid(*axes, indexing="ij"), dim=-1)  # (R,)*d + (d,)
+    with torch.no_grad():
+        fv = f(mesh)
+    sign = fv > 0
+    cell = tuple(slice(0, resolution - 1) for _ in range(dim))
+    any_pos = torch.zeros(sign[cell].shape, dtype=torch.bool)
+    any_neg = torch.zeros_like(any_pos)
+    for corner in range(2**dim):
+        idx = tuple(
+            slice(1, resolution) if (corner >> k) & 1 else slice(0, resolution - 1)
+            for k in range(dim)
+        )
+        any_pos |= sign[idx]
+        any_neg |= ~sign[idx]
+    straddles = (any_pos & any_neg).all(-1)
+    centres = (mesh[cell] + mesh[tuple(slice(1, resolution) for _ in range(dim))]) / 2
+    speed = fv.norm(dim=-1)
+    pool = (F.max_pool1d, F.max_pool2d, F.max_pool3d)[dim - 1]
+    local_min = -pool(-speed[None, None], 3, stride=1, padding=1)[0, 0] >= speed
+    return torch.cat([centres[straddles], mesh[local_min]])
+
+
+def find_fixed_points(
+    f: VectorField,
+    box: Box | list,
+    *,
+    starts: Tensor | None = None,
+    n_starts: int = 512,
+    resolution: int | None = None,
+    step: VectorField | None = None,
+    tol: float = 1e-10,
+    slow_tol: float = 1e-2,
+    dedup_tol: float | None = None,
+    generator: torch.Generator | None = None,
+) -> FixedPointResult:
+    """All fixed points (and slow points) of dh/dt = f(h) in ``box``.
+
+    In d <= 3 (or when ``resolution`` is given) the search is exhaustive on a grid of
+    ``resolution`` points per axis (default 64 in 2-D). Otherwise it starts from ``starts``
+    (e.g. trajectory states plus noise) and ``n_starts`` uniform samples of the box.
+    ``step`` is the discrete map (for a GRU, h + f(h)) whose stability is also reported.
+    """
+    box = check_box(box, starts.shape[-1] if starts is not None else len(box))
+    dim = len(box)
+    lo = torch.tensor([b[0] for b in box], dtype=torch.float64)
+    hi = torch.tensor([b[1] for b in box], dtype=torch.float64)
+    if resolution is None and dim <= 3:
+        resolution = {1: 401, 2: 64, 3: 24}[dim]
+    seeds = []
+    if resolution is not None:
+        seeds.append(grid_seeds(f, box, resolution))
+    if starts is not None:
+        seeds.append(starts.reshape(-1, dim).to(torch.float64))
+    if resolution is None or starts is None:
+        u = torch.rand(n_starts, dim, dtype=torch.float64, generator=generator)
+        seeds.append(lo + (hi - lo) * u)
+    seed = torch.cat(seeds)
+    h, speed, converged = levenberg_marquardt(f, seed)
+    margin = 1e-6 * (hi - lo)
+    inside = ((h >= lo - margin) & (h <= hi + margin)).all(-1) & torch.isfinite(speed)
+    radius = dedup_tol if dedup_tol is not None else 1e-6 * float((hi - lo).max())
+    notes: list[str] = []
+
+    roots = inside & (speed < tol)
+    points = h[roots]
+    keep = deduplicate(points, speed[roots], radius)
+    fixed: list[FixedPoint] = []
+    if len(keep):
+        jac = jacobian(f, points[keep]).detach()
+        step_jac = jacobian(step, points[keep]).detach() if step is not None else None
+        for k, i in enumerate(keep.tolist()):
+            st = classify(jac[k])
+            fixed.append(
+                FixedPoint(
+                    h=points[i].clone(),
+                    kind=st.kind,
+                    eigenvalues=st.eigenvalues,
+                    residual=float(speed[roots][i]),
+                    n_unstable=st.n_unstable,
+                    candidate=st.candidate,
+                    map_stable=None if step_jac is None else map_is_stable(step_jac[k]),
+                )
+            )
+    fixed.sort(key=lambda p: p.h.tolist())
+
+    slow_mask = inside & converged & ~roots & (speed < slow_tol)
+    slow_pts = h[slow_mask]
+    slow: list[SlowPoint] = []
+    if len(slow_pts):
+        keep_s = deduplicate(slow_pts, speed[slow_mask], max(radius, 1e-4))
+        for i in keep_s.tolist():
+            far = all(float((slow_pts[i] - p.h).norm()) > 1e-4 for p in fixed)
+            if far:
+                slow.append(SlowPoint(slow_pts[i].clone(), float(speed[slow_mask][i])))
+
+    index_sum = None
+    if dim == 2:
+        index_sum = sum(p.kind != "saddle" for p in fixed if p.kind != "non_hyperbolic") - sum(
+            p.kind == "saddle" for p in fixed
+        )
+        if any(p.kind == "non_hyperbolic" for p in fixed):
+            notes.append("non-hyperbolic fixed point present: its index is not +-1, index "
+                         "sum not checked")
+        elif index_sum != 1:
+            notes.append(
+                f"index sum (nodes + foci) - saddles = {index_sum}, not 1: a fixed point was "
+                "missed, is degenerate, or lies outside the box"
+            )
+    if any(p.map_disagrees for p in fixed):
+        notes.append("the discrete map and the ODE disagree on the stability of a fixed point")
+    if not math.isfinite(float(speed.min())):
+        notes.append("the vector field was not finite at some seeds")
+    return FixedPointResult(fixed, slow, index_sum, notes)
