@@ -1,0 +1,173 @@
+"""Limit cycles of dh/dt = f(h): detection by Poincare returns, refinement by shooting.
+
+Many initial states are integrated together (batched RK4). After a transient, each trajectory
+is cut by the section through its current point p normal to f(p); a trajectory whose upward
+crossings return to p (relative to its amplitude) without its speed collapsing is a cycle
+candidate, which rules out convergence to a fixed point (speed -> 0, returns shrink) and slow
+drift (no returns). Each candidate is refined by Newton's method on the periodic-orbit
+equations phi_T(x) - x = 0, <f(x0), x - x0> = 0 (unknowns x, T), whose Jacobian uses the
+monodromy matrix M = d phi_T / dx (central differences); M's eigenvalues are the Floquet multipliers (one is 1).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import torch
+from torch import Tensor
+
+from gru_learn.dynamics.integrate import advance, integrate, rk4_step
+
+VectorField = Callable[[Tensor], Tensor]
+
+
+@dataclass
+class LimitCycle:
+    """A periodic orbit of period ``period`` (in the vector field's time units)."""
+
+    period: float
+    stable: bool
+    floquet_multipliers: Tensor  # complex, the trivial multiplier (closest to 1) first
+    amplitude: float  # half the largest peak-to-peak range over coordinates
+    orbit: Tensor  # (n, d) points along one period
+    residual: float  # ||phi_T(x) - x|| after shooting
+
+    def to_json(self) -> dict[str, Any]:
+        step = max(1, len(self.orbit) // 100)
+        return {
+            "period": self.period,
+            "frequency": 1.0 / self.period,
+            "stable": self.stable,
+            "floquet_multipliers": [[float(m.real), float(m.imag)] for m in self.floquet_multipliers],
+            "amplitude": self.amplitude,
+            "center": self.orbit.mean(0).tolist(),
+            "residual": self.residual,
+            "orbit": self.orbit[::step].tolist(),
+        }
+
+
+@torch.no_grad()
+def monodromy(
+    f: VectorField, x: Tensor, period: float, n_steps: int, eps: float = 1e-6
+) -> tuple[Tensor, Tensor]:
+    """(phi_T(x), M = d phi_T / dx): M by central differences, all 2d + 1 states in one batch
+    (error O(eps^2), far below the shooting tolerance's effect on the multipliers)."""
+    d = x.shape[-1]
+    e = eps * torch.eye(d, dtype=x.dtype)
+    states = torch.cat([x[None], x + e, x - e])
+    end = advance(f, states, period, period / n_steps)
+    return end[0], ((end[1 : d + 1] - end[d + 1 :]) / (2 * eps)).T
+
+
+def shoot(
+    f: VectorField, x0: Tensor, period0: float, dt: float, max_iter: int = 12, tol: float = 1e-10
+) -> tuple[Tensor, float, Tensor, float] | None:
+    """Newton on (phi_T(x) - x, <f(x0), x - x0>) = 0; returns (x, T, M, residual) or None."""
+    x, period = x0.clone(), float(period0)
+    normal = f(x0).detach()
+    d = x.shape[-1]
+    residual = math.inf
+    for _ in range(max_iter):
+        if not (0 < period < 1e6):
+            return None
+        n_steps = max(50, int(math.ceil(period / dt)))
+        end, m = monodromy(f, x, period, n_steps)
+        r = end - x
+        residual = float(r.norm())
+        a = torch.zeros(d + 1, d + 1, dtype=x.dtype)
+        a[:d, :d] = m - torch.eye(d, dtype=x.dtype)
+        a[:d, d] = f(end).detach()
+        a[d, :d] = normal
+        rhs = torch.cat([r, (normal * (x - x0)).sum().reshape(1)])
+        try:
+            delta = torch.linalg.solve(a, rhs)
+        except RuntimeError:
+            return None
+        x, period = x - delta[:d], period - float(delta[d])
+        if residual < tol or float(delta.norm()) < 1e-13:
+            break
+    n_steps = max(50, int(math.ceil(period / dt)))
+    end, m = monodromy(f, x, period, n_steps)
+    residual = float((end - x).norm())
+    return x, period, m, residual
+
+
+def section_returns(path: Tensor, field: Tensor) -> list[tuple[list[float], list[Tensor]]]:
+    """For each trajectory of ``path`` (T, n, d): the times (in steps, interpolated) and points
+    of its upward crossings of the hyperplane through path[0] normal to ``field`` (n, d)."""
+    s = ((path - path[0]) * field).sum(-1)  # (T, n)
+    up = (s[:-1] < 0) & (s[1:] >= 0)
+    out = []
+    for j in range(path.shape[1]):
+        idx = torch.nonzero(up[:, j]).flatten()
+        w = s[idx, j] / (s[idx, j] - s[idx + 1, j])
+        points = [path[i, j] + float(wi) * (path[i + 1, j] - path[i, j]) for i, wi in zip(idx, w)]
+        out.append(([float(i) + float(wi) for i, wi in zip(idx, w)], points))
+    return out
+
+
+def find_limit_cycles(
+    f: VectorField,
+    starts: Tensor,
+    *,
+    dt: float = 0.05,
+    t_transient: float = 400.0,
+    t_window: float = 400.0,
+    speed_tol: float = 1e-6,
+    return_tol: float = 1e-3,
+    min_amplitude: float = 1e-4,
+) -> list[LimitCycle]:
+    """Stable limit cycles reached from ``starts`` (n, d) plus, when ``starts`` lie on one,
+    unstable ones; each refined by shooting, deduplicated, with Floquet multipliers.
+
+    A trajectory counts as a candidate when, after ``t_transient``, its speed stays above
+    ``speed_tol``, it returns to its section at least twice within ``t_window``, and its last
+    return lies within ``return_tol`` times its amplitude of the section point.
+    """
+    with torch.no_grad():
+        h = advance(f, starts.to(torch.float64), t_transient, dt)
+        _, path = integrate(f, h, t_window, dt)
+        field = f(path[0])
+        speed = f(path).norm(dim=-1).min(0).values
+    cycles: list[LimitCycle] = []
+    for j, (times, points) in enumerate(section_returns(path, field)):
+        if float(speed[j]) < speed_tol or len(times) < 3:
+            continue
+        amp = float((path[:, j].amax(0) - path[:, j].amin(0)).max()) / 2
+        if amp < min_amplitude:
+            continue
+        if float((points[-1] - points[-2]).norm()) > return_tol * max(amp, 1e-12):
+            continue
+        x0 = points[-1]
+        if any(_on_orbit(x0, c) for c in cycles):
+            continue
+        refined = shoot(f, x0, (times[-1] - times[-2]) * dt, dt)
+        if refined is None:
+            continue
+        cycle = _cycle_from(f, *refined, dt=dt)
+        if cycle.amplitude >= min_amplitude and not any(_on_orbit(cycle.orbit[0], c) for c in cycles):
+            cycles.append(cycle)
+    return cycles
+
+
+def _on_orbit(x: Tensor, cycle: LimitCycle, rel: float = 1e-2) -> bool:
+    return float((cycle.orbit - x).norm(dim=-1).min()) < rel * max(cycle.amplitude, 1e-9) + 1e-6
+
+
+def _cycle_from(
+    f: VectorField, x: Tensor, period: float, m: Tensor, residual: float, dt: float
+) -> LimitCycle:
+    mult = torch.linalg.eigvals(m)
+    trivial = int((mult - 1).abs().argmin())
+    mult = torch.cat([mult[trivial : trivial + 1], mult[:trivial], mult[trivial + 1 :]])
+    n_steps = max(200, int(math.ceil(period / dt)))
+    with torch.no_grad():
+        orbit = [x]
+        for _ in range(n_steps - 1):
+            orbit.append(rk4_step(f, orbit[-1], period / n_steps))
+    orbit_t = torch.stack(orbit)
+    amplitude = float((orbit_t.amax(0) - orbit_t.amin(0)).max()) / 2
+    stable = bool((mult[1:].abs() < 1.0 - 1e-9).all())
+    return LimitCycle(period, stable, mult, amplitude, orbit_t, residual)
