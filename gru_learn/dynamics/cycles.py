@@ -97,7 +97,8 @@ def shoot(
 def section_returns(path: Tensor, field: Tensor) -> list[tuple[list[float], list[Tensor]]]:
     """For each trajectory of ``path`` (T, n, d): the times (in steps, interpolated) and points
     of its upward crossings of the hyperplane through path[0] normal to ``field`` (n, d)."""
-    s = ((path - path[0]) * field).sum(-1)  # (T, n)
+    path = path.detach()
+    s = ((path - path[0]) * field.detach()).sum(-1)  # (T, n)
     up = (s[:-1] < 0) & (s[1:] >= 0)
     out = []
     for j in range(path.shape[1]):
@@ -116,7 +117,7 @@ def find_limit_cycles(
     t_transient: float = 400.0,
     t_window: float = 400.0,
     speed_tol: float = 1e-6,
-    return_tol: float = 1e-3,
+    return_tol: float = 2e-2,
     min_amplitude: float = 1e-4,
 ) -> list[LimitCycle]:
     """Stable limit cycles reached from ``starts`` (n, d) plus, when ``starts`` lie on one,
@@ -141,7 +142,7 @@ def find_limit_cycles(
         if float((points[-1] - points[-2]).norm()) > return_tol * max(amp, 1e-12):
             continue
         x0 = points[-1]
-        if any(_on_orbit(x0, c) for c in cycles):
+        if any(_on_orbit(x0, c, rel=0.1) for c in cycles):
             continue
         refined = shoot(f, x0, (times[-1] - times[-2]) * dt, dt)
         if refined is None:
@@ -153,7 +154,12 @@ def find_limit_cycles(
 
 
 def _on_orbit(x: Tensor, cycle: LimitCycle, rel: float = 1e-2) -> bool:
-    return float((cycle.orbit - x).norm(dim=-1).min()) < rel * max(cycle.amplitude, 1e-9) + 1e-6
+    """Whether x lies within ``rel`` amplitudes of the closed polyline through the orbit."""
+    a, b = cycle.orbit, cycle.orbit.roll(-1, dims=0)
+    ab = b - a
+    w = (((x - a) * ab).sum(-1) / (ab * ab).sum(-1).clamp_min(1e-300)).clamp(0, 1)
+    dist = (a + w[:, None] * ab - x).norm(dim=-1).min()
+    return float(dist) < rel * max(cycle.amplitude, 1e-9) + 1e-6
 
 
 def _cycle_from(

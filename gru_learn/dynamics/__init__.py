@@ -1,0 +1,32 @@
+"""Model-agnostic analysis of autonomous vector fields dh/dt = f(h), f: (..., d) -> (..., d).
+
+Takes any batched callable (a GRU's ``vector_field`` in either convention, a target system)
+and a box; never imports Lightning, the model or the data.
+"""
+
+from gru_learn.dynamics.analyze import DynamicsResult, analyze_vector_field
+from gru_learn.dynamics.cycles import LimitCycle, find_limit_cycles
+from gru_learn.dynamics.fixed_points import FixedPoint, FixedPointResult, SlowPoint, find_fixed_points
+from gru_learn.dynamics.integrate import integrate, integrate_adaptive
+from gru_learn.dynamics.nullclines import nullclines
+from gru_learn.dynamics.stability import KINDS, classify, jacobian
+from gru_learn.dynamics.topology_1d import Topology1D, classify_1d
+
+__all__ = [
+    "KINDS",
+    "DynamicsResult",
+    "FixedPoint",
+    "FixedPointResult",
+    "LimitCycle",
+    "SlowPoint",
+    "Topology1D",
+    "analyze_vector_field",
+    "classify",
+    "classify_1d",
+    "find_fixed_points",
+    "find_limit_cycles",
+    "integrate",
+    "integrate_adaptive",
+    "jacobian",
+    "nullclines",
+]
