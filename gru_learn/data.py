@@ -1,0 +1,406 @@
+"""Trajectories: simulate a registered system (torchdiffeq) or load the user's own, split, cache.
+
+Every dataset is a float32 tensor of shape (N, T + 1, p): N trajectories sampled at
+t_k = k * dt, k = 0..T, with p observed dimensions.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import tempfile
+from pathlib import Path
+from typing import Any, Iterator
+
+import lightning as L
+import numpy as np
+import torch
+from torch import Tensor
+from torch.utils.data import DataLoader, Sampler, TensorDataset
+from torchdiffeq import odeint
+
+from gru_learn.errors import UserError
+from gru_learn.systems import System, get_system
+
+DATA_FORMAT_VERSION = 1  # bump when the simulation code changes what a key produces
+SPLITS = ("train", "val", "test")
+
+
+def simulate(
+    system: type[System],
+    n: int,
+    horizon: int,
+    dt: float,
+    *,
+    params: dict[str, float],
+    param_noise_std: dict[str, float],
+    obs_noise_std: float,
+    process_noise_std: float,
+    ic_low: tuple[float, ...],
+    ic_high: tuple[float, ...],
+    generator: torch.Generator,
+    rtol: float = 1e-7,
+    atol: float = 1e-9,
+    em_substeps: int = 20,
+) -> dict[str, Tensor]:
+    """Simulate ``n`` trajectories of ``horizon + 1`` samples in float64.
+
+    Deterministic (dopri5, rtol/atol as given) unless ``process_noise_std > 0``, in which case
+    Euler-Maruyama with ``em_substeps`` steps per sample. Returns ``clean`` (n, T+1, d),
+    ``observed`` (clean plus observation noise), ``t`` and the per-trajectory parameters.
+    """
+    f64 = torch.float64
+    low, high = torch.tensor(ic_low, dtype=f64), torch.tensor(ic_high, dtype=f64)
+    y0 = low + (high - low) * torch.rand(n, system.dim, generator=generator, dtype=f64)
+    p: dict[str, Any] = dict(params)
+    for name, std in sorted(param_noise_std.items()):
+        if std > 0:
+            p[name] = params[name] + std * torch.randn(n, generator=generator, dtype=f64)
+    t = torch.arange(horizon + 1, dtype=f64) * dt
+    if process_noise_std > 0:
+        h = dt / em_substeps
+        states, y = [y0], y0
+        for _ in range(horizon):
+            for _ in range(em_substeps):
+                dw = math.sqrt(h) * torch.randn(y.shape, generator=generator, dtype=f64)
+                y = y + h * system.rhs(y, p) + process_noise_std * dw
+            states.append(y)
+        clean = torch.stack(states, dim=1)
+    else:
+        with torch.no_grad():
+            clean = odeint(lambda _, y: system.rhs(y, p), y0, t, rtol=rtol, atol=atol)
+        clean = clean.transpose(0, 1)
+    noise = obs_noise_std * torch.randn(clean.shape, generator=generator, dtype=f64)
+    out = {"t": t, "clean": clean, "observed": clean + noise}
+    out.update({f"param_{k}": torch.as_tensor(v, dtype=f64).expand(n) for k, v in p.items()})
+    return out
+
+
+def save_atomic(obj: Any, path: Path) -> None:
+    """torch.save through a temporary file and a rename: a reader never sees half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        torch.save(obj, tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+class EpochSeededSampler(Sampler[int]):
+    """A random permutation drawn from ``seed + epoch``; Lightning calls ``set_epoch``, so a
+    resumed run shuffles exactly as an uninterrupted one would."""
+
+    def __init__(self, n: int, seed: int) -> None:
+        self.n, self.seed, self.epoch = n, seed, 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __iter__(self) -> Iterator[int]:
+        g = torch.Generator().manual_seed(self.seed + self.epoch)
+        return iter(torch.randperm(self.n, generator=g).tolist())
+
+    def __len__(self) -> int:
+        return self.n
+
+
+class _SplitDataModule(L.LightningDataModule):
+    """Serves train/val/test tensors of shape (N, T+1, p); full batch unless ``batch_size``."""
+
+    system_name: str | None = None
+
+    def __init__(self, batch_size: int | None, seed: int) -> None:
+        super().__init__()
+        if batch_size is not None and batch_size <= 0:
+            raise UserError(f"batch_size must be positive or null (full batch), got {batch_size}")
+        self.batch_size = batch_size
+        self.seed = seed
+        self.splits: dict[str, Tensor] = {}
+
+    @property
+    def obs_dim(self) -> int:
+        raise NotImplementedError
+
+    @property
+    def dt(self) -> float:
+        raise NotImplementedError
+
+    def _loader(self, split: str, shuffle: bool) -> DataLoader:
+        if not self.splits:
+            self.setup()
+        data = self.splits[split]
+        if len(data) == 0:
+            raise UserError(f"the {split} split is empty; give it some trajectories")
+        if self.batch_size is None or self.batch_size >= len(data):
+            # the whole split as one batch, without per-item collation
+            return DataLoader([data], batch_size=None)
+        sampler = EpochSeededSampler(len(data), self.seed) if shuffle else None
+        return DataLoader(TensorDataset(data), batch_size=self.batch_size, sampler=sampler,
+                          collate_fn=lambda items: torch.stack([x for (x,) in items]))
+
+    def train_dataloader(self) -> DataLoader:
+        return self._loader("train", shuffle=True)
+
+    def val_dataloader(self) -> DataLoader:
+        return self._loader("val", shuffle=False)
+
+    def test_dataloader(self) -> DataLoader:
+        return self._loader("test", shuffle=False)
+
+    def predict_dataloader(self) -> DataLoader:
+        return self._loader("test", shuffle=False)
+
+
+class TrajectoryDataModule(_SplitDataModule):
+    """Noisy trajectories of a registered system, simulated once and cached in ``cache_dir``.
+
+    Args:
+        system: a name from ``gru_learn.systems.SYSTEMS`` (fhn, line, ring, vdp, ...).
+        n_train, n_val, n_test: trajectories per split (the paper trains on 667).
+        horizon: prediction steps T; each trajectory has T + 1 samples.
+        dt: sampling interval; null takes the system's default.
+        params, param_noise_std: override the system's parameters and their per-trajectory std.
+        obs_noise_std, process_noise_std: override the system's noise (standard deviations).
+        ic_low, ic_high: the box initial conditions are drawn uniformly from.
+        seed: the data seed (separate from the model's ``seed_everything``).
+        batch_size: null for full batch (the paper), else mini-batches.
+        cache_dir: where simulated datasets are kept, keyed by every generating parameter.
+    """
+
+    def __init__(
+        self,
+        system: str = "fhn",
+        n_train: int = 667,
+        n_val: int = 166,
+        n_test: int = 167,
+        horizon: int = 29,
+        dt: float | None = None,
+        params: dict[str, float] | None = None,
+        param_noise_std: dict[str, float] | None = None,
+        obs_noise_std: float | None = None,
+        process_noise_std: float | None = None,
+        ic_low: list[float] | None = None,
+        ic_high: list[float] | None = None,
+        seed: int = 0,
+        batch_size: int | None = None,
+        cache_dir: str = "datasets",
+        rtol: float = 1e-7,
+        atol: float = 1e-9,
+    ) -> None:
+        super().__init__(batch_size, seed)
+        sys_cls = get_system(system)
+        self.system_cls = sys_cls
+        self.system_name = system
+        unknown = set(params or {}) | set(param_noise_std or {})
+        unknown -= set(sys_cls.params)
+        if unknown:
+            raise UserError(f"system {system!r} has no parameter(s) {sorted(unknown)}; "
+                            f"it has {sorted(sys_cls.params)}")
+        self.spec: dict[str, Any] = {
+            "format": DATA_FORMAT_VERSION,
+            "system": system,
+            "n": [n_train, n_val, n_test],
+            "horizon": horizon,
+            "dt": sys_cls.dt if dt is None else dt,
+            "params": {**sys_cls.params, **(params or {})},
+            "param_noise_std": {**sys_cls.param_noise_std, **(param_noise_std or {})},
+            "obs_noise_std": sys_cls.obs_noise_std if obs_noise_std is None else obs_noise_std,
+            "process_noise_std": (sys_cls.process_noise_std if process_noise_std is None
+                                  else process_noise_std),
+            "ic_low": list(sys_cls.ic_low if ic_low is None else ic_low),
+            "ic_high": list(sys_cls.ic_high if ic_high is None else ic_high),
+            "seed": seed,
+            "rtol": rtol,
+            "atol": atol,
+        }
+        self._check_spec()
+        self.cache_dir = Path(cache_dir)
+        self.save_hyperparameters(ignore=["dt"])  # the model logs the resolved dt
+
+    def _check_spec(self) -> None:
+        s = self.spec
+        if s["dt"] <= 0:
+            raise UserError(f"dt must be positive, got {s['dt']}")
+        if s["horizon"] < 1:
+            raise UserError(f"horizon must be at least 1, got {s['horizon']}")
+        if min(s["n"]) < 0 or s["n"][0] < 1:
+            raise UserError(f"need n_train >= 1 and n_val, n_test >= 0, got {s['n']}")
+        for k in ("obs_noise_std", "process_noise_std"):
+            if s[k] < 0:
+                raise UserError(f"{k} must be >= 0, got {s[k]}")
+        if any(v < 0 for v in s["param_noise_std"].values()):
+            raise UserError("param_noise_std values must be >= 0")
+        d = self.system_cls.dim
+        if len(s["ic_low"]) != d or len(s["ic_high"]) != d:
+            raise UserError(f"ic_low and ic_high need {d} values each for system {s['system']!r}")
+        if any(lo > hi for lo, hi in zip(s["ic_low"], s["ic_high"])):
+            raise UserError("ic_low must be <= ic_high in every dimension")
+
+    @property
+    def obs_dim(self) -> int:
+        return self.system_cls.dim
+
+    @property
+    def dt(self) -> float:
+        return float(self.spec["dt"])
+
+    @property
+    def key(self) -> str:
+        """A hash of every generating parameter: a changed parameter never reuses a stale file."""
+        blob = json.dumps(self.spec, sort_keys=True).encode()
+        return hashlib.sha256(blob).hexdigest()[:16]
+
+    @property
+    def cache_path(self) -> Path:
+        return self.cache_dir / f"{self.system_name}-{self.key}.pt"
+
+    def _load_cached(self) -> dict[str, Tensor] | None:
+        """The cached dataset if it is whole and was made from this spec, else None."""
+        try:
+            blob = torch.load(self.cache_path, weights_only=True)
+            if blob["key"] != self.key or json.loads(blob["spec"]) != self.spec:
+                return None
+            shape = (self.spec["horizon"] + 1, self.obs_dim)
+            for split, n in zip(SPLITS, self.spec["n"]):
+                x = blob[split]
+                if x.shape != (n, *shape) or not torch.isfinite(x).all():
+                    return None
+            return blob
+        except Exception:  # missing, truncated or foreign file: regenerate, never trust it
+            return None
+
+    def generate(self) -> dict[str, Any]:
+        s = self.spec
+        g = torch.Generator().manual_seed(s["seed"])
+        sim = simulate(
+            self.system_cls, sum(s["n"]), s["horizon"], s["dt"], params=s["params"],
+            param_noise_std=s["param_noise_std"], obs_noise_std=s["obs_noise_std"],
+            process_noise_std=s["process_noise_std"], ic_low=tuple(s["ic_low"]),
+            ic_high=tuple(s["ic_high"]), generator=g, rtol=s["rtol"], atol=s["atol"],
+        )
+        blob: dict[str, Any] = {"key": self.key, "spec": json.dumps(self.spec, sort_keys=True)}
+        bounds = np.cumsum([0, *s["n"]])
+        for split, a, b in zip(SPLITS, bounds[:-1], bounds[1:]):
+            blob[split] = sim["observed"][a:b].float()
+            blob[f"{split}_clean"] = sim["clean"][a:b].float()
+            for k, v in sim.items():
+                if k.startswith("param_"):
+                    blob[f"{split}_{k}"] = v[a:b].float()
+        return blob
+
+    def prepare_data(self) -> None:
+        if self._load_cached() is None:
+            save_atomic(self.generate(), self.cache_path)
+
+    def setup(self, stage: str | None = None) -> None:
+        if self.splits:
+            return
+        blob = self._load_cached()
+        if blob is None:
+            self.prepare_data()
+            blob = self._load_cached()
+            if blob is None:  # e.g. an unwritable cache_dir: keep the data in memory
+                blob = self.generate()
+        self.blob = blob
+        self.splits = {split: blob[split] for split in SPLITS}
+
+
+class FileDataModule(_SplitDataModule):
+    """The user's own trajectories from ``.npz`` (array ``trajectories`` or the only array) or
+    ``.pt`` (a tensor, or a dict with ``trajectories``), shape (N, T, p).
+
+    Sequences longer than ``horizon + 1`` are cut into non-overlapping windows of that length;
+    trajectories (not windows) are split into train/val/test at random with ``seed``.
+    """
+
+    def __init__(
+        self,
+        path: str,
+        horizon: int = 29,
+        dt: float = 1.0,
+        val_fraction: float = 0.15,
+        test_fraction: float = 0.15,
+        seed: int = 0,
+        batch_size: int | None = None,
+    ) -> None:
+        super().__init__(batch_size, seed)
+        if dt <= 0:
+            raise UserError(f"dt must be positive, got {dt}")
+        if horizon < 1:
+            raise UserError(f"horizon must be at least 1, got {horizon}")
+        if not (0 <= val_fraction < 1 and 0 <= test_fraction < 1
+                and val_fraction + test_fraction < 1):
+            raise UserError("val_fraction and test_fraction must be in [0, 1) and sum below 1")
+        self.path, self.horizon, self._dt = Path(path), horizon, dt
+        self.fractions = (val_fraction, test_fraction)
+        self.data = load_trajectories(self.path, horizon)
+        self.save_hyperparameters()
+
+    @property
+    def obs_dim(self) -> int:
+        return int(self.data.shape[-1])
+
+    @property
+    def dt(self) -> float:
+        return self._dt
+
+    def setup(self, stage: str | None = None) -> None:
+        if self.splits:
+            return
+        n = len(self.data)
+        perm = torch.randperm(n, generator=torch.Generator().manual_seed(self.seed))
+        n_val, n_test = (round(f * n) for f in self.fractions)
+        parts = {"val": perm[:n_val], "test": perm[n_val:n_val + n_test],
+                 "train": perm[n_val + n_test:]}
+        w = self.horizon + 1
+        for split, idx in parts.items():
+            x = self.data[idx]
+            n_win = x.shape[1] // w
+            self.splits[split] = x[:, : n_win * w].reshape(len(x) * n_win, w, x.shape[-1])
+
+
+def load_trajectories(path: Path, horizon: int) -> Tensor:
+    """Read and validate an (N, T, p) array of trajectories; every problem is one UserError."""
+    if not path.is_file():
+        raise UserError(f"data file {str(path)!r} does not exist")
+    try:
+        if path.suffix == ".npz":
+            with np.load(path) as z:
+                names = list(z.keys())
+                if "trajectories" in names:
+                    array = z["trajectories"]
+                elif len(names) == 1:
+                    array = z[names[0]]
+                else:
+                    raise UserError(f"{path} holds arrays {names}; name the data 'trajectories'")
+            x = torch.from_numpy(np.asarray(array, dtype=np.float32))
+        elif path.suffix == ".pt":
+            obj = torch.load(path, weights_only=True)
+            if isinstance(obj, dict):
+                if "trajectories" not in obj:
+                    raise UserError(f"{path} is a dict without a 'trajectories' entry")
+                obj = obj["trajectories"]
+            x = torch.as_tensor(obj, dtype=torch.float32)
+        else:
+            raise UserError(f"data file {str(path)!r} must end in .npz or .pt")
+    except UserError:
+        raise
+    except Exception as e:
+        raise UserError(f"cannot read {path}: {type(e).__name__}: {e}".splitlines()[0]) from None
+    if x.ndim != 3:
+        raise UserError(f"{path} has shape {tuple(x.shape)}; expected (N, T, p)")
+    if not torch.isfinite(x).all():
+        bad = (~torch.isfinite(x)).any(-1).any(-1).nonzero().flatten()
+        raise UserError(f"{path} contains NaN or inf (in trajectory {int(bad[0])} and "
+                        f"{len(bad) - 1} others)")
+    if x.shape[1] < horizon + 1:
+        raise UserError(f"{path} has sequences of {x.shape[1]} samples; horizon {horizon} needs "
+                        f"at least {horizon + 1} (lower --data.horizon)")
+    if x.shape[0] == 0 or x.shape[2] == 0:
+        raise UserError(f"{path} has shape {tuple(x.shape)}; it holds no data")
+    return x

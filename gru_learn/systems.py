@@ -1,0 +1,165 @@
+"""Target dynamical systems: a batched torch vector field, its parameters and its noise model.
+
+A system is one small class registered by name (``@register``); nothing else needs editing to
+add one. ``rhs(state, p)`` takes states of shape ``(..., dim)`` and a dict of parameters whose
+values are floats or tensors broadcastable against ``state[..., 0]`` (one value per trajectory
+when parameter noise is on).
+
+Noise kinds, each independent (all as standard deviations):
+- ``obs_noise_std``: added to every observed sample, N(0, obs_noise_std^2 I);
+- ``param_noise_std``: per-trajectory parameter noise, p_i ~ N(p, std^2), e.g. FHN's I_ext;
+- ``process_noise_std``: SDE dx = f dt + std dW, simulated with Euler-Maruyama.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Callable, ClassVar
+
+import torch
+from torch import Tensor
+
+from gru_learn.errors import UserError
+
+Params = dict[str, "float | Tensor"]
+
+
+@dataclass(frozen=True)
+class ContinuousAttractor:
+    """A continuum of fixed points declared analytically (no finite search can find one).
+
+    ``kind`` is ``"line"`` or ``"ring"``; ``points(n)`` samples it as an (n, dim) tensor.
+    """
+
+    kind: str
+    points: Callable[[int], Tensor]
+
+
+class System:
+    """Base class of a target system; subclasses set the class attributes and ``rhs``."""
+
+    name: ClassVar[str]
+    dim: ClassVar[int] = 2
+    params: ClassVar[dict[str, float]] = {}
+    param_noise_std: ClassVar[dict[str, float]] = {}
+    obs_noise_std: ClassVar[float] = 0.0
+    process_noise_std: ClassVar[float] = 0.0
+    ic_low: ClassVar[tuple[float, ...]]
+    ic_high: ClassVar[tuple[float, ...]]
+    dt: ClassVar[float]
+    description: ClassVar[str] = ""
+
+    @staticmethod
+    def rhs(state: Tensor, p: Params) -> Tensor:
+        raise NotImplementedError
+
+    @classmethod
+    def vector_field(cls, p: Params | None = None) -> Callable[[Tensor], Tensor]:
+        """f(state) at fixed parameters (the defaults, updated by ``p``), for analysis."""
+        merged = {**cls.params, **(p or {})}
+        return lambda state: cls.rhs(state, merged)
+
+    @classmethod
+    def continuous_attractor(cls, p: Params | None = None) -> ContinuousAttractor | None:
+        """The analytic continuum of fixed points, if the system has one."""
+        return None
+
+
+SYSTEMS: dict[str, type[System]] = {}
+
+
+def register(cls: type[System]) -> type[System]:
+    """Class decorator: make a system available by ``cls.name`` to data, CLI and analysis."""
+    SYSTEMS[cls.name] = cls
+    return cls
+
+
+def get_system(name: str) -> type[System]:
+    try:
+        return SYSTEMS[name]
+    except KeyError:
+        raise UserError(f"unknown system {name!r}; choose one of {sorted(SYSTEMS)}") from None
+
+
+@register
+class FitzHughNagumo(System):
+    """dx/dt = x - x^3/3 - y + I_ext,  tau dy/dt = x + a - b y  (paper Section 5.1)."""
+
+    name = "fhn"
+    params = {"tau": 12.5, "a": 0.7, "b": 0.8, "I_ext": 0.7}
+    # The paper's I_ext ~ N(0.7, 0.04), read as variance 0.04: std 0.2.
+    param_noise_std = {"I_ext": 0.2}
+    ic_low, ic_high = (-2.5, -1.0), (2.5, 2.0)
+    dt = 1.5
+    description = "unstable focus inside a stable limit cycle"
+
+    @staticmethod
+    def rhs(state: Tensor, p: Params) -> Tensor:
+        x, y = state[..., 0], state[..., 1]
+        dx = x - x**3 / 3 - y + p["I_ext"]
+        dy = (x + p["a"] - p["b"] * y) / p["tau"]
+        return torch.stack([dx, dy], dim=-1)
+
+
+@register
+class LineAttractor(System):
+    """dx/dt = -x, dy/dt = 0: a line of fixed points at x = 0 (paper Section 5.2)."""
+
+    name = "line"
+    obs_noise_std = math.sqrt(0.1)  # the paper's N(0, 0.1 I), read as covariance 0.1 I
+    ic_low, ic_high = (-1.0, -1.0), (1.0, 1.0)
+    dt = 0.1
+    description = "line attractor at x = 0"
+
+    @staticmethod
+    def rhs(state: Tensor, p: Params) -> Tensor:
+        return torch.stack([-state[..., 0], torch.zeros_like(state[..., 1])], dim=-1)
+
+    @classmethod
+    def continuous_attractor(cls, p: Params | None = None) -> ContinuousAttractor:
+        def points(n: int) -> Tensor:
+            y = torch.linspace(cls.ic_low[1], cls.ic_high[1], n, dtype=torch.float64)
+            return torch.stack([torch.zeros_like(y), y], dim=-1)
+
+        return ContinuousAttractor("line", points)
+
+
+@register
+class RingAttractor(System):
+    """dx/dt = -(x^2+y^2-1) x, dy/dt = -(x^2+y^2-1) y: a ring of fixed points at radius 1."""
+
+    name = "ring"
+    obs_noise_std = math.sqrt(0.1)
+    ic_low, ic_high = (-1.5, -1.5), (1.5, 1.5)
+    dt = 0.1
+    description = "ring attractor of radius 1 around an unstable point"
+
+    @staticmethod
+    def rhs(state: Tensor, p: Params) -> Tensor:
+        r2 = (state**2).sum(-1, keepdim=True)
+        return -(r2 - 1.0) * state
+
+    @classmethod
+    def continuous_attractor(cls, p: Params | None = None) -> ContinuousAttractor:
+        def points(n: int) -> Tensor:
+            theta = torch.linspace(0, 2 * math.pi, n + 1, dtype=torch.float64)[:-1]
+            return torch.stack([theta.cos(), theta.sin()], dim=-1)
+
+        return ContinuousAttractor("ring", points)
+
+
+@register
+class VanDerPol(System):
+    """dx/dt = y, dy/dt = mu (1 - x^2) y - x: a relaxation oscillator (not in the paper)."""
+
+    name = "vdp"
+    params = {"mu": 1.0}
+    ic_low, ic_high = (-3.0, -3.0), (3.0, 3.0)
+    dt = 0.25
+    description = "unstable focus inside a stable limit cycle"
+
+    @staticmethod
+    def rhs(state: Tensor, p: Params) -> Tensor:
+        x, y = state[..., 0], state[..., 1]
+        return torch.stack([y, p["mu"] * (1 - x**2) * y - x], dim=-1)
