@@ -100,29 +100,34 @@ def levenberg_marquardt(
     """
     n, d = h.shape
     eye = torch.eye(d, dtype=h.dtype)
+    h = h.clone()
     mu = torch.full((n,), 1e-3, dtype=h.dtype)
     with torch.no_grad():
         fh = f(h)
     q = 0.5 * (fh * fh).sum(-1)
-    converged = torch.zeros(n, dtype=torch.bool)
+    converged = q <= 0.5 * tol**2
     for _ in range(max_iter):
-        jac = jacobian(f, h).detach()
+        act = torch.nonzero(~converged).flatten()  # iterate only the rows still moving
+        if len(act) == 0:
+            break
+        ha, fa, qa = h[act], fh[act], q[act]
+        jac = jacobian(f, ha).detach()
         jt = jac.transpose(-1, -2)
-        a = jt @ jac + mu[:, None, None] * eye
-        step = torch.linalg.solve(a, (jt @ fh.unsqueeze(-1))).squeeze(-1)
+        grad = (jt @ fa.unsqueeze(-1)).squeeze(-1)
+        a = jt @ jac + mu[act, None, None] * eye
+        step = torch.linalg.solve(a, grad.unsqueeze(-1)).squeeze(-1)
         with torch.no_grad():
-            trial = h - step
+            trial = ha - step
             f_trial = f(trial)
         q_trial = 0.5 * (f_trial * f_trial).sum(-1)
-        better = torch.isfinite(q_trial) & (q_trial <= q)
-        h = torch.where(better[:, None], trial, h)
-        fh = torch.where(better[:, None], f_trial, fh)
-        q = torch.where(better, q_trial, q)
-        mu = torch.where(better, (mu / 3.0).clamp_min(1e-15), mu * 4.0)
-        small = step.norm(dim=-1) <= 1e-12 * (1.0 + h.norm(dim=-1))
-        converged = converged | (better & small) | (q <= 0.5 * tol**2)
-        if bool(converged.all()):
-            break
+        better = torch.isfinite(q_trial) & (q_trial <= qa)
+        h[act] = torch.where(better[:, None], trial, ha)
+        fh[act] = torch.where(better[:, None], f_trial, fa)
+        q[act] = torch.where(better, q_trial, qa)
+        mu[act] = torch.where(better, (mu[act] / 3.0).clamp_min(1e-15), mu[act] * 4.0)
+        small = step.norm(dim=-1) <= 1e-12 * (1.0 + ha.norm(dim=-1))
+        stationary = grad.norm(dim=-1) <= 1e-8 * qa.mul(2.0).sqrt()  # a minimum of q, no root
+        converged[act] = (better & small) | stationary | (q[act] <= 0.5 * tol**2)
     return h, q.mul(2.0).sqrt(), converged
 
 
@@ -195,7 +200,7 @@ def find_fixed_points(
         seeds.append(grid_seeds(f, box, resolution))
     if starts is not None:
         seeds.append(starts.reshape(-1, dim).to(torch.float64))
-    if resolution is None or starts is None:
+    if resolution is None:
         u = torch.rand(n_starts, dim, dtype=torch.float64, generator=generator)
         seeds.append(lo + (hi - lo) * u)
     seed = torch.cat(seeds)
