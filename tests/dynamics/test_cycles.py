@@ -1,0 +1,57 @@
+"""Limit cycles against a normal-form oscillator of known period, amplitude and multipliers."""
+
+import math
+
+import torch
+
+from gru_learn.dynamics import find_limit_cycles, integrate, integrate_adaptive
+from gru_learn.presets import hopf
+
+MU, OMEGA = 0.5, 2.0
+
+
+def normal_form(mu: float):
+    """dx = mu x - w y - x r^2, dy = w x + mu y - y r^2: a cycle r = sqrt(mu), period 2 pi / w,
+    nontrivial Floquet multiplier exp(-2 mu T)."""
+
+    def f(h):
+        x, y = h[..., 0], h[..., 1]
+        r2 = x * x + y * y
+        return torch.stack([mu * x - OMEGA * y - x * r2, OMEGA * x + mu * y - y * r2], dim=-1)
+
+    return f
+
+
+def test_normal_form_cycle_period_amplitude_and_multipliers():
+    starts = torch.tensor([[0.1, 0.0], [1.5, 1.5], [-1.0, 0.3]], dtype=torch.float64)
+    cycles = find_limit_cycles(normal_form(MU), starts, dt=0.02, t_transient=30, t_window=10)
+    assert len(cycles) == 1
+    (c,) = cycles
+    period = 2 * math.pi / OMEGA
+    assert abs(c.period - period) < 1e-6
+    assert abs(c.amplitude - math.sqrt(MU)) < 1e-3
+    assert abs(complex(c.floquet_multipliers[0]) - 1) < 1e-6
+    assert abs(complex(c.floquet_multipliers[1]) - math.exp(-2 * MU * period)) < 1e-6
+    assert c.stable and c.residual < 1e-8
+
+
+def test_slowly_converging_focus_is_not_a_cycle():
+    starts = torch.tensor([[0.5, 0.0]], dtype=torch.float64)
+    assert find_limit_cycles(normal_form(-0.01), starts, dt=0.05, t_transient=20, t_window=40) == []
+
+
+def test_rk4_agrees_with_adaptive_solver_on_the_hopf_preset():
+    f = hopf(alpha=0.7).vector_field
+    h0 = torch.tensor([[0.3, -0.2], [0.01, 0.0]], dtype=torch.float64)
+    t, path = integrate(f, h0, 30.0, 0.05, save_every=100)
+    ref = integrate_adaptive(f, h0, t)
+    assert float((path - ref).abs().max()) < 1e-6
+
+
+def test_hopf_preset_cycle_appears_below_the_hopf_angle():
+    starts = torch.tensor([[0.01, 0.0], [0.9, 0.9]], dtype=torch.float64)
+    below = find_limit_cycles(hopf(alpha=0.7).vector_field, starts, dt=0.1,
+                              t_transient=150, t_window=80)
+    above = find_limit_cycles(hopf(alpha=math.pi / 3).vector_field, starts, dt=0.1,
+                              t_transient=150, t_window=80)
+    assert len(below) == 1 and below[0].stable and above == []
