@@ -1,4 +1,5 @@
-"""``python -m gru_learn COMMAND``: Lightning commands go to LightningCLI, the rest to their parsers.
+"""``python -m gru_learn COMMAND``: Lightning commands go to LightningCLI, the rest to their
+own parsers.
 
 Every command turns bad input (a :class:`gru_learn.errors.UserError`) into one line on stderr and
 exit code 2, with no traceback.
@@ -24,7 +25,8 @@ COMMANDS: dict[str, str] = {
     "reproduce": "reproduce",
 }
 
-USAGE = "usage: python -m gru_learn {" + ",".join(COMMANDS) + "} [options]  (COMMAND --help for more)"
+USAGE = ("usage: python -m gru_learn {" + ",".join(COMMANDS)
+         + "} [options]  (COMMAND --help for more)")
 
 
 def main(argv: list[str] | None = None) -> int:

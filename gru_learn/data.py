@@ -11,8 +11,9 @@ import json
 import math
 import os
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import lightning as L
 import numpy as np
@@ -238,7 +239,7 @@ class TrajectoryDataModule(_SplitDataModule):
         d = self.system_cls.dim
         if len(s["ic_low"]) != d or len(s["ic_high"]) != d:
             raise UserError(f"ic_low and ic_high need {d} values each for system {s['system']!r}")
-        if any(lo > hi for lo, hi in zip(s["ic_low"], s["ic_high"])):
+        if any(lo > hi for lo, hi in zip(s["ic_low"], s["ic_high"], strict=False)):
             raise UserError("ic_low must be <= ic_high in every dimension")
 
     @property
@@ -266,7 +267,7 @@ class TrajectoryDataModule(_SplitDataModule):
             if blob["key"] != self.key or json.loads(blob["spec"]) != self.spec:
                 return None
             shape = (self.spec["horizon"] + 1, self.obs_dim)
-            for split, n in zip(SPLITS, self.spec["n"]):
+            for split, n in zip(SPLITS, self.spec["n"], strict=False):
                 x = blob[split]
                 if x.shape != (n, *shape) or not torch.isfinite(x).all():
                     return None
@@ -285,7 +286,7 @@ class TrajectoryDataModule(_SplitDataModule):
         )
         blob: dict[str, Any] = {"key": self.key, "spec": json.dumps(self.spec, sort_keys=True)}
         bounds = np.cumsum([0, *s["n"]])
-        for split, a, b in zip(SPLITS, bounds[:-1], bounds[1:]):
+        for split, a, b in zip(SPLITS, bounds[:-1], bounds[1:], strict=False):
             blob[split] = sim["observed"][a:b].float()
             blob[f"{split}_clean"] = sim["clean"][a:b].float()
             for k, v in sim.items():

@@ -18,7 +18,8 @@ trained ``torch.nn.GRU`` loads without any reshuffling, and the paper's b_h is b
 from __future__ import annotations
 
 import math
-from typing import Callable, Literal
+from collections.abc import Callable
+from typing import Literal
 
 import torch
 from torch import Tensor, nn
@@ -117,7 +118,7 @@ class GRUCell(nn.Module):
 
     # --- construction ----------------------------------------------------------------
     @classmethod
-    def from_torch_gru(cls, gru: nn.GRU) -> "GRUCell":
+    def from_torch_gru(cls, gru: nn.GRU) -> GRUCell:
         """An ``reset="after"`` cell with the weights of a single-layer, unidirectional nn.GRU."""
         if gru.num_layers != 1 or gru.bidirectional or gru.proj_size:
             raise ValueError("from_torch_gru needs a single-layer, unidirectional nn.GRU")
@@ -145,7 +146,7 @@ class GRUCell(nn.Module):
         W: Tensor | None = None,
         reset: Reset = "before",
         dtype: torch.dtype = torch.float64,
-    ) -> "GRUCell":
+    ) -> GRUCell:
         """A cell from the paper's named weights (Eqs 2-4); anything left out is zero.
 
         ``W`` is the stacked input weight ``[W_r; W_z; W_h]`` of shape (3d, p); without it the

@@ -14,8 +14,9 @@ Noise kinds, each independent (all as standard deviations):
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable, ClassVar
+from typing import ClassVar
 
 import torch
 from torch import Tensor

@@ -22,7 +22,7 @@ class ArgumentParser(argparse.ArgumentParser):
 
 
 def parse_assignments(items: list[str] | None) -> dict[str, float]:
-    """``["alpha=0.7", "beta=3"]`` -> ``{"alpha": 0.7, "beta": 3.0}``; a malformed item is a UserError."""
+    """``["alpha=0.7", "beta=3"]`` -> ``{"alpha": 0.7, "beta": 3.0}``; bad items are UserErrors."""
     out: dict[str, float] = {}
     for item in items or []:
         name, sep, value = item.partition("=")

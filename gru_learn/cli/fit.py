@@ -3,18 +3,32 @@ trajectory DataModule, with TensorBoard under ``logs/<system>/version_N`` by def
 
 from __future__ import annotations
 
+import os
 import sys
+import warnings
 from typing import Any
 
+import torch
 from jsonargparse import ArgumentError
-from lightning.pytorch.callbacks import ModelCheckpoint
+from lightning.pytorch.callbacks import ModelCheckpoint, ProgressBar
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 
 from gru_learn.callbacks import EpochProgressBar
 from gru_learn.data import _SplitDataModule
-from gru_learn.errors import UserError
+from gru_learn.errors import UserError, find_user_error
 from gru_learn.model import GRUForecaster
 
+AUTO_NAME = "<system>"  # replaced by the data's system name: logs/<system>/version_N
+
+
+def set_cpu_threads() -> None:
+    """One intra-op CPU thread unless GRU_LEARN_NUM_THREADS says otherwise.
+
+    These networks are bound by per-operation overhead, not arithmetic: a second thread never
+    pays for its synchronisation, and when any other process competes for the cores, OpenMP's
+    spinning threads slow training by an order of magnitude (measured: bench/bench_fit.py).
+    """
+    torch.set_num_threads(int(os.environ.get("GRU_LEARN_NUM_THREADS", "1")))
 
 
 def trainer_defaults() -> dict[str, Any]:
@@ -23,6 +37,10 @@ def trainer_defaults() -> dict[str, Any]:
         "max_epochs": 4000,  # the paper's
         "check_val_every_n_epoch": 10,
         "log_every_n_steps": 1,
+        "logger": {
+            "class_path": "lightning.pytorch.loggers.TensorBoardLogger",
+            "init_args": {"save_dir": "logs", "name": AUTO_NAME, "default_hp_metric": False},
+        },
         "callbacks": [
             ModelCheckpoint(monitor="val_loss", filename="best-{epoch}-{val_loss:.4g}",
                             save_last=True, save_top_k=1),
@@ -38,14 +56,13 @@ class GRULearnCLI(LightningCLI):
         parser.link_arguments("data.system_name", "model.system", apply_on="instantiate")
 
     def before_instantiate_classes(self) -> None:
-        config = self.config[self.subcommand] if self.subcommand else self.config
-        if config.trainer.logger in (None, True):
-            data_args = config.data.init_args if "init_args" in config.data else config.data
-            name = data_args.get("system") or "file"
-            config.trainer.logger = {
-                "class_path": "lightning.pytorch.loggers.TensorBoardLogger",
-                "init_args": {"save_dir": "logs", "name": name, "default_hp_metric": False},
-            }
+        config = self.config[self.subcommand]
+        logger = config.trainer.logger
+        if getattr(getattr(logger, "init_args", None), "name", None) == AUTO_NAME:
+            logger.init_args.name = config.data.init_args.get("system") or "file"
+        if config.trainer.enable_progress_bar is False:
+            self.trainer_defaults["callbacks"] = [
+                c for c in self.trainer_defaults["callbacks"] if not isinstance(c, ProgressBar)]
 
     def before_fit(self) -> None:
         if self.trainer.logger is not None:
@@ -60,8 +77,11 @@ class GRULearnCLI(LightningCLI):
 
 
 def main(argv: list[str]) -> int:
+    set_cpu_threads()
     # The default DataModule is TrajectoryDataModule; a --data or --config given later replaces it.
     argv = [argv[0], "--data=gru_learn.data.TrajectoryDataModule", *argv[1:]]
+    UserError.last_raised = None
+    warnings.filterwarnings("ignore", message=".*LightningCLI's args parameter is intended.*")
     try:
         GRULearnCLI(
             GRUForecaster,
@@ -73,8 +93,16 @@ def main(argv: list[str]) -> int:
             args=argv,
             auto_configure_optimizers=False,
         )
-    except ArgumentError as e:
-        print(f"gru_learn: error: {str(e).splitlines()[0]}", file=sys.stderr)
+    except UserError:
+        raise
+    except (ArgumentError, ValueError, TypeError) as e:
+        cause = find_user_error(e)
+        if cause is not None:
+            raise cause from None
+        if not isinstance(e, ArgumentError):
+            raise  # a bug, not bad input: keep the traceback
+        message = " ".join(line.strip() for line in str(e).splitlines() if line.strip())
+        print(f"gru_learn: error: {message[:400]}", file=sys.stderr)
         return 2
     return 0
 

@@ -1,0 +1,101 @@
+"""GRUCell: one discrete step is one Euler step of its vector field; torch.nn.GRU loads exactly."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torchdiffeq import odeint
+
+from gru_learn import GRUCell
+
+F64 = torch.float64
+
+
+def reference_step(cell: GRUCell, x: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
+    """The paper's Eqs 2-4 (or torch's GRU equations) written out from the named weights."""
+    d = cell.hidden_size
+    W_r, W_z, W_h = cell.weight_ih.split(d)
+    U_r, U_z, U_h = cell.weight_hh.split(d)
+    b_ir, b_iz, b_in = cell.bias_ih.split(d)
+    b_hr, b_hz, b_hn = cell.bias_hh.split(d)
+    r = torch.sigmoid(x @ W_r.T + b_ir + h @ U_r.T + b_hr)
+    z = torch.sigmoid(x @ W_z.T + b_iz + h @ U_z.T + b_hz)
+    if cell.reset == "before":
+        n = torch.tanh(x @ W_h.T + b_in + (r * h) @ U_h.T + b_hn)
+    else:
+        n = torch.tanh(x @ W_h.T + b_in + r * (h @ U_h.T + b_hn))
+    return (1 - z) * n + z * h
+
+
+@pytest.mark.parametrize("reset", ["before", "after"])
+def test_step_is_euler_step_of_vector_field(reset: str) -> None:
+    torch.manual_seed(0)
+    cell = GRUCell(3, 4, reset=reset).to(F64)
+    with torch.no_grad():
+        for p in cell.parameters():
+            p.mul_(4)  # leave the near-linear regime
+    x, h = torch.randn(16, 3, dtype=F64), torch.rand(16, 4, dtype=F64) * 2 - 1
+    step = cell(x, h)
+    torch.testing.assert_close(step, h + cell.vector_field(h, x), rtol=0, atol=1e-14)
+    torch.testing.assert_close(step, reference_step(cell, x, h), rtol=0, atol=1e-14)
+    zero = torch.zeros_like(x)
+    torch.testing.assert_close(cell(None, h), cell(zero, h), rtol=0, atol=1e-15)
+    torch.testing.assert_close(cell.autonomous_map()(h), cell(zero, h), rtol=0, atol=1e-14)
+
+
+def test_conventions_differ() -> None:
+    torch.manual_seed(1)
+    a = GRUCell(0, 3, reset="before").to(F64)
+    b = GRUCell(0, 3, reset="after").to(F64)
+    b.load_state_dict(a.state_dict())
+    h = torch.rand(8, 3, dtype=F64)
+    assert (a.vector_field(h) - b.vector_field(h)).abs().max() > 1e-3
+
+
+def test_euler_step_one_with_torchdiffeq_is_the_map() -> None:
+    torch.manual_seed(2)
+    cell = GRUCell(2, 3).to(F64)
+    h0 = torch.rand(5, 3, dtype=F64)
+    traj = odeint(cell.ode(), h0, torch.arange(4, dtype=F64), method="euler",
+                  options={"step_size": 1.0})
+    h = h0
+    for k in range(1, 4):
+        h = cell(None, h)
+        torch.testing.assert_close(traj[k], h, rtol=0, atol=1e-14)
+
+
+@pytest.mark.parametrize("bias", [True, False])
+def test_from_torch_gru_reproduces_outputs(bias: bool) -> None:
+    torch.manual_seed(3)
+    gru = torch.nn.GRU(3, 5, batch_first=True, bias=bias).double()
+    x = torch.randn(4, 12, 3, dtype=F64)
+    h0 = torch.randn(1, 4, 5, dtype=F64) * 0.5
+    out, _ = gru(x, h0)
+    cell = GRUCell.from_torch_gru(gru)
+    assert cell.reset == "after"
+    h, steps = h0[0], []
+    for t in range(x.shape[1]):
+        h = cell(x[:, t], h)
+        steps.append(h)
+    torch.testing.assert_close(torch.stack(steps, 1), out, rtol=0, atol=1e-12)
+
+
+def test_from_torch_gru_rejects_stacked() -> None:
+    with pytest.raises(ValueError, match="single-layer"):
+        GRUCell.from_torch_gru(torch.nn.GRU(2, 2, num_layers=2))
+
+
+def test_from_weights_places_the_papers_matrices() -> None:
+    U_h = torch.tensor([[1.0, -2.0], [2.0, 1.0]], dtype=F64)
+    cell = GRUCell.from_weights(U_h, b_r=0.5, b_h=torch.tensor([0.3, -0.1]))
+    h = torch.tensor([[0.2, -0.4]], dtype=F64)
+    r = torch.sigmoid(torch.tensor(0.5, dtype=F64))
+    expected = 0.5 * (torch.tanh((r * h) @ U_h.T + torch.tensor([0.3, -0.1])) - h)
+    torch.testing.assert_close(cell.vector_field(h), expected, rtol=0, atol=1e-15)
+
+
+def test_rejects_bad_arguments() -> None:
+    with pytest.raises(ValueError, match="reset"):
+        GRUCell(1, 2, reset="middle")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="hidden_size"):
+        GRUCell(1, 0)
