@@ -210,7 +210,8 @@ def find_bifurcations(
     found: list[Bifurcation] = []
     for (p0, r0), (p1, r1) in zip(zip(values, results), zip(values[1:], results[1:])):
         if len(r0.fixed_points) != len(r1.fixed_points):
-            found.append(_locate_saddle_node(family, parameter, p0, p1, box, r0, r1, span))
+            sn = _locate_saddle_node(family, parameter, p0, p1, box, r0, r1, span)
+            found += [sn] if sn is not None else []
         for pt in r0.fixed_points:
             j = _match(r1, pt.h, radius=0.05)
             if j is None:
@@ -229,20 +230,28 @@ def find_bifurcations(
 
 
 def _locate_saddle_node(family: Family, parameter: str, p0: float, p1: float, box: Any,
-                        r0: FixedPointResult, r1: FixedPointResult, span: float) -> Bifurcation:
-    n0, n1 = len(r0.fixed_points), len(r1.fixed_points)
-    a, b = p0, p1
-    while abs(b - a) > 1e-9 * span:
+                        r0: FixedPointResult, r1: FixedPointResult,
+                        span: float) -> Bifurcation | None:
+    """Bisect on the existence of a fixed point that is present on one side only: Newton from
+    its last known position either converges (it exists) or stalls at a slow point."""
+    more, fewer, a, b = (r0, r1, p0, p1) if len(r0.fixed_points) > len(r1.fixed_points) else (
+        r1, r0, p1, p0)
+    lost = [p.h for p in more.fixed_points if _match(fewer, p.h, 0.05) is None]
+    if not lost:
+        return None
+    h = lost[0]
+    while abs(b - a) > 1e-10 * span:
         m = 0.5 * (a + b)
-        if len(find_fixed_points(family(m), box).fixed_points) == n0:
-            a = m
+        h_m = _newton_continue(family(m), h)
+        if h_m is not None:
+            a, h = m, h_m
         else:
             b = m
-    more = r0 if n0 > n1 else r1
-    fewer = r1 if n0 > n1 else r0
-    lost = [p.h.tolist() for p in more.fixed_points if _match(fewer, p.h, 0.05) is None]
-    return Bifurcation("saddle_node", parameter, 0.5 * (a + b), 0.5 * abs(b - a),
-                       lost[0] if lost else None)
+    lo = torch.tensor([x[0] for x in box], dtype=h.dtype)
+    hi = torch.tensor([x[1] for x in box], dtype=h.dtype)
+    if bool(((h - lo).abs() < 1e-6).any() or ((hi - h).abs() < 1e-6).any()):
+        return None  # the point left the box rather than meeting another one
+    return Bifurcation("saddle_node", parameter, 0.5 * (a + b), 0.5 * abs(b - a), h.tolist())
 
 
 def _homoclinic_scan(family: Family, parameter: str, values: list[float],
