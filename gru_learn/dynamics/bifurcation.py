@@ -24,7 +24,7 @@ from gru_learn.dynamics.fixed_points import (
     find_fixed_points,
     levenberg_marquardt,
 )
-from gru_learn.dynamics.integrate import integrate
+from gru_learn.dynamics.integrate import integrate, rk4_step
 from gru_learn.dynamics.stability import jacobian
 
 VectorField = Callable[[Tensor], Tensor]
@@ -71,13 +71,17 @@ class BifurcationResult:
 
 def illinois(g: Callable[[float], float], a: float, b: float, ga: float, gb: float,
              xtol: float = 1e-12, max_iter: int = 60) -> tuple[float, float]:
-    """A root of g in [a, b] (g(a) g(b) < 0) by the Illinois method: returns (root, bracket)."""
-    side = 0
+    """A root of g in [a, b] (g(a) g(b) < 0) by the Illinois method: returns (root, error), the
+    error being the last bracket or, once the iterates settle, twice the last step."""
+    side, prev = 0, math.inf
     for _ in range(max_iter):
         c = (a * gb - b * ga) / (gb - ga)
         gc = g(c)
-        if gc == 0 or abs(b - a) < xtol:
-            return c, abs(b - a)
+        if gc == 0:
+            return c, 0.0
+        if abs(c - prev) < xtol:
+            return c, 2 * abs(c - prev)
+        prev = c
         if (gc > 0) == (gb > 0):
             b, gb = c, gc
             if side == -1:
@@ -127,61 +131,106 @@ def _match(prev: FixedPointResult, h: Tensor, radius: float) -> int | None:
 
 
 def homoclinic_splitting(
-    f: VectorField, saddle: Tensor, dt: float, t_max: float, offset: float = 1e-6,
-    leave_radius: float = 0.2, signs: tuple[float, ...] = (1.0, -1.0),
+    f: VectorField, saddle: Tensor, dt: float, t_max: float, offset: float = 1e-7,
+    leave_radius: float = 0.2, section: float = 0.05, signs: tuple[float, ...] = (1.0, -1.0),
 ) -> tuple[Tensor, Tensor]:
-    """For each unstable branch of a 2-D saddle (``signs``: +u and -u): the signed component along u, in
-    the eigenbasis, of the branch's closest point to the saddle during its first return into
-    the ball of radius ``leave_radius``, and that distance (nan, inf when it never returns)."""
+    """Splitting of each unstable branch (``signs``: +u, -u) of a 2-D saddle.
+
+    In eigen-coordinates (a_u, a_s) about the saddle, the branch leaves the square
+    max(|a_u|, |a_s|) < ``leave_radius``; on its first return into the square of half-side
+    ``section`` through the edge |a_s| = section, c = a_u - a_u(stable manifold) on that edge
+    (the stable manifold traced backward from the saddle, so its curvature adds no bias) says
+    on which side of the stable manifold it passed, and c = 0 is a homoclinic orbit. Returns
+    (c, |c|) per branch, (nan, inf) for a branch that never comes back that way.
+    """
     jac = jacobian(f, saddle[None])[0].detach()
     lam, vec = torch.linalg.eig(jac)
     lam, vec = lam.real, vec.real
+    vec = vec / vec.norm(dim=0)
     k = int(lam.argmax())
-    u = vec[:, k] / vec[:, k].norm()
-    left = torch.linalg.inv(vec)[k] * vec[:, k].norm()  # u-coordinate in the eigenbasis
-    h = torch.stack([saddle + offset * sign * u for sign in signs])
+    to_eigen = torch.linalg.inv(vec)[[k, 1 - k]]  # rows: a_u, a_s
+    h = torch.stack([saddle + offset * sign * vec[:, k] for sign in signs])
     n = len(signs)
-    phase = [0] * n  # 0: leaving, 1: away, 2: back inside the ball, 3: done
-    best_c, best_d = [math.nan] * n, [math.inf] * n
+    away = [False] * n
+    c = [math.nan] * n
     chunk, t = 10.0, 0.0
-    while t < t_max and min(phase) < 3:
+    while t < t_max and any(math.isnan(x) for x in c):
         _, path = integrate(f, h, chunk, dt)
         h, t = path[-1], t + chunk
-        dist = (path[1:] - saddle).norm(dim=-1)
-        settled = f(h).norm(dim=-1) < 1e-8  # reached an equilibrium: it will not return
+        coords = (path - saddle) @ to_eigen.T  # (T, n, 2)
+        box_norm = coords.abs().amax(-1)
+        settled = (f(h).norm(dim=-1) < 1e-6) & (box_norm[-1] > leave_radius)
         for j in range(n):
-            if bool(settled[j]):
-                phase[j] = 3
-            for i, dij in enumerate(dist[:, j].tolist()):
-                inside = dij < leave_radius
-                if phase[j] == 0 and not inside:
-                    phase[j] = 1
-                elif phase[j] == 1 and inside:
-                    phase[j] = 2
-                elif phase[j] == 2 and not inside:
-                    phase[j] = 3
-                if phase[j] == 2 and dij < best_d[j]:
-                    best_d[j] = dij
-                    best_c[j] = float(left @ (path[i + 1, j] - saddle))
-    return torch.tensor(best_c), torch.tensor(best_d)
+            if not math.isnan(c[j]):
+                continue
+            if not away[j]:
+                out = torch.nonzero(box_norm[:, j] > leave_radius).flatten()
+                if len(out) == 0:
+                    continue
+                away[j], start = True, int(out[0])
+            else:
+                start = 0
+            cj = coords[start:, j]
+            inside = (cj[1:, 1].abs() <= section) & (cj[:-1, 1].abs() > section) & (
+                cj[1:, 0].abs() <= 2 * section)
+            hit = torch.nonzero(inside).flatten()
+            if len(hit):
+                i = int(hit[0])
+                a0, a1 = cj[i], cj[i + 1]
+                w = (a0[1].abs() - section) / (a0[1].abs() - a1[1].abs())
+                side = 1.0 if float(a1[1]) > 0 else -1.0
+                c[j] = float(a0[0] + w * (a1[0] - a0[0])) - _stable_manifold_crossing(
+                    f, saddle, vec[:, 1 - k] * side, to_eigen, offset, section, dt)
+            elif bool(settled[j]):
+                c[j] = math.inf  # marker, replaced below
+    c_t = torch.tensor([x if math.isfinite(x) else math.nan for x in c], dtype=torch.float64)
+    return c_t, torch.where(c_t.isnan(), math.inf, c_t.abs())
+
+
+def _stable_manifold_crossing(f: VectorField, saddle: Tensor, direction: Tensor,
+                              to_eigen: Tensor, offset: float, section: float,
+                              dt: float) -> float:
+    """a_u where the stable-manifold branch leaving along ``direction`` (in backward time)
+    reaches |a_s| = section."""
+    h = (saddle + offset * direction)[None]
+    for _ in range(1000):
+        _, path = integrate(lambda x: -f(x), h, 5.0, dt / 2)
+        coords = (path[:, 0] - saddle) @ to_eigen.T
+        hit = torch.nonzero(coords[:, 1].abs() >= section).flatten()
+        if len(hit):
+            i = int(hit[0])
+            a0, a1 = coords[i - 1], coords[i]
+            w = (section - a0[1].abs()) / (a1[1].abs() - a0[1].abs())
+            return float(a0[0] + w * (a1[0] - a0[0]))
+        h = path[-1]
+    return math.nan
 
 
 def locate_homoclinic(
-    family: Family, p0: float, p1: float, saddle: Tensor, branch: int, dt: float, t_max: float
+    family: Family, p0: float, p1: float, saddle: Tensor, branch: int, dt: float, t_max: float,
+    xtol: float = 1e-10,
 ) -> tuple[float, float, Tensor]:
-    """Homoclinic value in [p0, p1] for ``branch`` (0: +u, 1: -u) of the saddle near ``saddle``."""
-    state = {"h": saddle}
+    """Homoclinic value in [p0, p1] for ``branch`` (0: +u, 1: -u) of the saddle near ``saddle``.
 
-    def g(p: float) -> float:
+    Returns (value, error, saddle): the error adds the final bracket and the parameter shift
+    implied by re-evaluating the splitting with RK4 step dt / 2 (its value over the slope).
+    """
+    state = {"h": saddle}
+    sign = ((1.0, -1.0)[branch],)
+
+    def g(p: float, step: float = dt) -> float:
         f = family(p)
         h = _newton_continue(f, state["h"])
         if h is None:
             raise RuntimeError("lost the saddle while continuing it")
         state["h"] = h
-        return float(homoclinic_splitting(f, h, dt, t_max, signs=((1.0, -1.0)[branch],))[0][0])
+        return float(homoclinic_splitting(f, h, step, t_max, signs=sign)[0][0])
 
-    value, bracket = illinois(g, p0, p1, g(p0), g(p1), xtol=1e-10)
-    return value, bracket, state["h"]
+    g0, g1 = g(p0), g(p1)
+    value, bracket = illinois(g, p0, p1, g0, g1, xtol=xtol)
+    slope = (g1 - g0) / (p1 - p0)
+    shift = abs(g(value, dt / 2) / slope)
+    return value, bracket + shift, state["h"]
 
 
 def find_bifurcations(
@@ -275,9 +324,7 @@ def _homoclinic_scan(family: Family, parameter: str, values: list[float],
             c0, d0, s0 = prev[key]
             p0 = values[values.index(p) - 1]
             if c0 * c1 < 0 and min(d0, d1) < return_tol and math.isfinite(c0 + c1):
-                value, bracket, h = locate_homoclinic(family, p0, p, s0, key[1], dt, t_max)
-                fine, _, _ = locate_homoclinic(family, p0, p, s0, key[1], dt / 2, t_max)
-                found.append(Bifurcation("homoclinic", parameter, fine,
-                                         bracket + abs(fine - value), h.tolist()))
+                value, error, h = locate_homoclinic(family, p0, p, s0, key[1], dt, t_max)
+                found.append(Bifurcation("homoclinic", parameter, value, error, h.tolist()))
         prev = current
     return found
