@@ -195,3 +195,27 @@ def frequency_map(
     ax_s.set_xlabel("s (reset-gate bias)")
     ax_s.set_ylabel("mean frequency (+- sd)")
     return fig
+
+
+def flow_1d(f: VectorField, interval: tuple[float, float], topology: Any,
+            title: str | None = None) -> Figure:
+    """Fig 1: dh/dt against h with fixed points (filled stable, open unstable, half-filled
+    half-stable) and the flow direction on the axis."""
+    h = torch.linspace(*interval, 400, dtype=torch.float64)
+    with torch.no_grad():
+        v = f(h[:, None])[:, 0].numpy()
+    fig, ax = plt.subplots(figsize=(5, 3), constrained_layout=True)
+    ax.plot(h.numpy(), v, color=TRAJECTORY)
+    ax.axhline(0, color="black", lw=0.8)
+    styles = {"stable": "full", "unstable": "none", "half_stable": "left"}
+    for r, k in zip(topology.roots, topology.kinds):
+        ax.plot(r, 0, "o", ms=10, color="black", mfc="black" if k != "unstable" else "white",
+                fillstyle=styles[k], zorder=5)
+    for x in np.linspace(*interval, 12)[1:-1]:
+        vx = float(np.interp(x, h.numpy(), v))
+        ax.annotate("", (x + 0.04 * np.sign(vx), 0), (x, 0),
+                    arrowprops={"arrowstyle": "->", "color": "gray"})
+    ax.set_xlabel("h")
+    ax.set_ylabel("dh/dt")
+    ax.set_title(title or f"topology {topology.label}", fontsize=10)
+    return fig

@@ -1,0 +1,63 @@
+"""Oscillation frequency of many systems at once (paper Fig 6).
+
+``stacked_field`` turns N modules of the same shape whose ``forward(None, h)`` is one step
+h + f(h) (e.g. GRU cells) into one batched vector field on (N, d) states; ``oscillation_frequency``
+integrates them together and counts upward mean-crossings of the first coordinate.
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Sequence
+
+import torch
+from torch import Tensor, nn
+
+from gru_learn.dynamics.integrate import advance, integrate
+
+VectorField = Callable[[Tensor], Tensor]
+
+
+def stacked_field(cells: Sequence[nn.Module]) -> VectorField:
+    """f_i(h_i) = step_i(h_i) - h_i for N same-shaped cells, evaluated together on (N, d)."""
+    params, buffers = torch.func.stack_module_state(list(cells))
+    params = {k: v.detach() for k, v in params.items()}
+    base = cells[0]
+
+    def one(p: dict, b: dict, h: Tensor) -> Tensor:
+        return torch.func.functional_call(base, (p, b), (None, h)) - h
+
+    batched = torch.func.vmap(one)
+    return lambda h: batched(params, buffers, h)
+
+
+@torch.no_grad()
+def oscillation_frequency(
+    f: VectorField,
+    h0: Tensor,
+    *,
+    dt: float = 0.1,
+    t_transient: float = 300.0,
+    t_window: float = 300.0,
+    amplitude_tol: float = 1e-3,
+    decay_tol: float = 0.02,
+) -> Tensor:
+    """Frequency (cycles per unit time) of each trajectory of dh/dt = f(h) from h0 (N, d),
+    NaN where it does not oscillate: after ``t_transient``, the first coordinate must keep a
+    half range above ``amplitude_tol`` that shrinks by less than ``decay_tol`` (relative)
+    between the two halves of the window, and cross its mean upwards at least twice."""
+    h = advance(f, h0, t_transient, dt)
+    _, path = integrate(f, h, t_window, dt)
+    x = path[..., 0]  # (T, N)
+    half = x.shape[0] // 2
+    amp1 = (x[:half].amax(0) - x[:half].amin(0)) / 2
+    amp2 = (x[half:].amax(0) - x[half:].amin(0)) / 2
+    centred = x - x.mean(0)
+    up = (centred[:-1] < 0) & (centred[1:] >= 0)
+    w = centred[:-1] / (centred[:-1] - centred[1:]).where(up, torch.ones_like(centred[1:]))
+    times = (torch.arange(x.shape[0] - 1, dtype=x.dtype)[:, None] + w) * dt
+    count = up.sum(0)
+    first = torch.where(up, times, torch.full_like(times, float("inf"))).amin(0)
+    last = torch.where(up, times, torch.full_like(times, float("-inf"))).amax(0)
+    freq = (count - 1).to(x.dtype) / (last - first)
+    ok = (amp2 > amplitude_tol) & (amp2 >= (1 - decay_tol) * amp1) & (count >= 3)
+    return torch.where(ok, freq, torch.full_like(freq, float("nan")))
