@@ -1,12 +1,20 @@
-"""Training callbacks: a per-epoch progress bar for full-batch training."""
+"""Training callbacks: a per-epoch progress bar for full-batch training, and the end-of-fit
+(and periodic) dynamics analysis with its figures sent to every image-capable logger."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import lightning as L
-from lightning.pytorch.callbacks import ProgressBar
+from lightning.pytorch.callbacks import Callback, ProgressBar
+from lightning.pytorch.utilities import rank_zero_warn
+from matplotlib.figure import Figure
 from tqdm.auto import tqdm
+
+from gru_learn.analysis import Analysis, AnalysisConfig, analyze, summary_scalars
+from gru_learn.cli.common import write_json_atomic
+from gru_learn.errors import UserError
 
 
 class EpochProgressBar(ProgressBar):
@@ -47,3 +55,100 @@ class EpochProgressBar(ProgressBar):
 
     def get_metrics(self, trainer: L.Trainer, pl_module: L.LightningModule) -> dict[str, Any]:
         return super().get_metrics(trainer, pl_module)
+
+
+def log_figure(loggers: list[Any], name: str, fig: Figure, step: int) -> None:
+    """Send ``fig`` to every logger that can show images (TensorBoard's ``add_figure``)."""
+    for logger in loggers:
+        experiment = getattr(logger, "experiment", None)
+        if hasattr(experiment, "add_figure"):
+            experiment.add_figure(name, fig, global_step=step, close=False)
+
+
+class DynamicsAnalysis(Callback):
+    """Read the trained GRU as a dynamical system and compare it with the target system.
+
+    At the end of fit: ``<log_dir>/analysis/summary.json`` plus ``phase_portrait.png``,
+    ``comparison.png`` and ``timeseries.png``, the same figures and the key scalars
+    (``dynamics/*``) in TensorBoard. With ``every_n_epochs``, also every N epochs (TensorBoard
+    only), to watch the topology form. A failing analysis never touches the checkpoints: the
+    reason goes into summary.json and a warning.
+
+    Args:
+        enabled: run at all (``--analysis.enabled false`` turns it off).
+        every_n_epochs: also analyse during training, every N epochs.
+        n_initial, long_steps, cycles: see ``gru_learn.analysis.AnalysisConfig``.
+    """
+
+    def __init__(self, enabled: bool = True, every_n_epochs: int | None = None,
+                 n_initial: int = 32, long_steps: int = 1000, cycles: bool = True) -> None:
+        super().__init__()
+        if every_n_epochs is not None and every_n_epochs <= 0:
+            raise UserError(f"every_n_epochs must be positive, got {every_n_epochs}")
+        self.enabled, self.every_n_epochs = enabled, every_n_epochs
+        self.config = AnalysisConfig(n_initial=n_initial, long_steps=long_steps, cycles=cycles)
+        self.last: Analysis | None = None
+
+    def _run(self, trainer: L.Trainer, module: L.LightningModule, figures: bool = True
+             ) -> Analysis:
+        was_training = module.training
+        module.eval()
+        try:
+            return analyze(module, trainer.datamodule, self.config, figures=figures)
+        finally:
+            module.train(was_training)
+
+    def _log(self, trainer: L.Trainer, analysis: Analysis) -> None:
+        step = trainer.global_step
+        for logger in trainer.loggers:
+            logger.log_metrics(summary_scalars(analysis.summary), step=step)
+        for name, fig in analysis.figures.items():
+            log_figure(trainer.loggers, f"analysis/{name}", fig, step)
+
+    def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        n, epoch = self.every_n_epochs, trainer.current_epoch + 1
+        if not (self.enabled and n and epoch % n == 0 and epoch < (trainer.max_epochs or 0)):
+            return
+        if trainer.datamodule is None or not trainer.is_global_zero:
+            return
+        try:
+            analysis = self._run(trainer, pl_module)
+            self._log(trainer, analysis)
+            analysis.close()
+        except Exception as e:  # a periodic analysis must never stop training
+            rank_zero_warn(f"dynamics analysis at epoch {epoch} failed: {e}")
+
+    def on_fit_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if not self.enabled or trainer.datamodule is None or not trainer.is_global_zero:
+            return
+        out = Path(trainer.log_dir or trainer.default_root_dir) / "analysis"
+        try:
+            analysis = self._run(trainer, pl_module)
+            path = analysis.save(out)
+            self._log(trainer, analysis)
+            analysis.close()
+            self.last = analysis
+            print(f"dynamics analysis: {one_line(analysis.summary)} -> {path}")
+        except Exception as e:
+            write_json_atomic(out / "summary.json", {
+                "learned": None, "target": None, "comparison": None,
+                "errors": {"analysis": f"{type(e).__name__}: {e}"}})
+            rank_zero_warn(f"dynamics analysis failed ({e}); checkpoints are intact; "
+                           f"reason recorded in {out / 'summary.json'}")
+
+
+def one_line(summary: dict[str, Any]) -> str:
+    """A short human summary of an analysis: topology, match, periods."""
+    comp, learned = summary.get("comparison") or {}, summary.get("learned") or {}
+    sig = learned.get("signature") or {}
+    parts = [f"{sig.get('stable_points', '?')} stable / {sig.get('unstable_points', '?')} "
+             f"unstable points, {sig.get('saddles', '?')} saddles, "
+             f"{sig.get('stable_cycles', '?')} stable cycles"]
+    if "topology_match" in comp:
+        parts.append(f"topology_match={comp['topology_match']}")
+    loop = learned.get("closed_loop") or {}
+    if loop.get("behaviour"):
+        parts.append(f"closed loop {loop['behaviour']}")
+    if comp.get("period_rel_error") is not None:
+        parts.append(f"period error {100 * comp['period_rel_error']:.1f}%")
+    return "; ".join(parts)

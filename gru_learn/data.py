@@ -221,7 +221,8 @@ class TrajectoryDataModule(_SplitDataModule):
         }
         self._check_spec()
         self.cache_dir = Path(cache_dir)
-        self.save_hyperparameters(ignore=["dt"])  # the model logs the resolved dt
+        # dt is logged (resolved) by the model; analysis.load_checkpoint passes it back
+        self.save_hyperparameters(ignore=["dt"])
 
     def _check_spec(self) -> None:
         s = self.spec

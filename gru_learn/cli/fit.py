@@ -13,7 +13,7 @@ from jsonargparse import ArgumentError
 from lightning.pytorch.callbacks import ModelCheckpoint, ProgressBar
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 
-from gru_learn.callbacks import EpochProgressBar
+from gru_learn.callbacks import DynamicsAnalysis, EpochProgressBar
 from gru_learn.data import _SplitDataModule
 from gru_learn.errors import UserError, find_user_error
 from gru_learn.model import GRUForecaster
@@ -51,6 +51,7 @@ def trainer_defaults() -> dict[str, Any]:
 
 class GRULearnCLI(LightningCLI):
     def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
+        parser.add_lightning_class_args(DynamicsAnalysis, "analysis")
         parser.link_arguments("data.obs_dim", "model.obs_dim", apply_on="instantiate")
         parser.link_arguments("data.dt", "model.dt", apply_on="instantiate")
         parser.link_arguments("data.system_name", "model.system", apply_on="instantiate")
