@@ -138,7 +138,7 @@ def closed_loop_behaviour(obs: Tensor, dt: float) -> dict[str, Any]:
     tail = late[:, -max(2, late.shape[1] // 10):]
     moving = (tail.amax(1) - tail.amin(1)).amax(-1) / scale
     periods, kinds = [], []
-    for traj, move in zip(late, moving):
+    for traj, move in zip(late, moving, strict=False):
         if move < 1e-3:
             kinds.append("settles")
             continue
@@ -164,7 +164,8 @@ def closed_loop_behaviour(obs: Tensor, dt: float) -> dict[str, Any]:
 def _box_of(points: Tensor, pad: float = 0.1) -> tuple[tuple[float, float], ...]:
     lo, hi = points.amin(0), points.amax(0)
     span = (hi - lo).clamp_min(1e-3)
-    return tuple((float(a - pad * s), float(b + pad * s)) for a, b, s in zip(lo, hi, span))
+    return tuple((float(a - pad * s), float(b + pad * s))
+                 for a, b, s in zip(lo, hi, span, strict=True))
 
 
 def _slow_set(f: Callable[[Tensor], Tensor], hidden: Tensor, threshold: float) -> Tensor:
@@ -182,8 +183,8 @@ def _slow_set(f: Callable[[Tensor], Tensor], hidden: Tensor, threshold: float) -
 
 
 # --- the analysis -------------------------------------------------------------------------
-def analyze(model: GRUForecaster, dm: _SplitDataModule,
-            config: AnalysisConfig | None = None, figures: bool = True) -> Analysis:
+def analyze(model: GRUForecaster, dm: _SplitDataModule, config: AnalysisConfig | None = None,
+            figures: bool = True) -> Analysis:
     """Analyse ``model`` against the system (or the file data) behind ``dm``."""
     cfg = config or AnalysisConfig()
     rec = _Recorder()
@@ -298,9 +299,9 @@ def _in_observation_space(res: DynamicsResult, observe: Callable[[Tensor], Tenso
                           dt: float) -> dict[str, Any]:
     """The toolkit's JSON plus observation-space coordinates, periods in target units."""
     out = res.to_json()
-    for p, j in zip(res.fixed_points, out["fixed_points"]):
+    for p, j in zip(res.fixed_points, out["fixed_points"], strict=False):
         j["obs"] = observe(p.h[None])[0].tolist()
-    for c, j in zip(res.limit_cycles, out["limit_cycles"]):
+    for c, j in zip(res.limit_cycles, out["limit_cycles"], strict=False):
         j["period_steps"] = j["period"]
         j["period"] = c.period * dt
         j["frequency"] = 1.0 / j["period"]

@@ -38,7 +38,7 @@ def _mark_points(ax: Any, result: DynamicsResult | None, to_obs: Callable[[Tenso
 
 def _legend(ax: Any) -> None:
     handles, names = ax.get_legend_handles_labels()
-    unique = dict(zip(names, handles))
+    unique = dict(zip(names, handles, strict=False))
     if unique:
         ax.legend(unique.values(), unique.keys(), fontsize=7, loc="upper left", framealpha=0.8)
 

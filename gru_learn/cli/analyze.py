@@ -1,6 +1,6 @@
 """``python -m gru_learn analyze``: learned-versus-target analysis of a saved network.
 
-    python -m gru_learn analyze --ckpt logs/fhn/version_0/checkpoints/last.ckpt [--out DIR] [--json F]
+    python -m gru_learn analyze --ckpt logs/fhn/version_0/checkpoints/last.ckpt [--out D] [--json F]
     python -m gru_learn analyze --state-dict net.pt --system fhn [--dt 1.5] [--out DIR] [--json F]
 
 ``--state-dict`` takes a network trained elsewhere: a ``torch.save``d dict holding a single-layer

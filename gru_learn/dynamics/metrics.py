@@ -29,7 +29,7 @@ def state_space_divergence(true: np.ndarray | Tensor, gen: np.ndarray | Tensor,
     g = _np(gen).reshape(-1, t.shape[-1]).astype(np.float64)
     sd = t.std(0)
     edges = [np.linspace(lo - 0.1 * s, hi + 0.1 * s, bins + 1)
-             for lo, hi, s in zip(t.min(0), t.max(0), sd)]
+             for lo, hi, s in zip(t.min(0), t.max(0), sd, strict=False)]
     n_cells = bins ** t.shape[1]
 
     def density(x: np.ndarray) -> np.ndarray:
