@@ -1,0 +1,289 @@
+"""Grids of trained GRUs (systems x hidden sizes x seeds), resumable, on local processes or Ray.
+
+A *run* is one (system, hidden size, seed): the GRUForecaster an independent ``fit`` with that
+seed would train. A *cell* is every unfinished seed of one (system, hidden size), trained as
+one :class:`~gru_learn.ensemble.GRUEnsemble` by :func:`run_cell`, a pure function from a
+:class:`Cell` to its result; every backend (inline, a process pool, Ray tasks) executes that
+same function, and only this process writes files.
+
+On disk, each run is ``<out>/<system>/h<size>/seed<k>/`` holding its TensorBoard events,
+``model.ckpt`` (loadable by ``GRUForecaster.load_from_checkpoint``) and ``result.json``. The
+folder is assembled under a temporary name and renamed into place, so a run folder either is
+complete or does not exist: an interrupted grid rerun with the same command trains exactly the
+missing runs.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+import shutil
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ProcessPoolExecutor, as_completed
+from contextlib import contextmanager
+from multiprocessing import get_context
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from gru_learn.cli.common import write_json_atomic
+from gru_learn.errors import UserError
+
+BACKENDS = ("local", "ray")
+SETTINGS_FILE = "compare.json"
+TMP_MARK = ".tmp-"
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainSettings:
+    """Everything besides the grid that decides what a run computes (kept in compare.json, so
+    a resumed grid never mixes runs trained differently)."""
+
+    epochs: int = 4000
+    lr: float = 0.01
+    lr_schedule: str = "constant"
+    reset: str = "before"
+    log_every: int = 10
+    data: dict[str, Any] = dataclasses.field(default_factory=dict)  # TrajectoryDataModule kwargs
+
+
+@dataclasses.dataclass(frozen=True)
+class Grid:
+    systems: tuple[str, ...]
+    hidden_sizes: tuple[int, ...]
+    seeds: tuple[int, ...]
+    settings: TrainSettings
+
+    def check(self) -> None:
+        """UserErrors for values no run could use."""
+        from gru_learn.systems import get_system
+
+        if not self.systems or not self.hidden_sizes or not self.seeds:
+            raise UserError("the grid needs at least one system, hidden size and seed")
+        for name in self.systems:
+            get_system(name)
+        if min(self.hidden_sizes) <= 0:
+            raise UserError(f"hidden sizes must be positive, got {list(self.hidden_sizes)}")
+        s = self.settings
+        if s.epochs <= 0 or s.log_every <= 0:
+            raise UserError(f"epochs and log_every must be positive, got {s.epochs}, "
+                            f"{s.log_every}")
+        if s.lr <= 0:
+            raise UserError(f"lr must be positive, got {s.lr}")
+        if s.lr_schedule not in ("constant", "cosine"):
+            raise UserError(f"lr_schedule must be constant or cosine, got {s.lr_schedule!r}")
+        if s.reset not in ("before", "after"):
+            raise UserError(f"reset must be before or after, got {s.reset!r}")
+
+
+@dataclasses.dataclass(frozen=True)
+class Cell:
+    """The seeds of one (system, hidden size) that one ensemble trains."""
+
+    system: str
+    hidden_size: int
+    seeds: tuple[int, ...]
+    settings: TrainSettings
+
+
+def run_dir(out: Path, system: str, hidden_size: int, seed: int) -> Path:
+    return out / system / f"h{hidden_size}" / f"seed{seed}"
+
+
+def data_module(system: str, settings: TrainSettings):
+    """The grid's shared data of one system (same data for every size and seed, as in the
+    paper); simulated once and cached."""
+    from gru_learn.data import TrajectoryDataModule
+
+    return TrajectoryDataModule(system=system, **settings.data)
+
+
+# --- the one function every backend runs ----------------------------------------------------
+def run_cell(cell: Cell, progress: bool = False) -> dict[str, Any]:
+    """Train a cell's seeds as one ensemble: returns per-seed loss curves, final losses on every
+    split and GRUForecaster state dicts (plain tensors; no files are written here)."""
+    from gru_learn.cli.fit import set_cpu_threads
+    from gru_learn.ensemble import GRUEnsemble, fit_ensemble
+
+    set_cpu_threads()
+    start = time.perf_counter()
+    dm = data_module(cell.system, cell.settings)
+    dm.setup()
+    s, M = cell.settings, len(cell.seeds)
+    ens = GRUEnsemble.from_seeds([cell.hidden_size] * M, cell.seeds, dm.obs_dim, s.reset)
+    curves = fit_ensemble(ens, dm.splits["train"], s.epochs, s.lr, s.lr_schedule,
+                          val=dm.splits["val"] if len(dm.splits["val"]) else None,
+                          val_every=s.log_every, progress=progress)
+    final = {split: (ens.losses(x) if len(x) else torch.full((M,), math.nan))
+             for split, x in dm.splits.items()}
+    return {**curves, "final": final, "states": [ens.member_state(m) for m in range(M)],
+            "obs_dim": dm.obs_dim, "dt": dm.dt, "seconds": time.perf_counter() - start}
+
+
+# --- backends ---------------------------------------------------------------------------------
+@contextmanager
+def _submitter(backend: str, workers: int,
+               address: str | None) -> Iterator[Callable[[Cell], Future]]:
+    """``submit(cell) -> Future`` of ``run_cell(cell)`` in a process pool or as a Ray task."""
+    if backend == "local":
+        with ProcessPoolExecutor(workers, mp_context=get_context("spawn")) as pool:
+            try:
+                yield lambda cell: pool.submit(run_cell, cell)
+            except BaseException:
+                pool.shutdown(wait=False, cancel_futures=True)
+                raise
+        return
+    try:
+        import ray
+    except ImportError:
+        raise UserError("--backend ray needs Ray: pip install -e '.[ray]'") from None
+    started = not ray.is_initialized()
+    if started:
+        kwargs = {"address": address} if address else {"num_cpus": workers}
+        ray.init(**kwargs, include_dashboard=False, log_to_driver=False,
+                 configure_logging=False)
+    task = ray.remote(num_cpus=1)(run_cell)
+    try:
+        yield lambda cell: task.remote(cell).future()
+    finally:
+        if started:
+            ray.shutdown()
+
+
+def execute(cells: list[Cell], backend: str = "local", workers: int = 1,
+            address: str | None = None) -> Iterator[tuple[Cell, dict[str, Any]]]:
+    """Yield ``(cell, run_cell(cell))`` as cells finish. Inline for one local worker (with an
+    epoch progress bar), else the same function in ``workers`` processes or on Ray."""
+    if backend == "local" and workers == 1:
+        for cell in cells:
+            yield cell, run_cell(cell, progress=True)
+        return
+    with _submitter(backend, workers, address) as submit:
+        futures = {submit(cell): cell for cell in cells}
+        for future in as_completed(futures):
+            yield futures[future], future.result()
+
+
+# --- files ------------------------------------------------------------------------------------
+def prepare(out: Path, grid: Grid, force: bool) -> list[Cell]:
+    """Check the output folder against the grid's settings, clear leftovers of interrupted
+    writes, and return the cells of the runs still to train (all of them with ``force``)."""
+    settings = dataclasses.asdict(grid.settings)
+    saved_path = out / SETTINGS_FILE
+    if saved_path.is_file() and not force:
+        saved = json.loads(saved_path.read_text())
+        if saved != settings:
+            changed = sorted(k for k in settings if saved.get(k) != settings[k])
+            raise UserError(f"{out} holds runs trained with other settings ({', '.join(changed)}"
+                            "); use --force to retrain or choose another --out")
+    for leftover in out.glob(f"*/h*/{TMP_MARK}*"):
+        shutil.rmtree(leftover, ignore_errors=True)
+    cells = []
+    for system in grid.systems:
+        for d in grid.hidden_sizes:
+            todo = []
+            for seed in grid.seeds:
+                path = run_dir(out, system, d, seed)
+                if force and path.exists():
+                    shutil.rmtree(path)
+                if not (path / "result.json").is_file():
+                    todo.append(seed)
+            if todo:
+                cells.append(Cell(system, d, tuple(todo), grid.settings))
+    write_json_atomic(saved_path, settings)
+    return cells
+
+
+def write_runs(out: Path, cell: Cell, result: dict[str, Any]) -> list[Path]:
+    """Write every seed of a finished cell as its run folder (TensorBoard events, model.ckpt,
+    result.json), each assembled under a temporary name and renamed into place."""
+    import lightning as L
+    from torch.utils.tensorboard import SummaryWriter
+    from torch.utils.tensorboard.summary import hparams
+
+    from gru_learn.model import GRUForecaster
+
+    s = cell.settings
+    train, val, val_epochs = result["train_loss"], result["val_loss"], result["val_epochs"]
+    logged = val_epochs.tolist()
+    written = []
+    for m, seed in enumerate(cell.seeds):
+        final = run_dir(out, cell.system, cell.hidden_size, seed)
+        final.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(dir=final.parent, prefix=f"{TMP_MARK}{final.name}-"))
+        model = GRUForecaster(hidden_size=cell.hidden_size, reset=s.reset, lr=s.lr,
+                              lr_schedule=s.lr_schedule, obs_dim=result["obs_dim"],
+                              dt=result["dt"], system=cell.system)
+        model.load_state_dict(result["states"][m])
+        diverged_at = int(result["diverged_at"][m])
+        epochs_done = s.epochs if diverged_at < 0 else diverged_at
+        torch.save({"state_dict": model.state_dict(), "hyper_parameters": dict(model.hparams),
+                    "pytorch-lightning_version": L.__version__, "epoch": epochs_done - 1,
+                    "global_step": epochs_done}, tmp / "model.ckpt")
+        curve = {"epoch": logged, "train_loss": [float(train[e, m]) for e in logged],
+                 "val_loss": [float(v) for v in val[:, m]]}
+        finals = {f"final_{k}_loss": float(v[m]) for k, v in result["final"].items()}
+        record = {"system": cell.system, "hidden_size": cell.hidden_size, "seed": seed,
+                  **finals, "diverged_at": diverged_at if diverged_at >= 0 else None,
+                  "cell_seconds": result["seconds"], "curve": curve}
+        writer = SummaryWriter(log_dir=str(tmp))
+        for e, tl, vl in zip(logged, curve["train_loss"], curve["val_loss"], strict=True):
+            if math.isfinite(tl):
+                writer.add_scalar("train_loss", tl, e)
+            if math.isfinite(vl):
+                writer.add_scalar("val_loss", vl, e)
+        hp = {"system": cell.system, "hidden_size": cell.hidden_size, "seed": seed,
+              "epochs": s.epochs, "lr": s.lr, "reset": s.reset}
+        metrics = {k: v for k, v in finals.items() if math.isfinite(v)}
+        for summary in hparams(hp, metrics):
+            writer.file_writer.add_summary(summary)
+        for k, v in metrics.items():
+            writer.add_scalar(k, v, s.epochs)
+        writer.close()
+        write_json_atomic(tmp / "result.json", record)
+        os.replace(tmp, final)  # the run exists only once complete
+        written.append(final)
+    return written
+
+
+def load_runs(out: Path, grid: Grid) -> list[dict[str, Any]]:
+    """The finished runs of the grid (result.json, plus analysis.json when present), in grid
+    order."""
+    runs = []
+    for system in grid.systems:
+        for d in grid.hidden_sizes:
+            for seed in grid.seeds:
+                path = run_dir(out, system, d, seed)
+                if (path / "result.json").is_file():
+                    run = json.loads((path / "result.json").read_text())
+                    if (path / "analysis.json").is_file():
+                        run["analysis"] = json.loads((path / "analysis.json").read_text())
+                    runs.append(run)
+    return runs
+
+
+def analysis_hook() -> Callable[[str, str], dict] | None:
+    """``gru_learn.analysis.analyze_checkpoint(path, out_dir) -> dict`` when it exists."""
+    import importlib
+    import importlib.util
+
+    if importlib.util.find_spec("gru_learn.analysis") is None:
+        return None
+    return getattr(importlib.import_module("gru_learn.analysis"), "analyze_checkpoint", None)
+
+
+def analyze_runs(out: Path, grid: Grid) -> None:
+    """Run the analysis hook on every finished run that has no analysis.json yet."""
+    analyze = analysis_hook()
+    if analyze is None:
+        return
+    for run in load_runs(out, grid):
+        path = run_dir(out, run["system"], run["hidden_size"], run["seed"])
+        if not (path / "analysis.json").is_file():
+            write_json_atomic(path / "analysis.json",
+                              analyze(str(path / "model.ckpt"), str(path / "analysis")))
