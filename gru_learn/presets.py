@@ -92,4 +92,5 @@ def preset_parameters(name: str, overrides: dict[str, float] | None = None) -> d
 
 def build_preset(name: str, overrides: dict[str, float] | None = None) -> GRUCell:
     """The preset ``name`` built with its defaults updated by ``overrides``."""
-    return PRESETS[name].build(**preset_parameters(name, overrides))
+    params = preset_parameters(name, overrides)
+    return PRESETS[name].build(**params)
