@@ -4,7 +4,8 @@ Fig 6 frequency map. matplotlib with the Agg backend; every function returns a F
 from __future__ import annotations
 
 import math
-from typing import Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import matplotlib
 
@@ -104,7 +105,7 @@ def phase_portrait(
             ax.plot(q[0], q[1], marker=marker, mfc=face, mec="black", ms=9, ls="none",
                     zorder=5, label=p.kind.replace("_", " "))
         handles, names = ax.get_legend_handles_labels()
-        unique = dict(zip(names, handles))
+        unique = dict(zip(names, handles, strict=False))
         if unique:
             ax.legend(unique.values(), unique.keys(), fontsize=7, loc="upper left",
                       framealpha=0.8)
@@ -148,13 +149,13 @@ def bifurcation_diagram(result: Any, coordinate: int = 0) -> Figure:
     fig, axes = plt.subplots(2 if has_cycles else 1, 1, figsize=(6, 6 if has_cycles else 4),
                              sharex=True, constrained_layout=True, squeeze=False)
     ax = axes[0, 0]
-    for value, res in zip(result.values, result.fixed_points):
+    for value, res in zip(result.values, result.fixed_points, strict=False):
         for p in res.fixed_points:
             marker, face = MARKERS[p.kind]
             ax.plot(value, float(p.h[coordinate]), marker=marker, mfc=face, mec="black", ms=4,
                     ls="none")
     if has_cycles:
-        for value, cycles in zip(result.values, result.cycles):
+        for value, cycles in zip(result.values, result.cycles, strict=False):
             for c in cycles:
                 lo, hi = float(c.orbit[:, coordinate].min()), float(c.orbit[:, coordinate].max())
                 ax.plot([value, value], [lo, hi], "r.", ms=4)
@@ -208,7 +209,7 @@ def flow_1d(f: VectorField, interval: tuple[float, float], topology: Any,
     ax.plot(h.numpy(), v, color=TRAJECTORY)
     ax.axhline(0, color="black", lw=0.8)
     styles = {"stable": "full", "unstable": "none", "half_stable": "left"}
-    for r, k in zip(topology.roots, topology.kinds):
+    for r, k in zip(topology.roots, topology.kinds, strict=False):
         ax.plot(r, 0, "o", ms=10, color="black", mfc="black" if k != "unstable" else "white",
                 fillstyle=styles[k], zorder=5)
     for x in np.linspace(*interval, 12)[1:-1]:

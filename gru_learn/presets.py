@@ -7,8 +7,8 @@ maps a name to that function and its default parameters. ``build_preset`` valida
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import torch
 
@@ -30,8 +30,9 @@ def bistable_pair(gain: float = 4.0) -> GRUCell:
 
 def hopf(alpha: float = math.pi / 3, beta: float = 3.0, s: float = 0.0) -> GRUCell:
     """Eq 8: U_h = beta R(alpha), b_r = s, all else zero. The origin is a fixed point with
-    Jacobian (sigma(s) beta R(alpha) - I) / 2: a Hopf bifurcation at sigma(s) beta cos(alpha) = 1."""
-    return GRUCell.from_weights(U_h=beta * rotation(alpha), b_r=torch.tensor(s, dtype=torch.float64))
+    Jacobian (sigma(s) beta R(alpha) - I) / 2: Hopf at sigma(s) beta cos(alpha) = 1."""
+    b_r = torch.tensor(s, dtype=torch.float64)
+    return GRUCell.from_weights(U_h=beta * rotation(alpha), b_r=b_r)
 
 
 def homoclinic(gamma: float = 0.054085) -> GRUCell:

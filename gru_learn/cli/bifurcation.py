@@ -57,7 +57,7 @@ def main(argv: list[str]) -> int:
         result.cycles = [
             find_limit_cycles(family(v), cycle_starts(tuple(box), r), dt=0.1,
                               t_transient=200.0, t_window=300.0)
-            for v, r in zip(values, result.fixed_points)
+            for v, r in zip(values, result.fixed_points, strict=False)
         ]
     fig = bifurcation_diagram(result)
     fig.savefig(args.out, dpi=90)

@@ -6,7 +6,12 @@ and a box; never imports Lightning, the model or the data.
 
 from gru_learn.dynamics.analyze import DynamicsResult, analyze_vector_field
 from gru_learn.dynamics.cycles import LimitCycle, find_limit_cycles
-from gru_learn.dynamics.fixed_points import FixedPoint, FixedPointResult, SlowPoint, find_fixed_points
+from gru_learn.dynamics.fixed_points import (
+    FixedPoint,
+    FixedPointResult,
+    SlowPoint,
+    find_fixed_points,
+)
 from gru_learn.dynamics.integrate import integrate, integrate_adaptive
 from gru_learn.dynamics.nullclines import nullclines
 from gru_learn.dynamics.stability import KINDS, classify, jacobian

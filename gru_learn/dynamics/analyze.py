@@ -4,8 +4,9 @@ the discrete map's stability), slow points, limit cycles, and the 2-D index chec
 from __future__ import annotations
 
 import itertools
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 import torch
 from torch import Tensor

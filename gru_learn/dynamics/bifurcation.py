@@ -13,8 +13,9 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 import torch
 from torch import Tensor
@@ -24,7 +25,7 @@ from gru_learn.dynamics.fixed_points import (
     find_fixed_points,
     levenberg_marquardt,
 )
-from gru_learn.dynamics.integrate import integrate, rk4_step
+from gru_learn.dynamics.integrate import integrate
 from gru_learn.dynamics.stability import jacobian
 
 VectorField = Callable[[Tensor], Tensor]
@@ -64,7 +65,7 @@ class BifurcationResult:
                                               for p in r.fixed_points],
                  "limit_cycles": [c.to_json() for c in cyc] if cyc is not None else None}
                 for v, r, cyc in zip(self.values, self.fixed_points,
-                                     self.cycles or [None] * len(self.values))
+                                     self.cycles or [None] * len(self.values), strict=False)
             ],
         }
 
@@ -257,7 +258,8 @@ def find_bifurcations(
         results.append(find_fixed_points(family(p), box))
     span = max(abs(values[-1] - values[0]), 1e-12)
     found: list[Bifurcation] = []
-    for (p0, r0), (p1, r1) in zip(zip(values, results), zip(values[1:], results[1:])):
+    for k in range(len(values) - 1):
+        (p0, r0), (p1, r1) = (values[k], results[k]), (values[k + 1], results[k + 1])
         if len(r0.fixed_points) != len(r1.fixed_points):
             sn = _locate_saddle_node(family, parameter, p0, p1, box, r0, r1, span)
             found += [sn] if sn is not None else []
@@ -309,7 +311,7 @@ def _homoclinic_scan(family: Family, parameter: str, values: list[float],
     """Sign changes of the splitting c(p) of each saddle branch whose return comes close."""
     found = []
     prev: dict[tuple[int, int], tuple[float, float, Tensor]] = {}
-    for p, res in zip(values, results):
+    for p, res in zip(values, results, strict=False):
         saddles = [pt.h for pt in res.fixed_points if pt.kind == "saddle"]
         current = {}
         for s in saddles:
@@ -318,7 +320,7 @@ def _homoclinic_scan(family: Family, parameter: str, values: list[float],
                 key = next((k for k, v in prev.items() if k[1] == branch
                             and float((v[2] - s).norm()) < 0.05), (len(current), branch))
                 current[key] = (float(c[branch]), float(dist[branch]), s)
-        for key, (c1, d1, s1) in current.items():
+        for key, (c1, d1, _s1) in current.items():
             if key not in prev:
                 continue
             c0, d0, s0 = prev[key]

@@ -6,14 +6,16 @@ crossings return to p (relative to its amplitude) without its speed collapsing i
 candidate, which rules out convergence to a fixed point (speed -> 0, returns shrink) and slow
 drift (no returns). Each candidate is refined by Newton's method on the periodic-orbit
 equations phi_T(x) - x = 0, <f(x0), x - x0> = 0 (unknowns x, T), whose Jacobian uses the
-monodromy matrix M = d phi_T / dx (central differences); M's eigenvalues are the Floquet multipliers (one is 1).
+monodromy matrix M = d phi_T / dx (central differences); M's eigenvalues are the Floquet
+multipliers (one is 1).
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 import torch
 from torch import Tensor
@@ -40,7 +42,9 @@ class LimitCycle:
             "period": self.period,
             "frequency": 1.0 / self.period,
             "stable": self.stable,
-            "floquet_multipliers": [[float(m.real), float(m.imag)] for m in self.floquet_multipliers],
+            "floquet_multipliers": [
+                [float(m.real), float(m.imag)] for m in self.floquet_multipliers
+            ],
             "amplitude": self.amplitude,
             "center": self.orbit.mean(0).tolist(),
             "residual": self.residual,
@@ -104,8 +108,9 @@ def section_returns(path: Tensor, field: Tensor) -> list[tuple[list[float], list
     for j in range(path.shape[1]):
         idx = torch.nonzero(up[:, j]).flatten()
         w = s[idx, j] / (s[idx, j] - s[idx + 1, j])
-        points = [path[i, j] + float(wi) * (path[i + 1, j] - path[i, j]) for i, wi in zip(idx, w)]
-        out.append(([float(i) + float(wi) for i, wi in zip(idx, w)], points))
+        pairs = list(zip(idx.tolist(), w.tolist(), strict=True))
+        points = [path[i, j] + wi * (path[i + 1, j] - path[i, j]) for i, wi in pairs]
+        out.append(([i + wi for i, wi in pairs], points))
     return out
 
 
@@ -148,7 +153,8 @@ def find_limit_cycles(
         if refined is None:
             continue
         cycle = _cycle_from(f, *refined, dt=dt)
-        if cycle.amplitude >= min_amplitude and not any(_on_orbit(cycle.orbit[0], c) for c in cycles):
+        duplicate = any(_on_orbit(cycle.orbit[0], c) for c in cycles)
+        if cycle.amplitude >= min_amplitude and not duplicate:
             cycles.append(cycle)
     return cycles
 

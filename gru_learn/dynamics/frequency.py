@@ -7,7 +7,7 @@ integrates them together and counts upward mean-crossings of the first coordinat
 
 from __future__ import annotations
 
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 import torch
 from torch import Tensor, nn

@@ -7,7 +7,7 @@ torchdiffeq's dopri5 for cross-checks.
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 from torch import Tensor

@@ -68,10 +68,14 @@ def power_spectrum_distance(true: np.ndarray | Tensor, gen: np.ndarray | Tensor,
 
 
 def _gaussian_smooth(x: np.ndarray, sigma: float) -> np.ndarray:
-    radius = int(4 * sigma)
+    """Gaussian filter truncated at 4 sigma, edges mirrored (scipy.ndimage's conventions)."""
+    radius = int(4 * sigma + 0.5)
     kernel = np.exp(-0.5 * (np.arange(-radius, radius + 1) / sigma) ** 2)
-    padded = np.pad(x, radius, mode="reflect") if len(x) > radius else np.pad(x, radius, "edge")
-    return np.convolve(padded, kernel / kernel.sum(), mode="valid")
+    idx = np.arange(-radius, len(x) + radius)
+    period = 2 * len(x)
+    idx = np.mod(idx, period)
+    idx = np.where(idx >= len(x), period - 1 - idx, idx)  # mirror: ... b a | a b ... z | z y
+    return np.convolve(x[idx], kernel / kernel.sum(), mode="valid")
 
 
 def hausdorff(a: np.ndarray | Tensor, b: np.ndarray | Tensor) -> float:

@@ -9,8 +9,9 @@ stable); anything else is reported as "other".
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 import torch
 from torch import Tensor
@@ -28,7 +29,7 @@ class Topology1D:
 
     def to_json(self) -> dict[str, Any]:
         return {"topology": self.label, "fixed_points": [
-            {"h": [r], "kind": k} for r, k in zip(self.roots, self.kinds)]}
+            {"h": [r], "kind": k} for r, k in zip(self.roots, self.kinds, strict=False)]}
 
 
 @torch.no_grad()

@@ -25,7 +25,7 @@ def test_bistable_pair_has_nine_points_of_the_derived_kinds():
     expected = sorted((a, b) for a in (-h_star, 0.0, h_star) for b in (-h_star, 0.0, h_star))
     got = sorted(tuple(round(x, 12) for x in p.h.tolist()) for p in result.fixed_points)
     assert len(got) == 9
-    for (a, b), (c, d) in zip(expected, got):
+    for (a, b), (c, d) in zip(expected, got, strict=False):
         assert abs(a - c) < 1e-9 and abs(b - d) < 1e-9
     kinds = [p.kind for p in result.fixed_points]
     assert kinds.count("stable_node") == 4 and kinds.count("saddle") == 4
