@@ -51,6 +51,8 @@ class AnalysisConfig:
         slow_speed: |f(h)| (hidden units per GRU step) under which a state is "slow".
         coverage_radius: as a fraction of the data's largest extent.
         cycles: search limit cycles (the slowest part).
+        cycle_transient, cycle_window: integration time (GRU steps) discarded, then searched
+            for Poincare returns, in the learned cycle search.
     """
 
     n_initial: int = 32
@@ -58,6 +60,8 @@ class AnalysisConfig:
     slow_speed: float = 1e-2
     coverage_radius: float = 0.05
     cycles: bool = True
+    cycle_transient: float = 200.0
+    cycle_window: float = 200.0
 
 
 @dataclass
@@ -217,7 +221,8 @@ def analyze(model: GRUForecaster, dm: _SplitDataModule, config: AnalysisConfig |
     starts = hidden[:, :: max(1, total // 20)].reshape(-1, d)
     learned_res: DynamicsResult | None = rec("learned_dynamics", lambda: analyze_vector_field(
         f, box_h, step=step, starts=starts if d > 3 else None, cycles=cfg.cycles,
-        dt=0.1, t_transient=300.0, t_window=400.0, generator=torch.Generator().manual_seed(0)))
+        dt=0.1, t_transient=cfg.cycle_transient, t_window=cfg.cycle_window,
+        generator=torch.Generator().manual_seed(0)))
     learned: dict[str, Any] = {"hidden_size": d, "reset": cell.reset, "time_unit": "target"}
     if learned_res is not None:
         learned.update(_in_observation_space(learned_res, observe, dt))

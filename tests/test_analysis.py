@@ -1,0 +1,242 @@
+"""Learned-versus-target analysis: metrics against slow references, behaviour classification,
+a hand-built GRU with a known cycle, robustness, the callback and the analyze CLI."""
+
+from __future__ import annotations
+
+import json
+import math
+from itertools import product
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from scipy.integrate import solve_ivp
+from scipy.ndimage import gaussian_filter1d
+
+import gru_learn.analysis as analysis_mod
+from gru_learn.analysis import (
+    AnalysisConfig,
+    analyze,
+    closed_loop_behaviour,
+    signature,
+    topology_match,
+)
+from gru_learn.data import TrajectoryDataModule
+from gru_learn.dynamics.metrics import (
+    coverage,
+    hausdorff,
+    power_spectrum_distance,
+    state_space_divergence,
+)
+from gru_learn.model import GRUForecaster
+from gru_learn.presets import hopf
+from tests.conftest import run_cli
+
+
+# --- metrics --------------------------------------------------------------------------------
+def kl_reference(t: np.ndarray, g: np.ndarray, bins: int = 30, alpha: float = 1e-5) -> float:
+    """The d_stsp definition with explicit loops over cells (slow, independent)."""
+    lo, hi, sd = t.min(0), t.max(0), t.std(0)
+    a, b = lo - 0.1 * sd, hi + 0.1 * sd
+    width = (b - a) / bins
+
+    def counts(x: np.ndarray) -> dict[tuple, int]:
+        out: dict[tuple, int] = {}
+        for row in x:
+            k = np.floor((row - a) / width).astype(int)
+            k = np.where(row == b, bins - 1, k)
+            if np.all((k >= 0) & (k < bins)):
+                out[tuple(k)] = out.get(tuple(k), 0) + 1
+        return out
+
+    ct, cg = counts(t), counts(g)
+    total = bins ** t.shape[1]
+    kl = 0.0
+    for cell in product(range(bins), repeat=t.shape[1]):
+        p = (ct.get(cell, 0) + alpha) / (len(t) + alpha * total)
+        q = (cg.get(cell, 0) + alpha) / (len(g) + alpha * total)
+        kl += p * math.log(p / q)
+    return kl
+
+
+def test_state_space_divergence_matches_reference() -> None:
+    rng = np.random.default_rng(0)
+    t = rng.normal(size=(3000, 2))
+    g = rng.normal(loc=0.3, scale=1.2, size=(2500, 2))
+    assert state_space_divergence(t, g) == pytest.approx(kl_reference(t, g), rel=1e-9)
+    assert state_space_divergence(t, t) == pytest.approx(0.0, abs=1e-12)
+    assert state_space_divergence(t, g + 5) > state_space_divergence(t, g) > 0
+
+
+def test_power_spectrum_distance_matches_scipy_smoothing() -> None:
+    n = np.arange(2000)
+    rng = np.random.default_rng(1)
+    t = np.sin(2 * np.pi * n / 50)[None, :, None] + 0.1 * rng.normal(size=(3, 2000, 1))
+    g = np.sin(2 * np.pi * n / 17)[None, :, None] + 0.1 * rng.normal(size=(3, 2000, 1))
+
+    def spectrum(x: np.ndarray) -> np.ndarray:
+        z = (x - x.mean(-1, keepdims=True)) / x.std(-1, keepdims=True)
+        p = gaussian_filter1d((np.abs(np.fft.rfft(z, axis=-1)) ** 2).mean(0), 20.0)
+        return p / p.sum()
+
+    p, q = spectrum(t[..., 0]), spectrum(g[..., 0])
+    expected = math.sqrt(1 - np.sum(np.sqrt(p * q)))
+    assert power_spectrum_distance(t, g) == pytest.approx(expected, rel=1e-9)
+    assert power_spectrum_distance(t, t) == pytest.approx(0.0, abs=1e-7)
+    assert power_spectrum_distance(np.ones((2, 100, 1)), np.ones((2, 100, 1))) is None
+
+
+def test_hausdorff_and_coverage_on_circles() -> None:
+    th = np.linspace(0, 2 * np.pi, 721)[:-1]
+    c1 = np.stack([np.cos(th), np.sin(th)], 1)
+    assert hausdorff(c1, 1.5 * c1) == pytest.approx(0.5, abs=1e-12)
+    half = c1[c1[:, 1] > 0]
+    assert coverage(c1, half, radius=0.01) == pytest.approx(0.5, abs=0.01)
+    assert coverage(c1, np.empty((0, 2)), 1.0) == 0.0
+
+
+# --- classification ---------------------------------------------------------------------------
+def test_closed_loop_behaviour() -> None:
+    k = torch.arange(2000, dtype=torch.float64)
+    sine = torch.stack([torch.sin(2 * math.pi * k / 40), torch.cos(2 * math.pi * k / 40)], -1)
+    out = closed_loop_behaviour(sine[None].repeat(3, 1, 1), dt=0.5)
+    assert out["behaviour"] == "oscillates" and out["period"] == pytest.approx(20.0, rel=1e-3)
+    decay = torch.exp(-k / 50)[:, None].repeat(1, 2)
+    assert closed_loop_behaviour(decay[None], dt=1.0)["behaviour"] == "settles"
+    walk = torch.cumsum(torch.randn(2, 2000, 2, generator=torch.Generator().manual_seed(0),
+                                    dtype=torch.float64), 1)
+    assert closed_loop_behaviour(walk, dt=1.0)["behaviour"] == "drifts"
+
+
+def test_topology_match_reasons() -> None:
+    a = {"stable_points": 0, "unstable_points": 1, "saddles": 0, "non_hyperbolic": 0,
+         "stable_cycles": 1, "unstable_cycles": 0, "continuous_attractors": 0}
+    ok, reason = topology_match(a, dict(a))
+    assert ok and reason.startswith("same counts")
+    ok, reason = topology_match({**a, "stable_cycles": 0, "stable_points": 1}, a)
+    assert not ok and "stable cycles: learned 0, target 1" in reason
+    assert signature(None) == {k: 0 for k in a}
+
+
+# --- a GRU with a known cycle against a target with a known cycle ----------------------------
+def hopf_forecaster(alpha: float = 0.7) -> GRUForecaster:
+    """A 2-D GRU whose continuous counterpart is Eq 8 (beta = 3, s = 0); identity readout."""
+    model = GRUForecaster(hidden_size=2, obs_dim=2, dt=0.25, system="vdp").double()
+    cell = hopf(alpha=alpha, beta=3.0, s=0.0)
+    with torch.no_grad():
+        model.cell.weight_hh.copy_(cell.weight_hh)
+        model.cell.bias_ih.copy_(cell.bias_ih)
+        model.cell.bias_hh.copy_(cell.bias_hh)
+        model.cell.weight_ih.zero_()
+        model.cell.weight_ih[4:].copy_(0.3 * torch.eye(2))  # w(0) nudges the candidate state
+        model.readout.weight.copy_(torch.eye(2))
+        model.readout.bias.zero_()
+    return model
+
+
+def scipy_period(f, x0, t_end: float = 400.0) -> float:
+    """Period of the attracting cycle of dx/dt = f(x), from scipy's adaptive integrator."""
+    sol = solve_ivp(f, [0, t_end], x0, rtol=1e-10, atol=1e-12, dense_output=True)
+    t = np.linspace(t_end / 2, t_end, 200_001)
+    x = sol.sol(t)[0]
+    x = x - x.mean()
+    up = t[1:][(x[:-1] < 0) & (x[1:] >= 0)]
+    return float(np.diff(up).mean())
+
+
+def test_known_cycles_learned_and_target(in_tmp: Path) -> None:
+    model = hopf_forecaster()
+    dm = TrajectoryDataModule("vdp", n_train=8, n_val=4, n_test=8)
+    a = analyze(model, dm, AnalysisConfig(n_initial=8, long_steps=400), figures=False)
+    s = a.summary
+    assert s["errors"] == {}
+    cell = hopf(alpha=0.7, beta=3.0, s=0.0)
+
+    def gru_f(t, x):
+        with torch.no_grad():
+            return cell.vector_field(torch.tensor(x, dtype=torch.float64)).numpy()
+
+    def vdp_f(t, x):
+        return [x[1], (1 - x[0] ** 2) * x[1] - x[0]]
+
+    gru_period = scipy_period(gru_f, [0.1, 0.0])  # in GRU steps
+    vdp_period = scipy_period(vdp_f, [1.0, 0.0])
+    (cyc,) = s["learned"]["limit_cycles"]
+    assert cyc["stable"] and cyc["period_steps"] == pytest.approx(gru_period, rel=1e-3)
+    assert cyc["period"] == pytest.approx(gru_period * 0.25, rel=1e-3)  # target units
+    assert s["comparison"]["ode_period_rel_error"] == pytest.approx(
+        abs(gru_period * 0.25 - vdp_period) / vdp_period, rel=1e-2)
+    (tcyc,) = s["target"]["limit_cycles"]
+    assert tcyc["period"] == pytest.approx(vdp_period, rel=1e-3)
+    assert s["learned"]["signature"]["unstable_points"] == 1
+    assert s["target"]["signature"]["unstable_points"] == 1
+    assert s["comparison"]["topology_match"] is True
+    assert s["learned"]["closed_loop"]["behaviour"] == "oscillates"
+    for key in ("d_stsp", "d_h", "test_mse", "cycle_hausdorff"):
+        assert s["comparison"][key] is not None
+    fp = s["learned"]["fixed_points"][0]
+    assert fp["obs"] == pytest.approx(fp["h"])  # identity readout
+
+
+def test_a_failing_piece_is_recorded_and_the_rest_written(in_tmp: Path, monkeypatch) -> None:
+    real = analysis_mod.analyze_vector_field
+
+    def broken(f, box, **kw):
+        if len(box) == 2 and box[0] == (-1.0, 1.0):
+            raise RuntimeError("boom")
+        return real(f, box, **kw)
+
+    monkeypatch.setattr(analysis_mod, "analyze_vector_field", broken)
+    dm = TrajectoryDataModule("vdp", n_train=8, n_val=4, n_test=8)
+    a = analyze(hopf_forecaster(), dm, AnalysisConfig(n_initial=4, long_steps=200,
+                                                      cycles=False))
+    path = a.save(in_tmp / "out")
+    s = json.loads(path.read_text())
+    assert "boom" in s["errors"]["learned_dynamics"]
+    assert s["comparison"]["d_stsp"] is not None and s["target"]["fixed_points"]
+    assert {p.name for p in (in_tmp / "out").glob("*.png")} == {
+        "phase_portrait.png", "comparison.png", "timeseries.png"}
+
+
+# --- as users run it ---------------------------------------------------------------------------
+def test_fit_writes_analysis_and_tensorboard(in_tmp: Path) -> None:
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    from gru_learn.cli.fit import main as fit_main
+
+    assert fit_main(["fit", "--trainer.max_epochs=4", "--data.n_train=16", "--data.n_val=4",
+                     "--data.n_test=4", "--trainer.enable_progress_bar=false",
+                     "--analysis.long_steps=200", "--analysis.every_n_epochs=2",
+                     "--analysis.cycles=false"]) == 0
+    run = in_tmp / "logs/fhn/version_0"
+    s = json.loads((run / "analysis/summary.json").read_text())
+    assert set(s) >= {"learned", "target", "comparison"}
+    assert s["target"]["signature"]["stable_cycles"] == 0  # cycles=false: searched for none
+    for name in ("phase_portrait", "comparison", "timeseries"):
+        assert (run / f"analysis/{name}.png").stat().st_size > 10_000
+    acc = EventAccumulator(str(run), size_guidance={"images": 0}).Reload()
+    assert {"dynamics/d_stsp", "dynamics/topology_match", "dynamics/has_limit_cycle"} <= set(
+        acc.Tags()["scalars"])
+    assert "analysis/comparison" in acc.Tags()["images"]
+    assert len(acc.Scalars("dynamics/d_stsp")) == 2  # epoch 2 and the end
+
+
+def test_analyze_cli_on_a_torch_gru(in_tmp: Path) -> None:
+    torch.manual_seed(0)
+    gru, lin = torch.nn.GRU(2, 3, batch_first=True), torch.nn.Linear(3, 2)
+    torch.save({"gru": gru.state_dict(), "readout": lin.state_dict()}, in_tmp / "net.pt")
+    r = run_cli("analyze", "--state-dict", "net.pt", "--system", "ring", "--long-steps", "200",
+                "--no-cycles", "--json", "s.json", cwd=in_tmp)
+    assert r.returncode == 0, r.stderr
+    s = json.loads((in_tmp / "s.json").read_text())
+    assert s["learned"]["reset"] == "after" and s["learned"]["hidden_size"] == 3
+    assert s["target"]["continuous_attractor"] == "ring"
+    assert "coverage" in s["comparison"]["continuous_attractor"]
+    assert (in_tmp / "net_analysis/comparison.png").is_file()
+    bad = run_cli("analyze", "--state-dict", "net.pt", "--system", "fhn", "--dt", "0",
+                  cwd=in_tmp)
+    assert bad.returncode == 2 and bad.stderr.count("\n") == 1 and "dt must be" in bad.stderr
+    torch.save({"weight": torch.zeros(2, 2)}, in_tmp / "junk.pt")
+    bad = run_cli("analyze", "--state-dict", "junk.pt", "--system", "fhn", cwd=in_tmp)
+    assert bad.returncode == 2 and "weight_ih_l0" in bad.stderr
