@@ -72,8 +72,10 @@ def phase_portrait(
     dim = len(box)
     starts = default_starts(box, 4 if dim <= 2 else 2) if starts is None else starts
     if highlight is None:
-        unstable = [p.h for p in (result.fixed_points if result else []) if p.n_unstable > 0]
-        highlight = unstable[0] + 0.02 if unstable else starts[len(starts) // 2]
+        # start the black trajectory beside the most unstable point (a source before a saddle)
+        unstable = sorted((p for p in (result.fixed_points if result else []) if p.n_unstable),
+                          key=lambda p: -p.n_unstable)
+        highlight = unstable[0].h + 0.02 if unstable else starts[len(starts) // 2]
     h0 = torch.cat([starts.to(torch.float64), highlight.reshape(1, dim).to(torch.float64)])
     t, paths = integrate(f, h0, t_end, dt)
     fig, (ax, ax_t) = plt.subplots(2, 1, figsize=(5.2, 6.8), height_ratios=[3, 1],
@@ -93,7 +95,7 @@ def phase_portrait(
         xy = to2(paths[:, j])
         ax.plot(xy[:, 0], xy[:, 1], color=TRAJECTORY, lw=0.8, alpha=0.8)
     xy = to2(paths[:, -1])
-    ax.plot(xy[:, 0], xy[:, 1], color="black", lw=1.6)
+    ax.plot(xy[:, 0], xy[:, 1], color="black", lw=1.1)
     if result is not None:
         for c in result.limit_cycles:
             o = to2(torch.cat([c.orbit, c.orbit[:1]]))
