@@ -142,7 +142,7 @@ def closed_loop_behaviour(obs: Tensor, dt: float) -> dict[str, Any]:
     tail = late[:, -max(2, late.shape[1] // 10):]
     moving = (tail.amax(1) - tail.amin(1)).amax(-1) / scale
     periods, kinds = [], []
-    for traj, move in zip(late, moving, strict=False):
+    for traj, move in zip(late, moving, strict=True):
         if move < 1e-3:
             kinds.append("settles")
             continue
@@ -245,7 +245,8 @@ def analyze(model: GRUForecaster, dm: _SplitDataModule, config: AnalysisConfig |
         target = {"system": dm.system_name, "description": system.description,
                   "params": params, "dt": dt, "box": [list(b) for b in box_t]}
         if target_res is not None:
-            target.update(_in_observation_space(target_res, lambda x: x, 1.0))
+            target.update(target_res.to_json())
+            target["time_unit"] = "target"
         if attractor is not None:
             target["continuous_attractor"] = attractor.kind
         truth_long = rec("target_long", lambda: _simulate_long(dm, n, total))
@@ -302,12 +303,13 @@ def analyze(model: GRUForecaster, dm: _SplitDataModule, config: AnalysisConfig |
 
 def _in_observation_space(res: DynamicsResult, observe: Callable[[Tensor], Tensor],
                           dt: float) -> dict[str, Any]:
-    """The toolkit's JSON plus observation-space coordinates, periods in target units."""
+    """The learned side's JSON: the toolkit's (hidden space, GRU steps) plus observation-space
+    coordinates (``obs``, ``orbit_obs``) and periods in target units (``period``)."""
     out = res.to_json()
-    for p, j in zip(res.fixed_points, out["fixed_points"], strict=False):
+    for p, j in zip(res.fixed_points, out["fixed_points"], strict=True):
         j["obs"] = observe(p.h[None])[0].tolist()
-    for c, j in zip(res.limit_cycles, out["limit_cycles"], strict=False):
-        j["period_steps"] = j["period"]
+    for c, j in zip(res.limit_cycles, out["limit_cycles"], strict=True):
+        j["period_steps"] = c.period
         j["period"] = c.period * dt
         j["frequency"] = 1.0 / j["period"]
         j["orbit_obs"] = observe(c.orbit[:: max(1, len(c.orbit) // 100)]).tolist()
