@@ -55,3 +55,26 @@ def test_hopf_preset_cycle_appears_below_the_hopf_angle():
     above = find_limit_cycles(hopf(alpha=math.pi / 3).vector_field, starts, dt=0.1,
                               t_transient=150, t_window=80)
     assert len(below) == 1 and below[0].stable and above == []
+
+
+def test_analysis_of_a_non_gru_field_outside_the_unit_box():
+    """FitzHugh-Nagumo (a=0.7, b=0.8, tau=12.5, I=0.5): one unstable fixed point, found by
+    the cubic for v, inside a stable relaxation cycle; the box must reach beyond (-1, 1)."""
+    from scipy.optimize import brentq
+
+    from gru_learn.dynamics import analyze_vector_field
+
+    a, b, tau, current = 0.7, 0.8, 12.5, 0.5
+
+    def f(h):
+        v, w = h[..., 0], h[..., 1]
+        return torch.stack([v - v**3 / 3 - w + current, (v + a - b * w) / tau], dim=-1)
+
+    v_star = brentq(lambda v: v - v**3 / 3 - (v + a) / b + current, -3, 3)
+    result = analyze_vector_field(f, [(-3.0, 3.0), (-2.0, 3.0)], dt=0.1, t_transient=100,
+                                  t_window=120)
+    (fp,) = result.fixed_points
+    assert abs(float(fp.h[0]) - v_star) < 1e-9 and fp.kind == "unstable_focus"
+    (cycle,) = result.limit_cycles
+    assert cycle.stable and 30 < cycle.period < 45 and cycle.amplitude > 1.5
+    assert result.to_json()["index_sum"] == 1
