@@ -325,8 +325,37 @@ def _homoclinic_scan(family: Family, parameter: str, values: list[float],
                 continue
             c0, d0, s0 = prev[key]
             p0 = values[values.index(p) - 1]
-            if c0 * c1 < 0 and min(d0, d1) < return_tol and math.isfinite(c0 + c1):
-                value, error, h = locate_homoclinic(family, p0, p, s0, key[1], dt, t_max)
+            bracket = _sign_bracket(family, p0, p, c0, c1, s0, key[1], dt, t_max)
+            if bracket is not None and min(d0, d1) < return_tol:
+                a, b, h0 = bracket
+                value, error, h = locate_homoclinic(family, a, b, h0, key[1], dt, t_max)
                 found.append(Bifurcation("homoclinic", parameter, value, error, h.tolist()))
         prev = current
     return found
+
+
+def _sign_bracket(family: Family, p0: float, p1: float, c0: float, c1: float, saddle: Tensor,
+                  branch: int, dt: float, t_max: float,
+                  halvings: int = 12) -> tuple[float, float, Tensor] | None:
+    """[a, b] where the splitting of ``branch`` changes sign. When the branch returns on one
+    side only (beyond the homoclinic value it escapes and c is undefined), bisect towards the
+    returning side until a return of the opposite sign is found."""
+    if math.isfinite(c0) and math.isfinite(c1):
+        return (p0, p1, saddle) if c0 * c1 < 0 else None
+    if math.isfinite(c0) == math.isfinite(c1):
+        return None
+    good, bad, c_good, h = (p0, p1, c0, saddle) if math.isfinite(c0) else (p1, p0, c1, saddle)
+    for _ in range(halvings):
+        mid = 0.5 * (good + bad)
+        f = family(mid)
+        h_mid = _newton_continue(f, h)
+        if h_mid is None:
+            return None
+        c_mid = float(homoclinic_splitting(f, h_mid, dt, t_max, signs=((1.0, -1.0)[branch],))[0][0])
+        if math.isfinite(c_mid) and c_mid * c_good < 0:
+            return (min(good, mid), max(good, mid), h)
+        if math.isfinite(c_mid):
+            good, c_good, h = mid, c_mid, h_mid
+        else:
+            bad = mid
+    return None
