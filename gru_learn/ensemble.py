@@ -113,7 +113,8 @@ class GRUEnsemble(nn.Module):
         b_ih, b_hh = self.bias_ih[..., None], self.bias_hh[..., None]  # (M, 3D, 1)
         x0 = batch[:, 0].mT.expand(M, self.obs_dim, N)
         gi = torch.baddbmm(b_ih, self.weight_ih, x0)  # step 1's input part (M, 3D, N)
-        H = batch.new_zeros(T + 1, M, D, N)
+        H = batch.new_empty(T + 1, M, D, N)
+        H[0] = 0.0
         RZ, NN = batch.new_empty(T, M, 2 * D, N), batch.new_empty(T, M, D, N)
         extra = batch.new_empty(T, M, D, N)
         b_rz, i_n = gi[:, : 2 * D] + b_hh[:, : 2 * D], gi[:, 2 * D :]
@@ -130,12 +131,11 @@ class GRUEnsemble(nn.Module):
                 torch.bmm(w_n, h, out=extra[t]).add_(b_hh[:, 2 * D :])
                 torch.tanh(torch.addcmul(i_n, r, extra[t]), out=NN[t])
             torch.lerp(NN[t], h, z, out=H[t + 1])  # h + f(h) = n + z * (h - n)
-        hs = _over_time(H[1:])
-        pred = torch.baddbmm(self.readout_bias[..., None], self.readout_weight, hs)
-        err = pred - batch[:, 1:].permute(2, 1, 0).reshape(1, -1, T * N)
-        losses = err.pow(2).flatten(1).mean(dim=1)
-        return losses, {"x0": x0, "H": H, "RZ": RZ, "NN": NN, "extra": extra, "hs": hs,
-                        "err": err}
+        # readout of every step at once: the (T, M) axes as one batch of matrices
+        pred = _per_step(self.readout_weight, H[1:]).add_(self.readout_bias[:, :, None])
+        err = pred - batch[:, 1:].permute(1, 2, 0)[:, None]  # (T, M, p, N)
+        losses = err.pow(2).transpose(0, 1).flatten(1).mean(dim=1)
+        return losses, {"x0": x0, "H": H, "RZ": RZ, "NN": NN, "extra": extra, "err": err}
 
     def _backward(self, cache: dict[str, Tensor]) -> None:
         """Set ``.grad`` of every parameter to d(sum_m loss_m)/d(parameter): member m's slices
@@ -144,15 +144,15 @@ class GRUEnsemble(nn.Module):
         H, RZ, NN, extra, err = (cache[k] for k in ("H", "RZ", "NN", "extra", "err"))
         T, M, _, N = RZ.shape
         w_rz, w_n = self.weight_hh[:, : 2 * D].mT, self.weight_hh[:, 2 * D :].mT
-        d_pred = err * (2.0 / err[0].numel())  # (M, p, T * N)
-        grads = {"readout_weight": torch.bmm(d_pred, cache["hs"].mT),
-                 "readout_bias": d_pred.sum(dim=2)}
-        dH = torch.bmm(self.readout_weight.mT, d_pred).view(M, D, T, N)
+        d_pred = err * (2.0 / err[:, 0].numel())  # (T, M, p, N)
+        grads = {"readout_weight": _summed_outer(d_pred, H[1:]),
+                 "readout_bias": d_pred.sum(dim=(0, 3))}
+        dH = _per_step(self.readout_weight.mT, d_pred)  # (T, M, D, N)
         DA, DC = torch.empty_like(RZ), torch.empty_like(NN)  # d/d(r, z pre-activations), d/dc
         DU = torch.empty_like(NN) if self.reset == "after" else None  # d/d(U_h h + b_hn)
         g = torch.zeros_like(H[0])
         for t in reversed(range(T)):
-            g = g + dH[:, :, t]
+            g = g + dH[t]
             h, n = H[t], NN[t]
             r, z = RZ[t, :, :D], RZ[t, :, D:]
             dz = g * (h - n)
@@ -170,15 +170,15 @@ class GRUEnsemble(nn.Module):
             torch.mul(dz, z - z * z, out=DA[t, :, D:])
             g = torch.bmm(w_rz, DA[t]).add_(g_prev)
 
-        da, dc = _over_time(DA), _over_time(DC)
-        d_un = _over_time(DU) if DU is not None else dc  # d/d(U_h . + b_hn)
-        n_cols = _over_time(extra) if self.reset == "before" else _over_time(H[:T])
-        grads["weight_hh"] = torch.cat([torch.bmm(da, _over_time(H[:T]).mT),
-                                        torch.bmm(d_un, n_cols.mT)], dim=1)
+        d_un = DU if DU is not None else DC  # d/d(U_h . + b_hn)
+        grads["weight_hh"] = torch.cat([
+            _summed_outer(DA, H[:T]),
+            _summed_outer(d_un, extra if self.reset == "before" else H[:T])], dim=1)
         d_gi = torch.cat([DA[0], DC[0]], dim=1)  # only step 1 reads the input
         grads["weight_ih"] = torch.bmm(d_gi, cache["x0"].mT)
-        grads["bias_ih"] = torch.cat([da.sum(dim=2), dc.sum(dim=2)], dim=1)
-        grads["bias_hh"] = torch.cat([da.sum(dim=2), d_un.sum(dim=2)], dim=1)
+        d_a = DA.sum(dim=(0, 3))
+        grads["bias_ih"] = torch.cat([d_a, DC.sum(dim=(0, 3))], dim=1)
+        grads["bias_hh"] = torch.cat([d_a, d_un.sum(dim=(0, 3))], dim=1)
         for name, grad in grads.items():
             getattr(self, name).grad = grad
 
@@ -195,10 +195,17 @@ class GRUEnsemble(nn.Module):
         return losses
 
 
-def _over_time(a: Tensor) -> Tensor:
-    """(T, M, k, N) -> (M, k, T * N): every step's states side by side, for one matmul."""
-    T, M, k, N = a.shape
-    return a.permute(1, 2, 0, 3).reshape(M, k, T * N)
+def _per_step(w: Tensor, a: Tensor) -> Tensor:
+    """w_m @ a[t, m] for every step t and member m: (M, i, k), (T, M, k, N) -> (T, M, i, N)."""
+    T, M = a.shape[:2]
+    return torch.bmm(w.expand(T, *w.shape).flatten(0, 1), a.flatten(0, 1)).view(T, M, -1,
+                                                                                a.shape[-1])
+
+
+def _summed_outer(a: Tensor, b: Tensor) -> Tensor:
+    """sum_t a[t, m] @ b[t, m]^T: (T, M, i, N), (T, M, k, N) -> (M, i, k), a weight gradient."""
+    T, M = a.shape[:2]
+    return torch.bmm(a.flatten(0, 1), b.flatten(0, 1).mT).view(T, M, a.shape[2], -1).sum(0)
 
 
 def fit_ensemble(

@@ -25,7 +25,7 @@ import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor, as_completed
 from contextlib import contextmanager
-from multiprocessing import get_context
+from multiprocessing import get_all_start_methods, get_context
 from pathlib import Path
 from typing import Any
 
@@ -131,7 +131,9 @@ def _submitter(backend: str, workers: int,
                address: str | None) -> Iterator[Callable[[Cell], Future]]:
     """``submit(cell) -> Future`` of ``run_cell(cell)`` in a process pool or as a Ray task."""
     if backend == "local":
-        with ProcessPoolExecutor(workers, mp_context=get_context("spawn")) as pool:
+        # fork where there is one: workers inherit the imports (seconds each), not redo them
+        context = get_context("fork" if "fork" in get_all_start_methods() else "spawn")
+        with ProcessPoolExecutor(workers, mp_context=context) as pool:
             try:
                 yield lambda cell: pool.submit(run_cell, cell)
             except BaseException:
