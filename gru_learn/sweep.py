@@ -198,7 +198,8 @@ def prepare(out: Path, grid: Grid, force: bool) -> list[Cell]:
             if todo:
                 cells.append(Cell(system, d, tuple(todo), grid.settings))
     write_json_atomic(saved_path, settings)
-    return cells
+    # largest networks first, so parallel workers finish together
+    return sorted(cells, key=lambda c: -c.hidden_size * len(c.seeds))
 
 
 def write_runs(out: Path, cell: Cell, result: dict[str, Any]) -> list[Path]:

@@ -192,16 +192,22 @@ def final_losses(out: Path) -> dict[tuple, float]:
             for r in summary["runs"]}
 
 
+GRID = ["--systems", "fhn", "ring", "--hidden-sizes", "2", "--seeds", "0", "1", "--epochs", "10",
+        *TINY]
+
+
+def test_workers_run_the_same_cells(in_tmp: Path) -> None:
+    """The same grid inline and in 2 processes: same runs, same numbers (the same function on
+    the same inputs)."""
+    assert compare_main([*GRID, "--out", "inline"]) == 0
+    assert compare_main([*GRID, "--out", "workers", "--workers", "2"]) == 0
+    assert final_losses(in_tmp / "workers") == final_losses(in_tmp / "inline")
+
+
 @pytest.mark.slow
-def test_workers_and_ray_run_the_same_cells(in_tmp: Path) -> None:
-    """The same grid inline, in 2 processes and as Ray tasks on a local instance: same runs,
-    same numbers (the same function on the same inputs)."""
-    grid = ["--systems", "fhn", "ring", "--hidden-sizes", "2", "--seeds", "0", "1",
-            "--epochs", "10", *TINY]
-    assert compare_main([*grid, "--out", "inline"]) == 0
-    assert compare_main([*grid, "--out", "workers", "--workers", "2"]) == 0
-    expected = final_losses(in_tmp / "inline")
-    assert final_losses(in_tmp / "workers") == expected
+def test_ray_backend_runs_the_same_cells(in_tmp: Path) -> None:
+    """As Ray tasks on a local Ray instance started by the command: same numbers as inline."""
     pytest.importorskip("ray")
-    assert compare_main([*grid, "--out", "ray", "--backend", "ray", "--workers", "2"]) == 0
-    assert final_losses(in_tmp / "ray") == expected
+    assert compare_main([*GRID, "--out", "inline"]) == 0
+    assert compare_main([*GRID, "--out", "ray", "--backend", "ray", "--workers", "2"]) == 0
+    assert final_losses(in_tmp / "ray") == final_losses(in_tmp / "inline")

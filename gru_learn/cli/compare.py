@@ -37,7 +37,7 @@ from gru_learn.sweep import (
 
 # the paper's grid: what the command trains with no --config
 DEFAULTS: dict[str, Any] = {"systems": ["ring", "fhn"], "hidden_sizes": [2, 4, 8, 16],
-                            "seeds": [0, 1, 2], "out": "runs/compare"}
+                            "seeds": [0, 1, 2], "out": "logs/compare"}
 DATA_OPTIONS = {"n_train": "n_train", "n_val": "n_val", "n_test": "n_test",
                 "horizon": "horizon", "data_seed": "seed", "cache_dir": "cache_dir"}
 
@@ -58,7 +58,7 @@ def parser() -> ArgumentParser:
         p.add_argument(f"--{option.replace('_', '-')}",
                        type=str if option == "cache_dir" else int,
                        help="data option shared by every run of a system")
-    p.add_argument("--out", help="output folder (runs/compare)")
+    p.add_argument("--out", help="output folder (logs/compare)")
     p.add_argument("--workers", type=int, default=1, help="cells trained in parallel")
     p.add_argument("--backend", choices=BACKENDS, default="local")
     p.add_argument("--address", help="Ray cluster address (with --backend ray); default: "
