@@ -1,7 +1,9 @@
-"""Acceptance: the default experiment (2-D GRU on FitzHugh-Nagumo) learns the oscillation."""
+"""Acceptance, as the paper's Fig 11 (reduced epochs): FitzHugh-Nagumo's cycle is learned,
+the line becomes a pseudo-line attractor, and the ring is not learned."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -12,6 +14,8 @@ from scipy.integrate import solve_ivp
 from gru_learn.cli.fit import main as fit_main
 from gru_learn.data import TrajectoryDataModule
 from gru_learn.model import GRUForecaster
+
+CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 
 
 def fhn_period(i_ext: float = 0.7, tau: float = 12.5, a: float = 0.7, b: float = 0.8) -> float:
@@ -33,12 +37,18 @@ def closed_loop_period(x: np.ndarray) -> float | None:
     return float(np.diff(up).mean()) if len(up) >= 3 else None
 
 
+def fit_and_summary(root: Path, *args: str) -> tuple[Path, dict]:
+    assert fit_main(["fit", *args, "--trainer.enable_progress_bar=false",
+                     "--trainer.enable_model_summary=false", "--analysis.long_steps=400"]) == 0
+    (run,) = root.glob("logs/*/version_0")
+    return run, json.loads((run / "analysis/summary.json").read_text())
+
+
 @pytest.mark.slow
 def test_default_fit_learns_the_fhn_oscillation(in_tmp: Path) -> None:
     # the shipped default at reduced cost: 800 of the 4000 epochs
-    assert fit_main(["fit", "--trainer.max_epochs=800", "--trainer.enable_progress_bar=false",
-                     "--trainer.enable_model_summary=false"]) == 0
-    (ckpt,) = in_tmp.glob("logs/fhn/version_0/checkpoints/last.ckpt")
+    run, summary = fit_and_summary(in_tmp, "--trainer.max_epochs=800")
+    ckpt = run / "checkpoints/last.ckpt"
     model = GRUForecaster.load_from_checkpoint(ckpt).double()
     dm = TrajectoryDataModule()
     dm.setup()
@@ -51,3 +61,30 @@ def test_default_fit_learns_the_fhn_oscillation(in_tmp: Path) -> None:
         period = closed_loop_period(series)
         assert period is not None
         assert abs(period * dm.dt / true_period - 1) < 0.15
+    # the analysis says the same: an unstable point inside a stable cycle, period close
+    comp = summary["comparison"]
+    assert comp["topology_match"] is True, comp["topology_reason"]
+    target_period = summary["target"]["limit_cycles"][0]["period"]
+    assert target_period == pytest.approx(true_period, rel=1e-3)
+    assert comp["period_rel_error"] < 0.15 and comp["ode_period_rel_error"] < 0.3
+
+
+@pytest.mark.slow
+def test_line_becomes_a_pseudo_line_attractor(in_tmp: Path) -> None:
+    _, summary = fit_and_summary(in_tmp, f"--config={CONFIGS / 'line.yaml'}",
+                                 "--trainer.max_epochs=1000")
+    learned, comp = summary["learned"], summary["comparison"]
+    assert 1 <= len(learned["fixed_points"]) < 20  # finitely many, not a continuum
+    ca = comp["continuous_attractor"]
+    assert ca["kind"] == "line" and ca["coverage"] > 0.2  # a slow region along the line
+    assert comp["topology_match"] is False  # a continuum was not learned
+
+
+@pytest.mark.slow
+def test_ring_is_not_learned(in_tmp: Path) -> None:
+    _, summary = fit_and_summary(in_tmp, f"--config={CONFIGS / 'ring.yaml'}",
+                                 "--trainer.max_epochs=1000")
+    learned, comp = summary["learned"], summary["comparison"]
+    assert 1 <= len(learned["fixed_points"]) < 20
+    assert comp["topology_match"] is False
+    assert comp["continuous_attractor"]["coverage"] < 0.9  # no ring of slow states
