@@ -5,6 +5,7 @@ and a box; never imports Lightning, the model or the data.
 """
 
 from gru_learn.dynamics.analyze import DynamicsResult, analyze_vector_field
+from gru_learn.dynamics.bifurcation import Bifurcation, BifurcationResult, find_bifurcations
 from gru_learn.dynamics.cycles import LimitCycle, find_limit_cycles
 from gru_learn.dynamics.fixed_points import (
     FixedPoint,
@@ -19,6 +20,8 @@ from gru_learn.dynamics.topology_1d import Topology1D, classify_1d
 
 __all__ = [
     "KINDS",
+    "Bifurcation",
+    "BifurcationResult",
     "DynamicsResult",
     "FixedPoint",
     "FixedPointResult",
@@ -28,6 +31,7 @@ __all__ = [
     "analyze_vector_field",
     "classify",
     "classify_1d",
+    "find_bifurcations",
     "find_fixed_points",
     "find_limit_cycles",
     "integrate",
