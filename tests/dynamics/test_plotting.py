@@ -1,0 +1,33 @@
+"""Portraits for 2-D and projected d > 2 fields render and show what the analysis found."""
+
+import matplotlib.pyplot as plt
+import torch
+
+from gru_learn.dynamics import analyze_vector_field
+from gru_learn.gru import GRUCell
+from gru_learn.plotting import phase_portrait
+from gru_learn.presets import bistable_pair
+
+
+def test_portrait_marks_every_fixed_point(tmp_path):
+    cell = bistable_pair()
+    result = analyze_vector_field(cell.vector_field, [(-1, 1), (-1, 1)], cycles=False)
+    fig = phase_portrait(cell.vector_field, [(-1, 1), (-1, 1)], result=result, t_end=20)
+    ax = fig.axes[0]
+    labels = ax.get_legend_handles_labels()[1]
+    assert set(labels) == {"stable node", "saddle", "unstable node"}
+    fig.savefig(tmp_path / "p.png")
+    plt.close(fig)
+
+
+def test_three_dimensional_field_is_projected_on_principal_components(tmp_path):
+    torch.manual_seed(1)
+    cell = GRUCell(0, 3).double()
+    with torch.no_grad():
+        cell.weight_hh.mul_(4.0)
+    box = [(-1.0, 1.0)] * 3
+    result = analyze_vector_field(cell.vector_field, box, cycles=False)
+    fig = phase_portrait(cell.vector_field, box, result=result, t_end=20)
+    assert fig.axes[0].get_xlabel() == "PC1"
+    fig.savefig(tmp_path / "p3.png")
+    plt.close(fig)
