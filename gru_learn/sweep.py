@@ -122,7 +122,8 @@ def run_cell(cell: Cell, progress: bool = False) -> dict[str, Any]:
     final = {split: (ens.losses(x) if len(x) else torch.full((M,), math.nan))
              for split, x in dm.splits.items()}
     return {**curves, "final": final, "states": [ens.member_state(m) for m in range(M)],
-            "obs_dim": dm.obs_dim, "dt": dm.dt, "seconds": time.perf_counter() - start}
+            "obs_dim": dm.obs_dim, "dt": dm.dt, "data_hparams": dict(dm.hparams),
+            "seconds": time.perf_counter() - start}
 
 
 # --- backends ---------------------------------------------------------------------------------
@@ -226,6 +227,7 @@ def write_runs(out: Path, cell: Cell, result: dict[str, Any]) -> list[Path]:
         diverged_at = int(result["diverged_at"][m])
         epochs_done = s.epochs if diverged_at < 0 else diverged_at
         torch.save({"state_dict": model.state_dict(), "hyper_parameters": dict(model.hparams),
+                    "datamodule_hyper_parameters": result["data_hparams"],
                     "pytorch-lightning_version": L.__version__, "epoch": epochs_done - 1,
                     "global_step": epochs_done}, tmp / "model.ckpt")
         curve = {"epoch": logged, "train_loss": [float(train[e, m]) for e in logged],

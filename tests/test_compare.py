@@ -134,6 +134,8 @@ def test_compare_end_to_end_resume_and_force(in_tmp: Path, capsys) -> None:
     assert model.hparams.hidden_size == 3 and model.hparams.system == "ring"
     dm = tiny_data("ring")
     assert model.loss(dm.splits["val"]).item() == pytest.approx(result["final_val_loss"], 1e-5)
+    data_hp = torch.load(run / "model.ckpt", weights_only=False)["datamodule_hyper_parameters"]
+    assert TrajectoryDataModule(**data_hp).key == dm.key  # the analysis can rebuild the data
 
     # an interrupted run: its folder never got renamed into place, a temp folder is left over
     before = files_of(out)
