@@ -47,7 +47,14 @@ def oscillation_frequency(
     between the two halves of the window, and cross its mean upwards at least twice."""
     h = advance(f, h0, t_transient, dt)
     _, path = integrate(f, h, t_window, dt)
-    x = path[..., 0]  # (T, N)
+    return frequency_from_samples(path[..., 0], dt, amplitude_tol, decay_tol)
+
+
+def frequency_from_samples(
+    x: Tensor, dt: float, amplitude_tol: float = 1e-3, decay_tol: float = 0.02
+) -> Tensor:
+    """Frequency of each column of ``x`` (T, N) sampled every ``dt``, NaN where it does not
+    oscillate (criteria as in :func:`oscillation_frequency`)."""
     half = x.shape[0] // 2
     amp1 = (x[:half].amax(0) - x[:half].amin(0)) / 2
     amp2 = (x[half:].amax(0) - x[half:].amin(0)) / 2
