@@ -106,7 +106,7 @@ class GRUEnsemble(nn.Module):
         (before) or U_h h_{k-1} + b_hn (after). Step 1 reads w0 = batch[:, 0]; later steps have
         zero input, so their input part is the bias b_ih.
         """
-        # (bmm then an in-place broadcast add: baddbmm copies an expanded bias far more slowly)
+        # bmm then an in-place broadcast add: baddbmm copies an expanded bias far more slowly
         M, D = len(self.hidden_sizes), self.width
         N, T = batch.shape[0], batch.shape[1] - 1
         w_rz, w_n = self.weight_hh[:, : 2 * D], self.weight_hh[:, 2 * D :]
@@ -139,7 +139,15 @@ class GRUEnsemble(nn.Module):
 
     def _backward(self, cache: dict[str, Tensor]) -> None:
         """Set ``.grad`` of every parameter to d(sum_m loss_m)/d(parameter): member m's slices
-        get the gradient of loss_m alone (NaN only in a member whose loss is not finite)."""
+        get the gradient of loss_m alone (NaN only in a member whose loss is not finite).
+
+        Backpropagation through h_k = n + z (h_{k-1} - n), n = tanh(c), (r, z) = sigmoid(a),
+        with g = dL/dh_k:  dc = g (1 - z) (1 - n^2),  da_z = g (h_{k-1} - n) z (1 - z),
+        da_r = dr r (1 - r) and dL/dh_{k-1} = g z + U_rz^T da + (the path through c), where
+        before: dr = h_{k-1} * (U_h^T dc), path r * (U_h^T dc);
+        after:  dr = dc * (U_h h_{k-1} + b_hn), path U_h^T (r * dc).
+        Weight gradients sum outer products over steps; only step 1 reaches W_ih.
+        """
         D = self.width
         H, RZ, NN, extra, err = (cache[k] for k in ("H", "RZ", "NN", "extra", "err"))
         T, M, _, N = RZ.shape
