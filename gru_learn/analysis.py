@@ -413,6 +413,16 @@ def load_checkpoint(path: str | Path) -> tuple[GRUForecaster, _SplitDataModule]:
     return model, dm
 
 
+def analyze_checkpoint(path: str | Path, out_dir: str | Path,
+                       config: AnalysisConfig | None = None) -> dict[str, Any]:
+    """Analyse a saved GRUForecaster against its data; write ``out_dir``; return the summary."""
+    model, dm = load_checkpoint(path)
+    analysis = analyze(model, dm, config)
+    analysis.save(out_dir)
+    analysis.close()
+    return analysis.summary
+
+
 def summary_scalars(summary: dict[str, Any]) -> dict[str, float]:
     """The key numbers for TensorBoard (NaN where a number is undefined)."""
     learned, comp = summary["learned"], summary["comparison"]
