@@ -403,7 +403,8 @@ def load_checkpoint(path: str | Path) -> tuple[GRUForecaster, _SplitDataModule]:
 
     ckpt = torch.load(path, map_location="cpu", weights_only=False)
     model = GRUForecaster.load_from_checkpoint(path, map_location="cpu")
-    hp = dict(ckpt.get("datamodule_hyper_parameters") or {})
+    # a checkpoint written outside `fit` may lack the data's settings: the system's defaults
+    hp = dict(ckpt.get("datamodule_hyper_parameters") or {"system": model.hparams.system})
     module, _, name = str(hp.get("_class_path", "gru_learn.data.TrajectoryDataModule")) \
         .rpartition(".")
     cls = getattr(importlib.import_module(module), name)
