@@ -48,7 +48,9 @@ class AnalysisConfig:
         n_initial: test trajectories whose initial states seed rollouts and searches.
         long_steps: free-running length L (GRU steps) for d_stsp and d_h; 1.25 L are generated
             and the first 0.25 L dropped as transient.
-        slow_speed: |f(h)| (hidden units per GRU step) under which a state is "slow".
+        slow_speed: speed through the readout, |C f(h)| (observation units per GRU step),
+            under which a state is "slow"; None: coverage radius / long_steps, i.e. the state
+            would take over L steps to move one coverage radius.
         coverage_radius: as a fraction of the data's largest extent.
         cycles: search limit cycles (the slowest part).
         cycle_transient, cycle_window: integration time (GRU steps) discarded, then searched
@@ -57,7 +59,7 @@ class AnalysisConfig:
 
     n_initial: int = 32
     long_steps: int = 1000
-    slow_speed: float = 1e-2
+    slow_speed: float | None = None
     coverage_radius: float = 0.05
     cycles: bool = True
     cycle_transient: float = 200.0
@@ -172,18 +174,19 @@ def _box_of(points: Tensor, pad: float = 0.1) -> tuple[tuple[float, float], ...]
                  for a, b, s in zip(lo, hi, span, strict=True))
 
 
-def _slow_set(f: Callable[[Tensor], Tensor], hidden: Tensor, threshold: float) -> Tensor:
-    """Hidden states with |f| < threshold: a 201^2 grid of [-1, 1]^2 in 2-D, else visited
-    states of the rollouts (the slow set can only be sampled where trajectories go)."""
-    d = hidden.shape[-1]
-    if d == 2:
-        g = torch.linspace(-1, 1, 201, dtype=F64)
-        cand = torch.cartesian_prod(g, g)
-    else:
-        cand = hidden.reshape(-1, d)
+def _slow_set(f: Callable[[Tensor], Tensor], cell: GRUCell, observe: Callable[[Tensor], Tensor],
+              w0: Tensor, horizon: int, threshold: float) -> tuple[Tensor, Tensor]:
+    """Hidden states whose speed through the readout, |C f(h)|, is under ``threshold`` (in
+    observation units per GRU step), and those speeds. Candidates: a 201^2 grid of [-1, 1]^2
+    in 2-D, plus the closed-loop states from every initial observation ``w0`` between steps
+    T and 4T."""
     with torch.no_grad():
-        speed = f(cand).norm(dim=-1)
-    return cand[speed < threshold]
+        cand = rollout_hidden(cell, w0, 4 * horizon)[:, horizon:].reshape(-1, cell.hidden_size)
+        if cell.hidden_size == 2:
+            g = torch.linspace(-1, 1, 201, dtype=F64)
+            cand = torch.cat([cand, torch.cartesian_prod(g, g)])
+        speed = (observe(f(cand)) - observe(torch.zeros_like(cand))).norm(dim=-1)
+    return cand[speed < threshold], speed[speed < threshold]
 
 
 # --- the analysis -------------------------------------------------------------------------
@@ -227,7 +230,14 @@ def analyze(model: GRUForecaster, dm: _SplitDataModule, config: AnalysisConfig |
     if learned_res is not None:
         learned.update(_in_observation_space(learned_res, observe, dt))
     learned["closed_loop"] = rec("closed_loop", lambda: closed_loop_behaviour(gen_obs, dt))
-    slow = rec("slow_set", lambda: _slow_set(f, hidden, cfg.slow_speed))
+    flat = test.reshape(-1, test.shape[-1])
+    scale = float((flat.amax(0) - flat.amin(0)).max())
+    radius = cfg.coverage_radius * scale
+    slow_speed = cfg.slow_speed if cfg.slow_speed is not None else radius / cfg.long_steps
+    task_speed = max(slow_speed, radius / (4 * horizon))  # holds over four horizons
+    slow_all = rec("slow_set", lambda: _slow_set(f, cell, observe, test[:, 0], horizon,
+                                                 task_speed))
+    slow = None if slow_all is None else slow_all[0][slow_all[1] < slow_speed]
 
     # target: declared truth + the same toolkit on its vector field
     system = getattr(dm, "system_cls", None)
@@ -269,11 +279,10 @@ def analyze(model: GRUForecaster, dm: _SplitDataModule, config: AnalysisConfig |
     if cyc and target_res is not None and target_res.limit_cycles:
         comp["cycle_hausdorff"] = hausdorff(observe(cyc[0].orbit),
                                             target_res.limit_cycles[0].orbit)
-    scale = float((test.reshape(-1, test.shape[-1]).amax(0)
-                   - test.reshape(-1, test.shape[-1]).amin(0)).max())
     if attractor is not None and slow is not None:
         comp["continuous_attractor"] = rec("coverage", lambda: _attractor_comparison(
-            attractor, dm, observe(slow), learned_res, observe, cfg.coverage_radius * scale))
+            attractor, dm, observe(slow), observe(slow_all[0]), learned_res, observe, radius,
+            slow_speed, task_speed))
     # statistics of long free runs
     drop = total - cfg.long_steps
     if truth_long is not None:
@@ -359,8 +368,9 @@ def _simulate_long(dm: TrajectoryDataModule, n: int, total: int,
 
 
 def _attractor_comparison(attractor: Any, dm: TrajectoryDataModule, slow_obs: Tensor,
-                          res: DynamicsResult | None, observe: Callable[[Tensor], Tensor],
-                          radius: float) -> dict[str, Any]:
+                          task_obs: Tensor, res: DynamicsResult | None,
+                          observe: Callable[[Tensor], Tensor], radius: float,
+                          slow_speed: float, task_speed: float) -> dict[str, Any]:
     """How much of the target's continuous attractor (within the data's range) the learned slow
     set covers, and how many discrete attractors the learned system puts along it."""
     pts = attractor.points(400)
@@ -373,9 +383,13 @@ def _attractor_comparison(attractor: Any, dm: TrajectoryDataModule, slow_obs: Te
     return {
         "kind": attractor.kind,
         "coverage": coverage(pts, slow_obs, radius) if len(pts) else None,
+        "coverage_task": coverage(pts, task_obs, radius) if len(pts) else None,
+        "task_speed": task_speed,
         "radius": radius,
-        "slow_speed_threshold_note": "slow set: |f(h)| below the threshold, in hidden units "
-                                     "per GRU step",
+        "slow_speed": slow_speed,
+        "slow_speed_note": "slow set: |C f(h)| below slow_speed (observation units per GRU "
+                           "step): it would take over long_steps steps to move one radius; "
+                           "coverage_task uses task_speed: over four training horizons",
         "n_slow_states": int(len(slow_obs)),
         "n_discrete_attractors_on_it": len(on),
     }

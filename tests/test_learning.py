@@ -76,7 +76,8 @@ def test_line_becomes_a_pseudo_line_attractor(in_tmp: Path) -> None:
     learned, comp = summary["learned"], summary["comparison"]
     assert 1 <= len(learned["fixed_points"]) < 20  # finitely many, not a continuum
     ca = comp["continuous_attractor"]
-    assert ca["kind"] == "line" and ca["coverage"] > 0.2  # a slow region along the line
+    # a slow region along the line, on the task's time scale
+    assert ca["kind"] == "line" and ca["coverage_task"] > 0.5
     assert comp["topology_match"] is False  # a continuum was not learned
 
 
@@ -87,4 +88,4 @@ def test_ring_is_not_learned(in_tmp: Path) -> None:
     learned, comp = summary["learned"], summary["comparison"]
     assert 1 <= len(learned["fixed_points"]) < 20
     assert comp["topology_match"] is False
-    assert comp["continuous_attractor"]["coverage"] < 0.9  # no ring of slow states
+    assert comp["continuous_attractor"]["coverage"] < 0.9  # no ring that holds over L steps
