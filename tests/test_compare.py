@@ -176,7 +176,8 @@ def test_analysis_hook_is_folded_into_the_summary(in_tmp: Path, monkeypatch) -> 
 
     def analyze(path: str, out_dir: str) -> dict:
         seen.append(path)
-        return {"comparison": {"topology_match": True, "periods": [6.5]}}
+        return {"learned": {"closed_loop": {"period": 6.5}},
+                "comparison": {"topology_match": True, "period_rel_error": 0.1}}
 
     monkeypatch.setattr(sweep, "analysis_hook", lambda: analyze)
     args = ["--systems", "fhn", "--hidden-sizes", "2", "--seeds", "0", "--epochs", "3",
@@ -185,7 +186,9 @@ def test_analysis_hook_is_folded_into_the_summary(in_tmp: Path, monkeypatch) -> 
     assert compare_main([*args, "--analyze"]) == 0 and len(seen) == 1
     summary = json.loads((in_tmp / "out" / "summary.json").read_text())
     assert summary["table"][0]["topology_match_rate"] == 1.0
-    assert summary["runs"][0]["topology_match"] is True and summary["runs"][0]["periods"] == [6.5]
+    run = summary["runs"][0]
+    assert run["topology_match"] is True and run["period"] == 6.5
+    assert run["period_rel_error"] == 0.1
 
 
 def final_losses(out: Path) -> dict[tuple, float]:

@@ -161,10 +161,11 @@ def summarize(grid: Grid, runs: list[dict[str, Any]]) -> dict[str, Any]:
     per_run = []
     for r in runs:
         item = {k: v for k, v in r.items() if k not in ("curve", "analysis")}
-        comparison = r.get("analysis", {}).get("comparison", {})
-        for key in ("topology_match", "periods"):
-            if key in comparison or key in r.get("analysis", {}):
-                item[key] = comparison.get(key, r.get("analysis", {}).get(key))
+        if "analysis" in r:  # gru_learn.analysis summary: periods in the target's time units
+            comparison = r["analysis"].get("comparison", {})
+            item["topology_match"] = comparison.get("topology_match")
+            item["period"] = r["analysis"].get("learned", {}).get("closed_loop", {}).get("period")
+            item["period_rel_error"] = comparison.get("period_rel_error")
         per_run.append(item)
     return {"systems": list(grid.systems), "hidden_sizes": list(grid.hidden_sizes),
             "seeds": list(grid.seeds), "settings": grid.settings.__dict__,
