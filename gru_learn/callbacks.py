@@ -122,6 +122,11 @@ class DynamicsAnalysis(Callback):
         if not self.enabled or trainer.datamodule is None or not trainer.is_global_zero:
             return
         out = Path(trainer.log_dir or trainer.default_root_dir) / "analysis"
+        if getattr(pl_module, "diverged", None):  # nothing worth reading: say why, quickly
+            write_json_atomic(out / "summary.json", {
+                "learned": None, "target": None, "comparison": None,
+                "errors": {"analysis": f"skipped: {pl_module.diverged}"}})
+            return
         try:
             analysis = self._run(trainer, pl_module)
             path = analysis.save(out)

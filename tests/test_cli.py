@@ -15,7 +15,7 @@ from tests.conftest import run_cli
 CONFIGS = sorted(Path(__file__).resolve().parents[1].joinpath("configs").glob("*.yaml"))
 TINY = ["--data.n_train=16", "--data.n_val=4", "--data.n_test=4", "--data.horizon=6",
         "--trainer.check_val_every_n_epoch=1", "--trainer.enable_progress_bar=false",
-        "--trainer.enable_model_summary=false"]
+        "--trainer.enable_model_summary=false", "--analysis.enabled=false"]
 
 
 def last_ckpt(root: Path) -> Path:
