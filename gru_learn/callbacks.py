@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import lightning as L
-from lightning.pytorch.callbacks import Callback, ProgressBar
+from lightning.pytorch.callbacks import Callback, ModelCheckpoint, ProgressBar
 from lightning.pytorch.utilities import rank_zero_warn
 from matplotlib.figure import Figure
 from tqdm.auto import tqdm
@@ -15,6 +15,21 @@ from tqdm.auto import tqdm
 from gru_learn.analysis import Analysis, AnalysisConfig, analyze, summary_scalars
 from gru_learn.cli.common import write_json_atomic
 from gru_learn.errors import UserError
+
+
+class LastCheckpoint(ModelCheckpoint):
+    """``last.ckpt``: the newest state every ``every_n_epochs`` and at the end of training, so a
+    run can be resumed (exactly) from where it stopped. (ModelCheckpoint's own ``save_last``
+    only refreshes it when a new best is saved.)"""
+
+    def __init__(self, every_n_epochs: int = 10) -> None:
+        super().__init__(filename="last", monitor=None, save_top_k=1,
+                         every_n_epochs=every_n_epochs, save_on_train_epoch_end=True,
+                         enable_version_counter=False)
+
+    def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if self._last_global_step_saved != trainer.global_step and not trainer.fast_dev_run:
+            self._save_checkpoint(trainer, self.format_checkpoint_name({}))
 
 
 class EpochProgressBar(ProgressBar):

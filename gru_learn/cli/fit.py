@@ -13,7 +13,7 @@ from jsonargparse import ArgumentError
 from lightning.pytorch.callbacks import ModelCheckpoint, ProgressBar
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 
-from gru_learn.callbacks import DynamicsAnalysis, EpochProgressBar
+from gru_learn.callbacks import DynamicsAnalysis, EpochProgressBar, LastCheckpoint
 from gru_learn.data import _SplitDataModule
 from gru_learn.errors import UserError, find_user_error
 from gru_learn.model import GRUForecaster
@@ -43,7 +43,8 @@ def trainer_defaults() -> dict[str, Any]:
         },
         "callbacks": [
             ModelCheckpoint(monitor="val_loss", filename="best-{epoch}-{val_loss:.4g}",
-                            save_last=True, save_top_k=1),
+                            save_top_k=1),
+            LastCheckpoint(),
             EpochProgressBar(),
         ],
     }
@@ -72,8 +73,10 @@ class GRULearnCLI(LightningCLI):
 
     def after_fit(self) -> None:
         if self.model.diverged:
-            ckpt = self.trainer.checkpoint_callback
-            where = f"; last good checkpoint: {ckpt.last_model_path}" if ckpt else ""
+            last = [path for c in self.trainer.checkpoint_callbacks
+                    if isinstance(c, LastCheckpoint) and c.dirpath
+                    and (path := os.path.join(c.dirpath, "last.ckpt")) and os.path.isfile(path)]
+            where = f"; last good checkpoint: {last[0]}" if last else ""
             raise UserError(self.model.diverged + where)
 
 
