@@ -216,35 +216,32 @@ def fig11(out: Path, s: Settings) -> list[Claim]:
         "a stable limit cycle", "learned", f"{sum(ok)}/{len(ok)} seeds match; closed-loop "
         "period errors " + ", ".join("n/a" if e is None else f"{100 * e:.1f}%" for e in errs),
         all(ok), f"{s.epochs} epochs"))
-    line = runs["line"]
-    detail = []
-    pseudo = []
-    for seed, r in line.items():
-        ca = r["comparison"].get("continuous_attractor") or {}
-        n_fp = len(r["learned"].get("fixed_points", []))
-        detail.append(f"seed {seed}: {n_fp} fixed points, {ca.get('n_discrete_attractors_on_it')}"
-                      f" attractors on the line; slow set covers "
-                      f"{100 * (ca.get('coverage_task') or 0):.0f}% of it over 4 horizons, "
-                      f"{100 * (ca.get('coverage') or 0):.0f}% over 1000 steps")
-        pseudo.append(0 < n_fp < 20 and (ca.get("coverage_task") or 0) > 0.5)
+    line = [_attractor_row(seed, r, "line") for seed, r in runs["line"].items()]
     claims.append(claim("Fig 11 line", "a 2-D GRU learns a pseudo-line attractor: finitely "
                         "many fixed points and a slow region along the line",
-                        "pseudo-line attractor", "; ".join(detail), all(pseudo),
-                        "slow: |f(h)| < 0.01 per GRU step; 'covers' within 5% of the data "
-                        "range"))
-    ring = runs["ring"]
-    detail, failed = [], []
-    for seed, r in ring.items():
-        ca = r["comparison"].get("continuous_attractor") or {}
-        n_fp = len(r["learned"].get("fixed_points", []))
-        detail.append(f"seed {seed}: {n_fp} fixed points "
-                      f"({r['learned']['signature']['stable_points']} stable), slow set covers "
-                      f"{100 * (ca.get('coverage_task') or 0):.0f}% of the ring over 4 "
-                      f"horizons, {100 * (ca.get('coverage') or 0):.0f}% over 1000 steps")
-        failed.append(n_fp > 0 and r["comparison"].get("topology_match") is False)
+                        "pseudo-line attractor", "; ".join(text for text, _, _ in line),
+                        all(0 < n < 20 and cov > 0.5 for _, n, cov in line),
+                        "covers: within 5% of the data range of a state that would take over "
+                        "4T (or 1000) steps to move that far"))
+    ring = [_attractor_row(seed, r, "ring") for seed, r in runs["ring"].items()]
+    failed = [n > 0 and r["comparison"].get("topology_match") is False
+              for (_, n, _), r in zip(ring, runs["ring"].values(), strict=True)]
     claims.append(claim("Fig 11 ring", "a 2-D GRU fails to learn the ring attractor: finitely "
-                        "many fixed points, no ring", "fails", "; ".join(detail), all(failed)))
+                        "many fixed points, no ring", "fails",
+                        "; ".join(text for text, _, _ in ring), all(failed)))
     return claims
+
+
+def _attractor_row(seed: int, summary: dict[str, Any], kind: str) -> tuple[str, int, float]:
+    """(description, number of fixed points, task-scale coverage) of one learned network."""
+    ca = summary["comparison"].get("continuous_attractor") or {}
+    n_fp = len(summary["learned"].get("fixed_points", []))
+    stable = summary["learned"]["signature"]["stable_points"]
+    task, long = ca.get("coverage_task") or 0.0, ca.get("coverage") or 0.0
+    return (f"seed {seed}: {n_fp} fixed points ({stable} stable, "
+            f"{ca.get('n_discrete_attractors_on_it')} on the {kind}); slow set covers "
+            f"{100 * task:.0f}% of the {kind} over 4 horizons, {100 * long:.0f}% over 1000 "
+            "steps", n_fp, task)
 
 
 def _fig11_panel(out: Path, s: Settings) -> None:
