@@ -333,9 +333,9 @@ def _target_dynamics(system: Any, params: dict, box: tuple, dt: float,
                                generator=torch.Generator().manual_seed(0))
     attractor = system.continuous_attractor(params)
     if attractor is not None:  # the continuum is declared; drop its sampled members
-        pts = attractor.points(2000)
+        pts = attractor.points(20000)
         keep = [p for p in res.fixed.fixed_points
-                if torch.cdist(p.h[None], pts).min() > 1e-3]
+                if not (p.kind == "non_hyperbolic" and torch.cdist(p.h[None], pts).min() < 1e-2)]
         res.fixed.notes.append(f"{len(res.fixed.fixed_points) - len(keep)} fixed points on the "
                                f"declared {attractor.kind} attractor folded into it")
         res.fixed.fixed_points = keep

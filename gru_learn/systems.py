@@ -119,8 +119,8 @@ class LineAttractor(System):
 
     @classmethod
     def continuous_attractor(cls, p: Params | None = None) -> ContinuousAttractor:
-        def points(n: int) -> Tensor:
-            y = torch.linspace(cls.ic_low[1], cls.ic_high[1], n, dtype=torch.float64)
+        def points(n: int) -> Tensor:  # the line is unbounded: sample well past the data
+            y = torch.linspace(-10.0, 10.0, n, dtype=torch.float64)
             return torch.stack([torch.zeros_like(y), y], dim=-1)
 
         return ContinuousAttractor("line", points)
