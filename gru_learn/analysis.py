@@ -23,7 +23,7 @@ import torch
 from matplotlib.figure import Figure
 from torch import Tensor
 
-from gru_learn.cli.common import write_json_atomic
+from gru_learn.atomic import write_json_atomic
 from gru_learn.data import TrajectoryDataModule, _SplitDataModule
 from gru_learn.dynamics import DynamicsResult, analyze_vector_field, integrate
 from gru_learn.dynamics.metrics import (

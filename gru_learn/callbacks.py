@@ -13,7 +13,7 @@ from matplotlib.figure import Figure
 from tqdm.auto import tqdm
 
 from gru_learn.analysis import Analysis, AnalysisConfig, analyze, summary_scalars
-from gru_learn.cli.common import write_json_atomic
+from gru_learn.atomic import write_json_atomic
 from gru_learn.errors import UserError
 
 

@@ -9,8 +9,6 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import os
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -22,6 +20,7 @@ from torch import Tensor
 from torch.utils.data import DataLoader, Sampler, TensorDataset
 from torchdiffeq import odeint
 
+from gru_learn.atomic import atomic_path
 from gru_learn.errors import UserError
 from gru_learn.systems import System, get_system
 
@@ -81,15 +80,8 @@ def simulate(
 
 def save_atomic(obj: Any, path: Path) -> None:
     """torch.save through a temporary file and a rename: a reader never sees half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
+    with atomic_path(path) as tmp:
         torch.save(obj, tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 class EpochSeededSampler(Sampler[int]):

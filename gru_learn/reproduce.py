@@ -22,7 +22,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import torch  # noqa: E402
 
-from gru_learn.cli.common import write_json_atomic  # noqa: E402
+from gru_learn.atomic import write_json_atomic, write_text_atomic  # noqa: E402
 
 Claim = dict[str, Any]  # {"figure", "claim", "paper", "ours", "agrees": bool|None, "note"}
 
@@ -355,9 +355,7 @@ def write_report(out: Path, claims: list[Claim], s: Settings, seconds: float) ->
                      + f" | {marks[c['agrees']]} | {cell(c['note'])} |")
     lines += ["", CHOICES]
     path = out / "report.md"
-    tmp = path.with_suffix(".md.tmp")
-    tmp.write_text("\n".join(lines))
-    tmp.replace(path)
+    write_text_atomic(path, "\n".join(lines))
     return path
 
 

@@ -1,16 +1,16 @@
-"""What every non-Lightning command shares: a one-line-error parser, ``--set`` parsing, JSON out."""
+"""What every non-Lightning command shares: a one-line-error parser, ``--set`` parsing, and
+(from gru_learn.atomic) atomic JSON output."""
 
 from __future__ import annotations
 
 import argparse
-import json
-import os
 import sys
-import tempfile
-from pathlib import Path
-from typing import Any, NoReturn
+from typing import NoReturn
 
+from gru_learn.atomic import write_json_atomic
 from gru_learn.errors import UserError
+
+__all__ = ["ArgumentParser", "parse_assignments", "write_json_atomic"]
 
 
 class ArgumentParser(argparse.ArgumentParser):
@@ -33,18 +33,3 @@ def parse_assignments(items: list[str] | None) -> dict[str, float]:
         except ValueError:
             raise UserError(f"--set expects NAME=NUMBER, got {item!r}") from None
     return out
-
-
-def write_json_atomic(path: str | os.PathLike, data: Any) -> None:
-    """Write JSON to ``path`` via a temporary file and rename, so no reader sees half a file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(data, f, indent=2, allow_nan=True)
-            f.write("\n")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise

@@ -21,7 +21,8 @@ from typing import Any
 
 import yaml
 
-from gru_learn.cli.common import ArgumentParser, write_json_atomic
+from gru_learn.atomic import atomic_path, write_json_atomic, write_text_atomic
+from gru_learn.cli.common import ArgumentParser
 from gru_learn.errors import UserError
 from gru_learn.sweep import (
     BACKENDS,
@@ -104,13 +105,6 @@ def build_grid(args: Any) -> tuple[Grid, Path]:
 
 
 # --- reports ------------------------------------------------------------------------------
-def write_text_atomic(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    with os.fdopen(fd, "w") as f:
-        f.write(text)
-    os.replace(tmp, path)
-
-
 def write_results_csv(path: Path, runs: list[dict[str, Any]]) -> None:
     """A row per run per logged epoch: system, hidden_size, seed, epoch, train_loss, val_loss."""
     buf = io.StringIO()
@@ -223,10 +217,8 @@ def write_figures(out: Path, grid: Grid, runs: list[dict[str, Any]]) -> list[Pat
     for system in grid.systems:
         fig = fig12(system, runs, grid.hidden_sizes)
         path = out / f"fig12_{system}.png"
-        fd, tmp = tempfile.mkstemp(dir=out, prefix=f".{path.name}.", suffix=".png")
-        os.close(fd)
-        fig.savefig(tmp, dpi=120)
-        os.replace(tmp, path)
+        with atomic_path(path, suffix=".png") as tmp:
+            fig.savefig(tmp, dpi=120)
         writer.add_figure(f"fig12/{system}", fig, grid.settings.epochs)
         plt.close(fig)
         paths.append(path)
