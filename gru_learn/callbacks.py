@@ -68,9 +68,6 @@ class EpochProgressBar(ProgressBar):
             self.bar.close()
             self.bar = None
 
-    def get_metrics(self, trainer: L.Trainer, pl_module: L.LightningModule) -> dict[str, Any]:
-        return super().get_metrics(trainer, pl_module)
-
 
 def log_figure(loggers: list[Any], name: str, fig: Figure, step: int) -> None:
     """Send ``fig`` to every logger that can show images (TensorBoard's ``add_figure``)."""
