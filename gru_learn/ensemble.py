@@ -26,8 +26,9 @@ import lightning as L
 import torch
 from torch import Tensor, nn
 
+from gru_learn.bptt import stacked_forecast
 from gru_learn.gru import Reset
-from gru_learn.model import GRUForecaster
+from gru_learn.model import GRUForecaster, make_adam
 
 
 class GRUEnsemble(nn.Module):
@@ -95,125 +96,30 @@ class GRUEnsemble(nn.Module):
             "readout.bias": self.readout_bias[m],
         }.items()}
 
-    # --- the model: forward with a cache, hand-written backpropagation through time ---------
-    # States are feature-major, (M, D, N): every gate slice then has the batch N as its
-    # contiguous inner dimension, which keeps elementwise work vectorised for tiny D.
-    def _rollout(self, batch: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
-        """Per-member losses (M,) and the cache for :meth:`_backward`.
-
-        Time-major buffers, t = 0..T-1 for GRU steps k = t + 1: ``H[t]`` = h_{k-1} (H[T] = h_T),
-        ``RZ[t]`` = (r, z), ``NN[t]`` = n and, per convention, ``extra[t]`` = r * h_{k-1}
-        (before) or U_h h_{k-1} + b_hn (after). Step 1 reads w0 = batch[:, 0]; later steps have
-        zero input, so their input part is the bias b_ih.
-        """
-        # bmm then an in-place broadcast add: baddbmm copies an expanded bias far more slowly
-        M, D = len(self.hidden_sizes), self.width
-        N, T = batch.shape[0], batch.shape[1] - 1
-        w_rz, w_n = self.weight_hh[:, : 2 * D], self.weight_hh[:, 2 * D :]
-        b_ih, b_hh = self.bias_ih[..., None], self.bias_hh[..., None]  # (M, 3D, 1)
-        x0 = batch[:, 0].mT.expand(M, self.obs_dim, N)
-        gi = torch.baddbmm(b_ih, self.weight_ih, x0)  # step 1's input part (M, 3D, N)
-        H = batch.new_empty(T + 1, M, D, N)
-        H[0] = 0.0
-        RZ, NN = batch.new_empty(T, M, 2 * D, N), batch.new_empty(T, M, D, N)
-        extra = batch.new_empty(T, M, D, N)
-        b_rz, i_n = gi[:, : 2 * D] + b_hh[:, : 2 * D], gi[:, 2 * D :]
-        for t in range(T):
-            if t == 1:  # zero input from now on
-                b_rz, i_n = b_ih[:, : 2 * D] + b_hh[:, : 2 * D], b_ih[:, 2 * D :]
-            h = H[t]
-            torch.sigmoid(torch.bmm(w_rz, h).add_(b_rz), out=RZ[t])
-            r, z = RZ[t, :, :D], RZ[t, :, D:]
-            if self.reset == "before":  # n = tanh(i_n + b_hn + U_h (r * h))
-                torch.mul(r, h, out=extra[t])
-                torch.tanh(torch.bmm(w_n, extra[t]).add_(i_n + b_hh[:, 2 * D :]), out=NN[t])
-            else:  # n = tanh(i_n + r * (U_h h + b_hn))
-                torch.bmm(w_n, h, out=extra[t]).add_(b_hh[:, 2 * D :])
-                torch.tanh(torch.addcmul(i_n, r, extra[t]), out=NN[t])
-            torch.lerp(NN[t], h, z, out=H[t + 1])  # h + f(h) = n + z * (h - n)
-        # readout of every step at once: the (T, M) axes as one batch of matrices
-        pred = _per_step(self.readout_weight, H[1:]).add_(self.readout_bias[:, :, None])
-        err = pred - batch[:, 1:].permute(1, 2, 0)[:, None]  # (T, M, p, N)
-        losses = err.pow(2).transpose(0, 1).flatten(1).mean(dim=1)
-        return losses, {"x0": x0, "H": H, "RZ": RZ, "NN": NN, "extra": extra, "err": err}
-
-    def _backward(self, cache: dict[str, Tensor]) -> None:
-        """Set ``.grad`` of every parameter to d(sum_m loss_m)/d(parameter): member m's slices
-        get the gradient of loss_m alone (NaN only in a member whose loss is not finite).
-
-        Backpropagation through h_k = n + z (h_{k-1} - n), n = tanh(c), (r, z) = sigmoid(a),
-        with g = dL/dh_k:  dc = g (1 - z) (1 - n^2),  da_z = g (h_{k-1} - n) z (1 - z),
-        da_r = dr r (1 - r) and dL/dh_{k-1} = g z + U_rz^T da + (the path through c), where
-        before: dr = h_{k-1} * (U_h^T dc), path r * (U_h^T dc);
-        after:  dr = dc * (U_h h_{k-1} + b_hn), path U_h^T (r * dc).
-        Weight gradients sum outer products over steps; only step 1 reaches W_ih.
-        """
-        D = self.width
-        H, RZ, NN, extra, err = (cache[k] for k in ("H", "RZ", "NN", "extra", "err"))
-        T, M, _, N = RZ.shape
-        w_rz, w_n = self.weight_hh[:, : 2 * D].mT, self.weight_hh[:, 2 * D :].mT
-        d_pred = err * (2.0 / err[:, 0].numel())  # (T, M, p, N)
-        grads = {"readout_weight": _summed_outer(d_pred, H[1:]),
-                 "readout_bias": d_pred.sum(dim=(0, 3))}
-        dH = _per_step(self.readout_weight.mT, d_pred)  # (T, M, D, N)
-        DA, DC = torch.empty_like(RZ), torch.empty_like(NN)  # d/d(r, z pre-activations), d/dc
-        DU = torch.empty_like(NN) if self.reset == "after" else None  # d/d(U_h h + b_hn)
-        g = torch.zeros_like(H[0])
-        for t in reversed(range(T)):
-            g = g + dH[t]
-            h, n = H[t], NN[t]
-            r, z = RZ[t, :, :D], RZ[t, :, D:]
-            dz = g * (h - n)
-            g_prev = g * z
-            torch.mul(g - g_prev, 1.0 - n * n, out=DC[t])  # dn = g (1 - z), dc = dn (1 - n^2)
-            if self.reset == "before":
-                d_rh = torch.bmm(w_n, DC[t])
-                dr = d_rh * h
-                g_prev += d_rh * r
-            else:
-                torch.mul(DC[t], r, out=DU[t])
-                dr = DC[t] * extra[t]
-                g_prev += torch.bmm(w_n, DU[t])
-            torch.mul(dr, r - r * r, out=DA[t, :, :D])
-            torch.mul(dz, z - z * z, out=DA[t, :, D:])
-            g = torch.bmm(w_rz, DA[t]).add_(g_prev)
-
-        d_un = DU if DU is not None else DC  # d/d(U_h . + b_hn)
-        grads["weight_hh"] = torch.cat([
-            _summed_outer(DA, H[:T]),
-            _summed_outer(d_un, extra if self.reset == "before" else H[:T])], dim=1)
-        d_gi = torch.cat([DA[0], DC[0]], dim=1)  # only step 1 reads the input
-        grads["weight_ih"] = torch.bmm(d_gi, cache["x0"].mT)
-        d_a = DA.sum(dim=(0, 3))
-        grads["bias_ih"] = torch.cat([d_a, DC.sum(dim=(0, 3))], dim=1)
-        grads["bias_hh"] = torch.cat([d_a, d_un.sum(dim=(0, 3))], dim=1)
-        for name, grad in grads.items():
-            getattr(self, name).grad = grad
+    # --- the model: the stacked rollout of gru_learn.bptt (hand-written BPTT) -------------
+    def _losses(self, batch: Tensor) -> Tensor:
+        """Per-member MSE (M,) on a shared batch (N, T+1, p), differentiable."""
+        target = batch[:, 1:].permute(1, 2, 0)[:, None]  # (T, 1, p, N)
+        pred = stacked_forecast(batch[:, 0], self.weight_ih, self.weight_hh, self.bias_ih,
+                                self.bias_hh, self.readout_weight, self.readout_bias,
+                                target.shape[0], self.reset)
+        err = pred - target
+        return err.pow(2).mean(dim=(0, 2, 3))
 
     def losses(self, batch: Tensor) -> Tensor:
         """Per-member MSE (M,) on a shared batch (N, T+1, p): GRUForecaster.loss for each."""
         with torch.no_grad():
-            return self._rollout(batch)[0]
+            return self._losses(batch)
 
     def losses_and_grads(self, batch: Tensor) -> Tensor:
-        """Per-member losses (M,), with every ``.grad`` set for one step of sum_m loss_m."""
-        with torch.no_grad():
-            losses, cache = self._rollout(batch)
-            self._backward(cache)
-        return losses
-
-
-def _per_step(w: Tensor, a: Tensor) -> Tensor:
-    """w_m @ a[t, m] for every step t and member m: (M, i, k), (T, M, k, N) -> (T, M, i, N)."""
-    T, M = a.shape[:2]
-    return torch.bmm(w.expand(T, *w.shape).flatten(0, 1), a.flatten(0, 1)).view(T, M, -1,
-                                                                                a.shape[-1])
-
-
-def _summed_outer(a: Tensor, b: Tensor) -> Tensor:
-    """sum_t a[t, m] @ b[t, m]^T: (T, M, i, N), (T, M, k, N) -> (M, i, k), a weight gradient."""
-    T, M = a.shape[:2]
-    return torch.bmm(a.flatten(0, 1), b.flatten(0, 1).mT).view(T, M, a.shape[2], -1).sum(0)
+        """Per-member losses (M,), with every ``.grad`` set to d(sum_m loss_m)/d(parameter):
+        member m's slices get the gradient of loss_m alone (NaN only in a member whose loss
+        is not finite)."""
+        for p in self.parameters():
+            p.grad = None
+        losses = self._losses(batch)
+        losses.sum().backward()
+        return losses.detach()
 
 
 def fit_ensemble(
@@ -235,7 +141,7 @@ def fit_ensemble(
     loss was not finite, or -1. A diverged member keeps its last finite parameters, as ``fit``
     does (it skips that update and stops).
     """
-    opt = torch.optim.Adam(ensemble.parameters(), lr=lr)
+    opt = make_adam(ensemble.parameters(), lr)
     sched = (torch.optim.lr_scheduler.CosineAnnealingLR(opt, max(1, epochs), lr * 0.01)
              if lr_schedule == "cosine" else None)
     M = len(ensemble.hidden_sizes)

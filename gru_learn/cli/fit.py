@@ -35,7 +35,9 @@ def trainer_defaults() -> dict[str, Any]:
     """Fresh callback instances for every run (a ModelCheckpoint remembers its best score)."""
     return {
         "max_epochs": 4000,  # the paper's
-        "check_val_every_n_epoch": 10,
+        # one validation (with its best-checkpoint save) costs as much as ~5 training epochs:
+        # every 50 epochs keeps that under a tenth of the time and still draws 80 points
+        "check_val_every_n_epoch": 50,
         "log_every_n_steps": 1,
         "logger": {
             "class_path": "lightning.pytorch.loggers.TensorBoardLogger",
