@@ -1,17 +1,19 @@
 """The paper's Fig 12 grid (2 systems x 4 hidden sizes x 3 seeds, full batch, 667 trajectories x 29
 steps) for E epochs: ``gru_learn compare`` (vectorised ensembles) against the same 24 runs as
 separate ``gru_learn fit`` runs one after another (in-process ``gru_learn.cli.fit.main``,
-TensorBoard to a temporary folder, checkpoints and validation every 10 epochs as shipped, the
+TensorBoard to a temporary folder, checkpoints and validation as shipped, the
 end-of-fit dynamics analysis off) and, as a second baseline, the same 24 runs as bare
-GRUForecaster Adam loops. Same process, same machine, same epochs; prints the ratios (target: >=
-5x) and the extrapolated wall time of the full grid at 4000 epochs.
+GRUForecaster Adam loops. Same process, same machine, same epochs. ``compare`` is timed with one
+worker and with ``--workers`` (default: one per CPU core); prints the ratios (target: >= 5x) and
+the extrapolated wall time of the full grid at 4000 epochs.
 
-    python bench/bench_compare.py [--epochs 100] [--workers 1] [--skip-fit]
+    python bench/bench_compare.py [--epochs 100] [--workers N] [--skip-fit]
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import tempfile
 import time
 
@@ -32,7 +34,7 @@ def ours(epochs: int, workers: int, root: str) -> float:
     """Seconds for `gru_learn compare` over the grid, outputs included."""
     args = ["--systems", *SYSTEMS, "--hidden-sizes", *map(str, SIZES), "--seeds",
             *map(str, SEEDS), "--epochs", str(epochs), "--workers", str(workers),
-            "--out", f"{root}/compare-{epochs}", "--cache-dir", f"{root}/datasets"]
+            "--out", f"{root}/compare-{epochs}-w{workers}", "--cache-dir", f"{root}/datasets"]
     start = time.perf_counter()
     compare_main(args)
     return time.perf_counter() - start
@@ -75,31 +77,38 @@ def plain_loops(epochs: int, root: str) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--epochs", type=int, default=100)
-    parser.add_argument("--workers", type=int, default=1, help="compare's --workers")
+    parser.add_argument("--workers", type=int, default=len(os.sched_getaffinity(0)),
+                        help="compare's --workers for the second timing (default: CPU cores)")
     parser.add_argument("--skip-fit", action="store_true", help="only the bare-loop baseline")
     args = parser.parse_args()
     set_cpu_threads()
     E = args.epochs
+    counts = sorted({1, args.workers})
     with tempfile.TemporaryDirectory() as root:
         for system in SYSTEMS:  # simulate the data outside every timing
             TrajectoryDataModule(system, cache_dir=f"{root}/datasets").prepare_data()
-        short = ours(10, args.workers, root)
-        t_ours = ours(E, args.workers, root)
+        short = {w: ours(10, w, root) for w in counts}
+        t_ours = {w: ours(E, w, root) for w in counts}
         t_plain = plain_loops(E, root)
         t_fit = None if args.skip_fit else separate_fits(E, root)
-    per_epoch = (t_ours - short) / (E - 10)
     print(f"\ngrid: {len(SYSTEMS)} systems x {len(SIZES)} sizes x {len(SEEDS)} seeds, {E} epochs, "
-          f"{torch.get_num_threads()} intra-op thread(s)")
-    print(f"gru_learn compare (workers={args.workers}): {t_ours:8.1f} s")
-    print(f"24 bare Adam loops         : {t_plain:8.1f} s   ratio {t_plain / t_ours:.2f}x")
+          f"{torch.get_num_threads()} intra-op thread(s) per process")
+    print(f"24 bare Adam loops, one after another: {t_plain:8.1f} s")
     if t_fit is not None:
-        print(f"24 separate gru_learn fit  : {t_fit:8.1f} s   ratio {t_fit / t_ours:.2f}x "
-              "(target >= 5x)")
-    full = short + (FULL_EPOCHS - 10) * per_epoch
+        print(f"24 separate gru_learn fit runs       : {t_fit:8.1f} s")
+    for w in counts:
+        line = f"gru_learn compare --workers {w}       : {t_ours[w]:8.1f} s   " \
+               f"{t_plain / t_ours[w]:.2f}x the bare loops"
+        if t_fit is not None:
+            line += f", {t_fit / t_ours[w]:.2f}x the separate fits (target >= 5x)"
+        print(line)
     # the bare loops have no fixed cost per run, so they extrapolate linearly (a lower bound
     # for separate fits, whose per-run start-up does not grow with the epochs)
-    print(f"full grid at {FULL_EPOCHS} epochs, extrapolated: compare {full / 60:.1f} min; "
-          f"separate runs (bare loops) {t_plain * FULL_EPOCHS / E / 60:.1f} min")
+    for w in counts:
+        full = short[w] + (FULL_EPOCHS - 10) * (t_ours[w] - short[w]) / (E - 10)
+        print(f"full grid at {FULL_EPOCHS} epochs, extrapolated: compare --workers {w} "
+              f"{full / 60:.1f} min; separate runs (bare loops) "
+              f"{t_plain * FULL_EPOCHS / E / 60:.1f} min")
 
 
 if __name__ == "__main__":

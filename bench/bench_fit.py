@@ -1,6 +1,6 @@
 """Time per epoch of the paper's setting (2-D GRU, 667 trajectories x 29 steps, full batch):
-``gru_learn fit`` (Lightning, our GRUCell, TensorBoard logging, checkpoints, validation every 10
-epochs as shipped; the end-of-fit analysis off) against a plain PyTorch loop with
+``gru_learn fit`` (Lightning, our GRUCell, TensorBoard logging, checkpoints, validation
+as shipped; the end-of-fit analysis off) against a plain PyTorch loop with
 ``torch.nn.GRU`` of the same size, in the same process, both on one thread. The two are run
 alternately, ``--rounds`` times each, and the best time of each is compared (this machine's
 speed drifts by +-20 % from minute to minute). Prints the ratio ours / plain (target: <= 1.0).
