@@ -14,10 +14,11 @@ small are bound by per-operation overhead and memory traffic, not arithmetic, so
 - every buffer lives in a :class:`_Workspace` that is reused from call to call (one per shape),
   so an epoch allocates, and page-faults, almost nothing.
 
-A forward step costs 6 tensor operations (``reset="before"``) or 6 (``"after"``), a backward
-step 7 or 5. Parameters are stacked along a leading member axis exactly as
-:class:`~gru_learn.gru.GRUCell` stores them (gate order r, z, n): ``weight_ih`` (M, 3D, p),
-``weight_hh`` (M, 3D, D), ``bias_ih`` and ``bias_hh`` (M, 3D).
+A forward step costs 6 tensor operations in either convention; a backward step 7
+(``reset="before"``) or 5 (``"after"``), plus one when the readout's gradient enters.
+Parameters are stacked along a leading member axis exactly as :class:`~gru_learn.gru.GRUCell`
+stores them (gate order r, z, n): ``weight_ih`` (M, 3D, p), ``weight_hh`` (M, 3D, D),
+``bias_ih`` and ``bias_hh`` (M, 3D).
 """
 
 from __future__ import annotations
@@ -157,7 +158,7 @@ class _StackedRollout(torch.autograd.Function):
     def backward(ctx, d_out):
         ws = ctx.ws
         if ws.generation != ctx.generation:  # a second backward after another forward
-            raise RuntimeError("stacked_rollout: this graph's buffers were reused by a later "
+            raise RuntimeError("gru_learn.bptt: this graph's buffers were reused by a later "
                                "forward pass; run the forward again before this backward")
         x0T, weight_ih, weight_hh, readout = ctx.saved_tensors
         d_out = d_out.contiguous()
