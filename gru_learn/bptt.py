@@ -190,8 +190,8 @@ def _forward_before(ws: _Workspace, gi0, w_hh, b_ih, b_hh) -> None:
     """n = tanh(W_in x + b_in + U_h (r * h) + b_hn). Fills H, (r, z), n and [r * h; 1]."""
     T, D = len(ws.n), w_hh.shape[-1]
     w_rz = torch.cat([w_hh[:, : 2 * D], (b_ih[:, : 2 * D] + b_hh[:, : 2 * D])[..., None]], dim=2)
-    w_n2 = torch.cat([w_hh[:, 2 * D :], (b_ih[:, 2 * D :] + b_hh[:, 2 * D :])[..., None]], dim=2)
-    w_n2 = w_n2 * 2.0
+    w_n2 = 2.0 * torch.cat([w_hh[:, 2 * D :], (b_ih[:, 2 * D :] + b_hh[:, 2 * D :])[..., None]],
+                           dim=2)  # 2 c, for tanh(c) = 2 sigmoid(2c) - 1
     H, Hh, R, Z, rz, n, e, Eh = ws.H, ws.Hh, ws.R, ws.Z, ws.rz, ws.n, ws.e, ws.Eh
     # step 1: h_0 = 0, so only the biases and the input reach the gates
     torch.sigmoid(gi0[:, : 2 * D] + b_hh[:, : 2 * D, None], out=rz[0])

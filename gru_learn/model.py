@@ -126,16 +126,17 @@ class GRUForecaster(L.LightningModule):
     def _hidden_feature_major(self, w0: Tensor, steps: int) -> Tensor:
         """The discrete rollout as one autograd node (hand-written backpropagation through
         time, :mod:`gru_learn.bptt`): (steps, 1, d, B)."""
-        c = self.cell
-        return stacked_rollout(w0, c.weight_ih[None], c.weight_hh[None], c.bias_ih[None],
-                               c.bias_hh[None], steps, c.reset)
+        return stacked_rollout(w0, *self._cell_as_stack(), steps, self.cell.reset)
 
     def _predict_feature_major(self, w0: Tensor, steps: int) -> Tensor:
         """Discrete-rollout predictions, (steps, 1, p, B), rollout and readout in one node."""
+        return stacked_forecast(w0, *self._cell_as_stack(), self.readout.weight[None],
+                                self.readout.bias[None], steps, self.cell.reset)
+
+    def _cell_as_stack(self) -> tuple[Tensor, ...]:
+        """The cell's parameters as a stack of one member (views, so gradients flow back)."""
         c = self.cell
-        return stacked_forecast(w0, c.weight_ih[None], c.weight_hh[None], c.bias_ih[None],
-                                c.bias_hh[None], self.readout.weight[None],
-                                self.readout.bias[None], steps, c.reset)
+        return c.weight_ih[None], c.weight_hh[None], c.bias_ih[None], c.bias_hh[None]
 
     def vector_field(self, h: Tensor) -> Tensor:
         """The continuous counterpart with zero input: dh/dt = f(h) (time in GRU steps)."""
