@@ -6,6 +6,7 @@ and a box; never imports Lightning, the model or the data.
 
 from gru_learn.dynamics.analyze import DynamicsResult, analyze_vector_field
 from gru_learn.dynamics.bifurcation import Bifurcation, BifurcationResult, find_bifurcations
+from gru_learn.dynamics.continuous_attractors import SlowManifold, find_continuous_attractors
 from gru_learn.dynamics.cycles import LimitCycle, find_limit_cycles
 from gru_learn.dynamics.fixed_points import (
     FixedPoint,
@@ -26,12 +27,14 @@ __all__ = [
     "FixedPoint",
     "FixedPointResult",
     "LimitCycle",
+    "SlowManifold",
     "SlowPoint",
     "Topology1D",
     "analyze_vector_field",
     "classify",
     "classify_1d",
     "find_bifurcations",
+    "find_continuous_attractors",
     "find_fixed_points",
     "find_limit_cycles",
     "integrate",

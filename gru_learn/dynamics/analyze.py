@@ -1,5 +1,6 @@
 """One call for everything the toolkit says about a vector field: fixed points (with kinds and
-the discrete map's stability), slow points, limit cycles, and the 2-D index check."""
+the discrete map's stability), slow points, continuous attractors (manifolds of slow states),
+limit cycles, and the 2-D index check."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from gru_learn.dynamics.continuous_attractors import SlowManifold, find_continuous_attractors
 from gru_learn.dynamics.cycles import LimitCycle, find_limit_cycles
 from gru_learn.dynamics.fixed_points import FixedPointResult, check_box, find_fixed_points
 
@@ -19,12 +21,14 @@ VectorField = Callable[[Tensor], Tensor]
 
 @dataclass
 class DynamicsResult:
-    """Fixed points, slow points and limit cycles of dh/dt = f(h); periods are in f's time units."""
+    """Fixed points, slow points, continuous attractors and limit cycles of dh/dt = f(h);
+    periods and drift times are in f's time units."""
 
     fixed: FixedPointResult
     limit_cycles: list[LimitCycle]
     box: tuple[tuple[float, float], ...]
     notes: list[str] = field(default_factory=list)
+    continuous_attractors: list[SlowManifold] = field(default_factory=list)
 
     @property
     def fixed_points(self):  # noqa: ANN201 - list[FixedPoint]
@@ -33,6 +37,7 @@ class DynamicsResult:
     def to_json(self) -> dict[str, Any]:
         out = self.fixed.to_json()
         out["limit_cycles"] = [c.to_json() for c in self.limit_cycles]
+        out["continuous_attractors"] = [m.to_json() for m in self.continuous_attractors]
         out["box"] = [list(b) for b in self.box]
         out["time_unit"] = "the vector field's time unit (one GRU step = 1)"
         out["notes"] = self.fixed.notes + self.notes
@@ -57,6 +62,9 @@ def analyze_vector_field(
     step: VectorField | None = None,
     starts: Tensor | None = None,
     cycles: bool = True,
+    continuous: bool = True,
+    speed_tol: float | None = None,
+    observe: VectorField | None = None,
     dt: float = 0.1,
     t_transient: float = 200.0,
     t_window: float = 300.0,
@@ -67,6 +75,8 @@ def analyze_vector_field(
     ``step`` is the discrete map whose stability is compared (for a GRU: h + f(h));
     ``starts`` are extra initial states (e.g. trajectory states) for fixed points in d > 3
     and for cycles. Limit cycles are searched with RK4 of step ``dt`` after ``t_transient``.
+    With ``continuous``, manifolds of states slower than ``speed_tol`` are found by
+    :func:`find_continuous_attractors` (``observe`` adds observation-unit extents and speeds).
     """
     box = check_box(box, len(box) if starts is None else starts.shape[-1])
     fixed = find_fixed_points(f, box, starts=starts, step=step, generator=generator)
@@ -79,4 +89,9 @@ def analyze_vector_field(
             found = find_limit_cycles(
                 f, init, dt=dt, t_transient=t_transient, t_window=t_window
             )
-    return DynamicsResult(fixed, found, box)
+    manifolds: list[SlowManifold] = []
+    if continuous:
+        manifolds = find_continuous_attractors(
+            f, box, starts=starts, fixed=fixed, speed_tol=speed_tol, observe=observe,
+            generator=generator)
+    return DynamicsResult(fixed, found, box, continuous_attractors=manifolds)
