@@ -2,13 +2,18 @@
 own parsers.
 
 Every command turns bad input (a :class:`gru_learn.errors.UserError`) into one line on stderr and
-exit code 2, with no traceback.
+exit code 2, with no traceback. Ctrl-C (SIGINT) and SIGTERM stop a command the same way: files
+being written are discarded (the finished ones are complete), worker processes end, and the
+exit code is 130 (SIGINT) or 143 (SIGTERM). Lightning commands keep Lightning's own handling.
 """
 
 from __future__ import annotations
 
 import importlib
+import signal
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from gru_learn.errors import UserError
 
@@ -24,6 +29,28 @@ COMMANDS: dict[str, str] = {
     "compare": "compare",
     "reproduce": "reproduce",
 }
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised like Ctrl-C's KeyboardInterrupt so every cleanup handler runs."""
+
+
+@contextmanager
+def _sigterm_as_interrupt() -> Iterator[None]:
+    """While inside, SIGTERM raises :class:`Terminated` in the main thread (where the default
+    handler would end the process without running any cleanup)."""
+    def handler(signum: int, frame: object) -> None:
+        raise Terminated
+
+    try:
+        previous = signal.signal(signal.SIGTERM, handler)
+    except ValueError:  # not the main thread: leave signals alone
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
 
 USAGE = ("usage: python -m gru_learn {" + ",".join(COMMANDS)
          + "} [options]  (COMMAND --help for more)")
@@ -52,10 +79,16 @@ def main(argv: list[str] | None = None) -> int:
             return 2
         raise
     try:
-        return int(module.main(argv if command in LIGHTNING_COMMANDS else argv[1:]) or 0)
+        if command in LIGHTNING_COMMANDS:
+            return int(module.main(argv) or 0)
+        with _sigterm_as_interrupt():
+            return int(module.main(argv[1:]) or 0)
     except UserError as e:
         print(f"gru_learn {command}: error: {e}", file=sys.stderr)
         return 2
+    except Terminated:
+        print(f"gru_learn {command}: terminated", file=sys.stderr)
+        return 143
     except KeyboardInterrupt:
         print(f"gru_learn {command}: interrupted", file=sys.stderr)
         return 130

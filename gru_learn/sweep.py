@@ -8,35 +8,45 @@ same function, and only this process writes files.
 
 On disk, each run is ``<out>/<system>/h<size>/seed<k>/`` holding its TensorBoard events,
 ``model.ckpt`` (loadable by ``GRUForecaster.load_from_checkpoint``) and ``result.json``. The
-folder is assembled under a temporary name and renamed into place, so a run folder either is
-complete or does not exist: an interrupted grid rerun with the same command trains exactly the
-missing runs.
+folder is assembled under a temporary name and renamed into place (:func:`gru_learn.atomic.
+atomic_dir`), so a run folder either is complete or does not exist: an interrupted grid rerun
+with the same command trains exactly the missing runs (and a run whose files were damaged
+since, again).
+
+Worker processes never outlive the command: each one exits when the parent process ends, however
+it ends (Ctrl-C, SIGTERM, SIGKILL): on Linux the kernel sends it SIGKILL
+(``prctl(PR_SET_PDEATHSIG)``), and everywhere a watchdog thread exits it when the pipe the
+parent holds open reaches end-of-file, which the parent's death or interrupt handler causes.
+Ray tasks are cancelled when the command is interrupted.
 """
 
 from __future__ import annotations
 
+import ctypes
 import dataclasses
 import json
 import math
 import os
 import shutil
-import tempfile
+import signal
+import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor, as_completed
 from contextlib import contextmanager
 from multiprocessing import get_all_start_methods, get_context
+from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from gru_learn.cli.common import write_json_atomic
+from gru_learn.atomic import atomic_dir, remove_stale_temporaries, write_json_atomic
 from gru_learn.errors import UserError
 
 BACKENDS = ("local", "ray")
 SETTINGS_FILE = "compare.json"
-TMP_MARK = ".tmp-"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -127,19 +137,58 @@ def run_cell(cell: Cell, progress: bool = False) -> dict[str, Any]:
 
 
 # --- backends ---------------------------------------------------------------------------------
+PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
+
+
+def _die_with_parent(parent: int, reader: Connection, writer: Connection) -> None:
+    """Worker initializer: make this process end when ``parent`` does.
+
+    On Linux, ``prctl(PR_SET_PDEATHSIG, SIGKILL)`` has the kernel kill it at the parent's death
+    (even by SIGKILL). Everywhere, a daemon thread waits on ``reader``: the parent holds the
+    pipe's only other writable end, so end-of-file means the parent died or closed it on an
+    interrupt. Ctrl-C in a terminal reaches the whole process group: the workers ignore it and
+    leave it to the parent, which closes the pipe."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    writer.close()  # a forked worker's copy; only the parent's may keep the pipe open
+    if sys.platform.startswith("linux"):
+        try:
+            ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, int(signal.SIGKILL))
+        except (OSError, AttributeError):
+            pass
+    if os.getppid() != parent:  # the parent died before the line above took effect
+        os._exit(1)
+
+    def watch() -> None:
+        try:
+            reader.recv_bytes()
+        except (EOFError, OSError):
+            pass
+        os._exit(1)
+
+    threading.Thread(target=watch, name="parent-watchdog", daemon=True).start()
+
+
 @contextmanager
 def _submitter(backend: str, workers: int,
                address: str | None) -> Iterator[Callable[[Cell], Future]]:
-    """``submit(cell) -> Future`` of ``run_cell(cell)`` in a process pool or as a Ray task."""
+    """``submit(cell) -> Future`` of ``run_cell(cell)`` in a process pool or as a Ray task.
+    Leaving the block by an exception (Ctrl-C included) ends every worker or Ray task at once."""
     if backend == "local":
         # fork where there is one: workers inherit the imports (seconds each), not redo them
         context = get_context("fork" if "fork" in get_all_start_methods() else "spawn")
-        with ProcessPoolExecutor(workers, mp_context=context) as pool:
-            try:
-                yield lambda cell: pool.submit(run_cell, cell)
-            except BaseException:
-                pool.shutdown(wait=False, cancel_futures=True)
-                raise
+        reader, writer = context.Pipe(duplex=False)
+        pool = ProcessPoolExecutor(workers, mp_context=context, initializer=_die_with_parent,
+                                   initargs=(os.getpid(), reader, writer))
+        try:
+            yield lambda cell: pool.submit(run_cell, cell)
+        except BaseException:
+            writer.close()  # every worker's watchdog sees end-of-file and exits now
+            pool.shutdown(wait=True, cancel_futures=True)
+            raise
+        finally:
+            pool.shutdown(wait=True)
+            writer.close()
+            reader.close()
         return
     try:
         import ray
@@ -151,8 +200,21 @@ def _submitter(backend: str, workers: int,
         ray.init(**kwargs, include_dashboard=False, log_to_driver=False,
                  configure_logging=False)
     task = ray.remote(num_cpus=1)(run_cell)
+    refs: list[Any] = []
+
+    def submit(cell: Cell) -> Future:
+        refs.append(task.remote(cell))
+        return refs[-1].future()
+
     try:
-        yield lambda cell: task.remote(cell).future()
+        yield submit
+    except BaseException:
+        for ref in refs:  # finished ones ignore this; running ones are killed
+            try:
+                ray.cancel(ref, force=True)
+            except Exception:  # noqa: BLE001 - best effort while already failing
+                pass
+        raise
     finally:
         if started:
             ray.shutdown()
@@ -173,28 +235,55 @@ def execute(cells: list[Cell], backend: str = "local", workers: int = 1,
 
 
 # --- files ------------------------------------------------------------------------------------
+def _read_json(path: Path) -> Any:
+    """A JSON file's content, or None when it is missing or unreadable."""
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def run_is_complete(path: Path) -> bool:
+    """A run folder whose result.json and model.ckpt are both readable (anything less is
+    retrained: a file damaged after the folder was written is never trusted)."""
+    if not isinstance(_read_json(path / "result.json"), dict):
+        return False
+    try:
+        ckpt = torch.load(path / "model.ckpt", map_location="cpu", weights_only=True)
+    except Exception:  # noqa: BLE001 - missing, truncated or foreign: retrain
+        return False
+    return isinstance(ckpt, dict) and isinstance(ckpt.get("state_dict"), dict)
+
+
 def prepare(out: Path, grid: Grid, force: bool) -> list[Cell]:
     """Check the output folder against the grid's settings, clear leftovers of interrupted
-    writes, and return the cells of the runs still to train (all of them with ``force``)."""
+    writes (temporaries of dead processes anywhere under ``out``, damaged runs and analyses),
+    and return the cells of the runs still to train (all of them with ``force``)."""
     settings = dataclasses.asdict(grid.settings)
     saved_path = out / SETTINGS_FILE
-    if saved_path.is_file() and not force:
-        saved = json.loads(saved_path.read_text())
+    if saved_path.exists() and not force:
+        saved = _read_json(saved_path)
+        if not isinstance(saved, dict):
+            raise UserError(f"{saved_path} is unreadable or damaged, so the settings of the "
+                            "runs in it are unknown; use --force to retrain or choose another "
+                            "--out")
         if saved != settings:
             changed = sorted(k for k in settings if saved.get(k) != settings[k])
             raise UserError(f"{out} holds runs trained with other settings ({', '.join(changed)}"
                             "); use --force to retrain or choose another --out")
-    for leftover in out.glob(f"*/h*/{TMP_MARK}*"):
-        shutil.rmtree(leftover, ignore_errors=True)
+    remove_stale_temporaries(out, recursive=True)
     cells = []
     for system in grid.systems:
         for d in grid.hidden_sizes:
             todo = []
             for seed in grid.seeds:
                 path = run_dir(out, system, d, seed)
-                if force and path.exists():
+                if path.exists() and (force or not run_is_complete(path)):
                     shutil.rmtree(path)
-                if not (path / "result.json").is_file():
+                analysis = path / "analysis.json"
+                if analysis.exists() and not isinstance(_read_json(analysis), dict):
+                    analysis.unlink()  # damaged: analysed again with --analyze
+                if not path.exists():
                     todo.append(seed)
             if todo:
                 cells.append(Cell(system, d, tuple(todo), grid.settings))
@@ -205,7 +294,7 @@ def prepare(out: Path, grid: Grid, force: bool) -> list[Cell]:
 
 def write_runs(out: Path, cell: Cell, result: dict[str, Any]) -> list[Path]:
     """Write every seed of a finished cell as its run folder (TensorBoard events, model.ckpt,
-    result.json), each assembled under a temporary name and renamed into place."""
+    result.json), each assembled under a temporary name, flushed and renamed into place."""
     import lightning as L
     from torch.utils.tensorboard import SummaryWriter
     from torch.utils.tensorboard.summary import hparams
@@ -218,40 +307,39 @@ def write_runs(out: Path, cell: Cell, result: dict[str, Any]) -> list[Path]:
     written = []
     for m, seed in enumerate(cell.seeds):
         final = run_dir(out, cell.system, cell.hidden_size, seed)
-        final.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(dir=final.parent, prefix=f"{TMP_MARK}{final.name}-"))
         model = GRUForecaster(hidden_size=cell.hidden_size, reset=s.reset, lr=s.lr,
                               lr_schedule=s.lr_schedule, obs_dim=result["obs_dim"],
                               dt=result["dt"], system=cell.system)
         model.load_state_dict(result["states"][m])
         diverged_at = int(result["diverged_at"][m])
         epochs_done = s.epochs if diverged_at < 0 else diverged_at
-        torch.save({"state_dict": model.state_dict(), "hyper_parameters": dict(model.hparams),
-                    "datamodule_hyper_parameters": result["data_hparams"],
-                    "pytorch-lightning_version": L.__version__, "epoch": epochs_done - 1,
-                    "global_step": epochs_done}, tmp / "model.ckpt")
         curve = {"epoch": logged, "train_loss": [float(train[e, m]) for e in logged],
                  "val_loss": [float(v) for v in val[:, m]]}
         finals = {f"final_{k}_loss": float(v[m]) for k, v in result["final"].items()}
         record = {"system": cell.system, "hidden_size": cell.hidden_size, "seed": seed,
                   **finals, "diverged_at": diverged_at if diverged_at >= 0 else None,
                   "cell_seconds": result["seconds"], "curve": curve}
-        writer = SummaryWriter(log_dir=str(tmp))
-        for e, tl, vl in zip(logged, curve["train_loss"], curve["val_loss"], strict=True):
-            if math.isfinite(tl):
-                writer.add_scalar("train_loss", tl, e)
-            if math.isfinite(vl):
-                writer.add_scalar("val_loss", vl, e)
         hp = {"system": cell.system, "hidden_size": cell.hidden_size, "seed": seed,
               "epochs": s.epochs, "lr": s.lr, "reset": s.reset}
         metrics = {k: v for k, v in finals.items() if math.isfinite(v)}
-        for summary in hparams(hp, metrics):
-            writer.file_writer.add_summary(summary)
-        for k, v in metrics.items():
-            writer.add_scalar(k, v, s.epochs)
-        writer.close()
-        write_json_atomic(tmp / "result.json", record)
-        os.replace(tmp, final)  # the run exists only once complete
+        with atomic_dir(final) as tmp:  # the run exists only once complete
+            torch.save({"state_dict": model.state_dict(),
+                        "hyper_parameters": dict(model.hparams),
+                        "datamodule_hyper_parameters": result["data_hparams"],
+                        "pytorch-lightning_version": L.__version__, "epoch": epochs_done - 1,
+                        "global_step": epochs_done}, tmp / "model.ckpt")
+            writer = SummaryWriter(log_dir=str(tmp))
+            for e, tl, vl in zip(logged, curve["train_loss"], curve["val_loss"], strict=True):
+                if math.isfinite(tl):
+                    writer.add_scalar("train_loss", tl, e)
+                if math.isfinite(vl):
+                    writer.add_scalar("val_loss", vl, e)
+            for summary in hparams(hp, metrics):
+                writer.file_writer.add_summary(summary)
+            for k, v in metrics.items():
+                writer.add_scalar(k, v, s.epochs)
+            writer.close()
+            write_json_atomic(tmp / "result.json", record)
         written.append(final)
     return written
 
@@ -264,10 +352,11 @@ def load_runs(out: Path, grid: Grid) -> list[dict[str, Any]]:
         for d in grid.hidden_sizes:
             for seed in grid.seeds:
                 path = run_dir(out, system, d, seed)
-                if (path / "result.json").is_file():
-                    run = json.loads((path / "result.json").read_text())
-                    if (path / "analysis.json").is_file():
-                        run["analysis"] = json.loads((path / "analysis.json").read_text())
+                run = _read_json(path / "result.json")
+                if isinstance(run, dict):
+                    analysis = _read_json(path / "analysis.json")
+                    if isinstance(analysis, dict):
+                        run["analysis"] = analysis
                     runs.append(run)
     return runs
 

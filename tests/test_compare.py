@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import csv
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import lightning as L
@@ -13,6 +16,7 @@ import torch
 
 from gru_learn import sweep
 from gru_learn.__main__ import main as gru_main
+from gru_learn.atomic import TMP_MARK
 from gru_learn.cli.compare import main as compare_main
 from gru_learn.cli.fit import main as fit_main
 from gru_learn.data import TrajectoryDataModule
@@ -106,6 +110,13 @@ def test_a_diverging_member_keeps_its_last_finite_parameters(in_tmp: Path) -> No
     torch.testing.assert_close(curves["train_loss"][:, 0], losses, rtol=1e-5, atol=1e-5)
 
 
+def dead_pid() -> int:
+    """The id of a process that has exited (and been reaped)."""
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    proc.wait()
+    return proc.pid
+
+
 def files_of(out: Path) -> dict[str, bytes]:
     return {str(p.relative_to(out)): p.read_bytes() for p in sorted(out.glob("*/h*/seed*/*"))}
 
@@ -137,15 +148,23 @@ def test_compare_end_to_end_resume_and_force(in_tmp: Path, capsys) -> None:
     data_hp = torch.load(run / "model.ckpt", weights_only=False)["datamodule_hyper_parameters"]
     assert TrajectoryDataModule(**data_hp).key == dm.key  # the analysis can rebuild the data
 
-    # an interrupted run: its folder never got renamed into place, a temp folder is left over
+    # an interrupted run: its folder never got renamed into place, a temp folder is left over,
+    # as are figure folders and files of a killed writer, anywhere under out
     before = files_of(out)
     for p in run.iterdir():
         p.unlink()
-    run.rename(run.parent / f"{sweep.TMP_MARK}seed1-x")
+    dead = dead_pid()
+    run.rename(run.parent / f".seed1{TMP_MARK}{dead}-x")
+    (out / "ring" / f".figures{TMP_MARK}{dead}-y").mkdir()
+    (out / f".figures{TMP_MARK}{dead}-z").mkdir()
+    (out / f".summary.json{TMP_MARK}{dead}-w.tmp").write_text("{")
+    live = out / f".summary.json{TMP_MARK}{os.getpid()}-v.tmp"  # a live writer's: kept
+    live.write_text("{")
     assert compare_main(SMALL) == 0
     assert "1 run(s) to train in 1 cell(s)" in capsys.readouterr().out
     after = files_of(out)
-    assert not list(out.glob(f"*/h*/{sweep.TMP_MARK}*"))
+    assert [p.name for p in out.rglob(f"*{TMP_MARK}*")] == [live.name]
+    live.unlink()
     changed = {k for k in before if after.get(k) != before[k]}
     assert changed and all(k.startswith("ring/h3/seed1/") for k in changed)
     rerun = json.loads((run / "result.json").read_text())

@@ -12,16 +12,13 @@ from __future__ import annotations
 import csv
 import io
 import math
-import os
-import shutil
 import statistics
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from gru_learn.atomic import atomic_path, write_json_atomic, write_text_atomic
+from gru_learn.atomic import atomic_dir, atomic_path, write_json_atomic, write_text_atomic
 from gru_learn.cli.common import ArgumentParser
 from gru_learn.errors import UserError
 from gru_learn.sweep import (
@@ -212,19 +209,18 @@ def write_figures(out: Path, grid: Grid, runs: list[dict[str, Any]]) -> list[Pat
     import matplotlib.pyplot as plt
     from torch.utils.tensorboard import SummaryWriter
 
-    tb = Path(tempfile.mkdtemp(dir=out, prefix=".figures.tmp-"))
-    writer, paths = SummaryWriter(log_dir=str(tb)), []
-    for system in grid.systems:
-        fig = fig12(system, runs, grid.hidden_sizes)
-        path = out / f"fig12_{system}.png"
-        with atomic_path(path, suffix=".png") as tmp:
-            fig.savefig(tmp, dpi=120)
-        writer.add_figure(f"fig12/{system}", fig, grid.settings.epochs)
-        plt.close(fig)
-        paths.append(path)
-    writer.close()
-    shutil.rmtree(out / "figures", ignore_errors=True)
-    os.replace(tb, out / "figures")
+    paths = []
+    with atomic_dir(out / "figures") as tb:
+        writer = SummaryWriter(log_dir=str(tb))
+        for system in grid.systems:
+            fig = fig12(system, runs, grid.hidden_sizes)
+            path = out / f"fig12_{system}.png"
+            with atomic_path(path, suffix=".png") as tmp:
+                fig.savefig(tmp, dpi=120)
+            writer.add_figure(f"fig12/{system}", fig, grid.settings.epochs)
+            plt.close(fig)
+            paths.append(path)
+        writer.close()
     return paths
 
 
