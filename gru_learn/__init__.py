@@ -1,6 +1,20 @@
-"""gru_learn: train GRUs on low-dimensional dynamical systems and read them as ODEs."""
+"""gru_learn: train GRUs on low-dimensional dynamical systems and read them as ODEs.
+
+``gru_learn.analyze_gru(rnn, input=x, states=H)`` reads any trained GRU as a dynamical system
+(imported on first use, so ``import gru_learn`` stays light).
+"""
+
+from typing import Any
 
 from gru_learn.gru import GRUCell
 
-__all__ = ["GRUCell"]
+__all__ = ["GRUCell", "analyze_gru"]
 __version__ = "0.1.0"
+
+
+def __getattr__(name: str) -> Any:
+    if name == "analyze_gru":
+        from gru_learn.analysis.api import analyze_gru
+
+        return analyze_gru
+    raise AttributeError(f"module 'gru_learn' has no attribute {name!r}")

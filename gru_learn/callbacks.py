@@ -38,8 +38,22 @@ class LastCheckpoint(ModelCheckpoint):
             super().on_train_epoch_end(trainer, pl_module)
 
     def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        if self._last_global_step_saved != trainer.global_step and not trainer.fast_dev_run:
+        if getattr(pl_module, "diverged", None) and not trainer.fast_dev_run:
+            # the model restored its last finite parameters: always save those
             self._save_checkpoint(trainer, self.format_checkpoint_name({}))
+        elif self._last_global_step_saved != trainer.global_step and not trainer.fast_dev_run:
+            self._save_checkpoint(trainer, self.format_checkpoint_name({}))
+
+    def on_save_checkpoint(self, trainer: L.Trainer, pl_module: L.LightningModule,
+                           checkpoint: dict[str, Any]) -> None:
+        """After a divergence, every checkpoint holds the last parameters whose loss was
+        finite (restored by the model): label it with their epoch and step (the number of
+        updates they have had) and the reason, not with the epoch training stopped at."""
+        super().on_save_checkpoint(trainer, pl_module, checkpoint)
+        if getattr(pl_module, "diverged", None):
+            kept = getattr(pl_module, "last_finite", None) or {"epoch": 0, "step": 0}
+            checkpoint["epoch"], checkpoint["global_step"] = kept["epoch"], kept["step"]
+            checkpoint["diverged"] = pl_module.diverged
 
 
 class EpochProgressBar(ProgressBar):
@@ -171,8 +185,13 @@ def one_line(summary: dict[str, Any]) -> str:
     parts = [f"{sig.get('stable_points', '?')} stable / {sig.get('unstable_points', '?')} "
              f"unstable points, {sig.get('saddles', '?')} saddles, "
              f"{sig.get('stable_cycles', '?')} stable cycles"]
+    for kind in ("ring", "line", "plane"):
+        if sig.get(f"{kind}_attractors"):
+            parts[0] += f", {sig[f'{kind}_attractors']} {kind} attractor(s)"
     if "topology_match" in comp:
-        parts.append(f"topology_match={comp['topology_match']}")
+        verdict = comp.get("topology_verdict")
+        parts.append(f"topology_match={comp['topology_match']}"
+                     + (f" ({verdict})" if verdict else ""))
     loop = learned.get("closed_loop") or {}
     if loop.get("behaviour"):
         parts.append(f"closed loop {loop['behaviour']}")

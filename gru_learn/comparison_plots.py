@@ -16,6 +16,7 @@ import torch  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 from torch import Tensor  # noqa: E402
 
+from gru_learn.analysis.target import manifold_points  # noqa: E402
 from gru_learn.dynamics import DynamicsResult  # noqa: E402
 from gru_learn.dynamics.integrate import integrate  # noqa: E402
 from gru_learn.plotting import MARKERS, TRAJECTORY, phase_portrait  # noqa: E402
@@ -36,7 +37,8 @@ def _mark_points(ax: Any, result: DynamicsResult | None, to_obs: Callable[[Tenso
                 label=f"stable {cycle_label}" if c.stable else f"unstable {cycle_label}")
 
 
-def _legend(ax: Any) -> None:
+def unique_legend(ax: Any) -> None:
+    """A legend with one entry per label."""
     handles, names = ax.get_legend_handles_labels()
     unique = dict(zip(names, handles, strict=False))
     if unique:
@@ -52,7 +54,7 @@ def analysis_figures(
     hidden: Tensor,
     target_f: VectorField | None,
     target: DynamicsResult | None,
-    attractor: Any,
+    manifolds: list[Any],
     test: Tensor,
     gen_obs: Tensor,
     truth_long: Tensor | None,
@@ -87,10 +89,11 @@ def analysis_figures(
         for j in range(paths.shape[1]):
             ax_t.plot(paths[:, j, 0], paths[:, j, 1], color=TRAJECTORY, lw=0.8)
         _mark_points(ax_t, target, lambda h: h.numpy())
-        if attractor is not None:
-            pts = attractor.points(400).numpy()
-            ax_t.plot(pts[:, 0], pts[:, 1], color="red", lw=2.5, label=f"{attractor.kind} "
-                      "attractor")
+        for m in manifolds:
+            pts = manifold_points(m)
+            if pts is not None and len(pts):
+                ax_t.plot(pts[:, 0], pts[:, 1], ".", color="red", ms=3,
+                          label=f"{getattr(m, 'kind', 'slow')} attractor (found)")
         ax_t.set_title("target system", fontsize=10)
     else:
         for traj in np2(test[:16]):
@@ -102,16 +105,17 @@ def analysis_figures(
     for traj in np2(gen_obs[:16, :300]):
         ax_l.plot(traj[:, 0], traj[:, 1], color=TRAJECTORY, lw=0.8, zorder=2)
     _mark_points(ax_l, learned, lambda h: np2(observe(h)), "cycle of the ODE")
-    if attractor is not None:
-        pts = attractor.points(400).numpy()
-        ax_l.plot(pts[:, 0], pts[:, 1], color="red", lw=1, ls=":", label="target attractor")
+    for m in manifolds:
+        pts = manifold_points(m)
+        if pts is not None and len(pts):
+            ax_l.plot(pts[:, 0], pts[:, 1], ".", color="red", ms=1, label="target attractor")
     ax_l.set_title("learned GRU, through its readout (closed loop)", fontsize=10)
     for ax in axes:
         ax.set_xlim(*lims[0])
         ax.set_ylim(*lims[1])
         ax.set_xlabel("w1")
         ax.set_ylabel("w2")
-        _legend(ax)
+        unique_legend(ax)
     figs["comparison"] = fig
 
     k = min(4 * horizon, gen_obs.shape[1])

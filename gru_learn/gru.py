@@ -66,11 +66,17 @@ class GRUCell(nn.Module):
 
     # --- the mathematics -------------------------------------------------------------
     def _gates(self, h: Tensor, x: Tensor | None) -> tuple[Tensor, Tensor, Tensor]:
-        """Return (r, z, n) at state h with input x (x=None means zero input)."""
+        """Return (r, z, n) at state h with input x (x=None means zero input).
+
+        Computed in the dtype of ``h``: a float32 cell (say from ``from_torch_gru``) evaluated
+        at float64 states, as the analysis does, works in float64 (``.to`` is free when the
+        dtypes already agree)."""
         d = self.hidden_size
-        gi = self.bias_ih if x is None else nn.functional.linear(x, self.weight_ih, self.bias_ih)
-        w_r, w_z, w_n = self.weight_hh.split(d)
-        b_r, b_z, b_n = self.bias_hh.split(d)
+        dt = h.dtype
+        b_ih = self.bias_ih.to(dt)
+        gi = b_ih if x is None else nn.functional.linear(x.to(dt), self.weight_ih.to(dt), b_ih)
+        w_r, w_z, w_n = self.weight_hh.to(dt).split(d)
+        b_r, b_z, b_n = self.bias_hh.to(dt).split(d)
         i_r, i_z, i_n = gi.split(d, dim=-1)
         r = torch.sigmoid(i_r + nn.functional.linear(h, w_r, b_r))
         z = torch.sigmoid(i_z + nn.functional.linear(h, w_z, b_z))
@@ -119,7 +125,9 @@ class GRUCell(nn.Module):
     # --- construction ----------------------------------------------------------------
     @classmethod
     def from_torch_gru(cls, gru: nn.GRU) -> GRUCell:
-        """An ``reset="after"`` cell with the weights of a single-layer, unidirectional nn.GRU."""
+        """An ``reset="after"`` cell with the weights of a single-layer, unidirectional nn.GRU,
+        in the GRU's dtype and device (the analysis computes in the dtype of the states it is
+        given, so a float32 cell is read in float64 by ``gru_learn.analyze_gru``)."""
         if gru.num_layers != 1 or gru.bidirectional or gru.proj_size:
             raise ValueError("from_torch_gru needs a single-layer, unidirectional nn.GRU")
         cell = cls(gru.input_size, gru.hidden_size, reset="after")
@@ -133,6 +141,19 @@ class GRUCell(nn.Module):
                 cell.bias_ih.zero_()
                 cell.bias_hh.zero_()
         return cell.to(gru.weight_hh_l0)
+
+    @classmethod
+    def from_torch_gru_cell(cls, gru_cell: nn.GRUCell) -> GRUCell:
+        """An ``reset="after"`` cell with the weights of an ``nn.GRUCell`` (same layout)."""
+        cell = cls(gru_cell.input_size, gru_cell.hidden_size, reset="after")
+        with torch.no_grad():
+            for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"):
+                source = getattr(gru_cell, name)  # None for the biases of bias=False
+                if source is None:
+                    getattr(cell, name).zero_()
+                else:
+                    getattr(cell, name).copy_(source)
+        return cell.to(gru_cell.weight_hh)
 
     @classmethod
     def from_weights(

@@ -14,7 +14,7 @@ import torch
 from scipy.integrate import solve_ivp
 from scipy.ndimage import gaussian_filter1d
 
-import gru_learn.analysis as analysis_mod
+import gru_learn.analysis.network as network_mod
 from gru_learn.analysis import (
     AnalysisConfig,
     analyze,
@@ -116,7 +116,8 @@ def test_topology_match_reasons() -> None:
     assert ok and reason.startswith("same counts")
     ok, reason = topology_match({**a, "stable_cycles": 0, "stable_points": 1}, a)
     assert not ok and "stable cycles: learned 0, target 1" in reason
-    assert signature(None) == {k: 0 for k in a}
+    assert signature(None) == {**{k: 0 for k in a}, "ring_attractors": 0, "line_attractors": 0,
+                               "plane_attractors": 0}
 
 
 # --- a GRU with a known cycle against a target with a known cycle ----------------------------
@@ -180,20 +181,17 @@ def test_known_cycles_learned_and_target(in_tmp: Path) -> None:
 
 
 def test_a_failing_piece_is_recorded_and_the_rest_written(in_tmp: Path, monkeypatch) -> None:
-    real = analysis_mod.analyze_vector_field
+    def broken(*args, **kw):
+        raise RuntimeError("boom")
 
-    def broken(f, box, **kw):
-        if len(box) == 2 and box[0] == (-1.0, 1.0):
-            raise RuntimeError("boom")
-        return real(f, box, **kw)
-
-    monkeypatch.setattr(analysis_mod, "analyze_vector_field", broken)
+    monkeypatch.setattr(network_mod, "fixed_point_search", broken)
     dm = TrajectoryDataModule("vdp", n_train=8, n_val=4, n_test=8)
     a = analyze(hopf_forecaster(), dm, AnalysisConfig(n_initial=4, long_steps=200,
                                                       cycles=False))
+    assert a.failed
     path = a.save(in_tmp / "out")
     s = json.loads(path.read_text())
-    assert "boom" in s["errors"]["learned_dynamics"]
+    assert "boom" in s["errors"]["fixed_points"]
     assert s["comparison"]["d_stsp"] is not None and s["target"]["fixed_points"]
     assert {p.name for p in (in_tmp / "out").glob("*.png")} == {
         "phase_portrait.png", "comparison.png", "timeseries.png"}
@@ -231,8 +229,11 @@ def test_analyze_cli_on_a_torch_gru(in_tmp: Path) -> None:
     assert r.returncode == 0, r.stderr
     s = json.loads((in_tmp / "s.json").read_text())
     assert s["learned"]["reset"] == "after" and s["learned"]["hidden_size"] == 3
-    assert s["target"]["continuous_attractor"] == "ring"
-    assert "coverage" in s["comparison"]["continuous_attractor"]
+    # the target's ring is found, not declared: the declaration is only a cross-check
+    (ring,) = s["target"]["continuous_attractors"]
+    assert ring["kind"] == "ring" and ring["closed"] and ring["attracting"]
+    assert s["target"]["declared_attractor"]["max_distance_to_declared"] < 0.01
+    assert "coverage" in s["comparison"]["slow_set_coverage"]
     assert (in_tmp / "net_analysis/comparison.png").is_file()
     bad = run_cli("analyze", "--state-dict", "net.pt", "--system", "fhn", "--dt", "0",
                   cwd=in_tmp)

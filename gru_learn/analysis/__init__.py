@@ -1,0 +1,36 @@
+"""Reading a trained GRU as a dynamical system.
+
+- ``network``: the network alone at constant inputs (``analyze_gru``, ``analyze_network``);
+- ``target``: the system that made the data, read by the same toolkit;
+- ``compare``: learned versus target (``analyze``), graded topology verdicts, metrics;
+- ``figures`` and ``gru_learn.comparison_plots``: the figures of each;
+- ``load``: networks trained elsewhere (modules, state dicts); ``checkpoint``: our own.
+"""
+
+from gru_learn.analysis.api import analyze_gru
+from gru_learn.analysis.checkpoint import analyze_checkpoint, load_checkpoint
+from gru_learn.analysis.compare import (
+    analyze,
+    closed_loop_behaviour,
+    summary_scalars,
+    topology_match,
+    topology_verdict,
+)
+from gru_learn.analysis.core import Analysis, AnalysisConfig, signature
+from gru_learn.analysis.network import NetworkAnalysis, analyze_network
+
+__all__ = [
+    "Analysis",
+    "AnalysisConfig",
+    "NetworkAnalysis",
+    "analyze",
+    "analyze_checkpoint",
+    "analyze_gru",
+    "analyze_network",
+    "closed_loop_behaviour",
+    "load_checkpoint",
+    "signature",
+    "summary_scalars",
+    "topology_match",
+    "topology_verdict",
+]

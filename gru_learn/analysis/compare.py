@@ -1,0 +1,373 @@
+"""Learned versus target: one trained GRU and the system that made its data, both read by the
+same toolkit and compared in observation space.
+
+``analyze(model, datamodule)`` returns an :class:`Analysis` (``summary`` with top-level keys
+``learned``, ``target``, ``comparison``, and figures). Everything about the network's
+predictions (closed-loop behaviour and period, test MSE, d_stsp, d_h) uses the model's own
+rollout (the discrete map, or the ODE with the model's method and step); fixed points, cycles
+and attractors are those of the ODE, with the discrete map's stability beside them. A
+sub-analysis that fails is recorded with its reason under its key and the rest still runs.
+Times are in the target's units (one GRU step = ``dt``).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from gru_learn.analysis.core import F64, Analysis, AnalysisConfig, Recorder, as_float64, signature
+from gru_learn.analysis.network import analyze_at_input
+from gru_learn.analysis.target import manifold_points, simulate_long, target_period, target_side
+from gru_learn.data import TrajectoryDataModule, _SplitDataModule
+from gru_learn.dynamics.metrics import (
+    coverage,
+    hausdorff,
+    power_spectrum_distance,
+    state_space_divergence,
+)
+from gru_learn.model import GRUForecaster, rollout_hidden
+
+TOPOLOGY_KEYS = ("stable_points", "unstable_points", "saddles", "stable_cycles",
+                 "ring_attractors", "line_attractors", "plane_attractors")
+MIN_COVERAGE = 0.5  # of the target's continuous attractor, for an approximate match
+
+
+# --- verdicts -----------------------------------------------------------------------------------
+def topology_match(learned: dict[str, int], target: dict[str, int]) -> tuple[bool, str]:
+    """Whether two signatures have the same counts of stable points, unstable points, saddles,
+    stable cycles and continuous attractors of each kind; and the reason."""
+    keys = [k for k in TOPOLOGY_KEYS if k in learned or k in target]
+    diff = [f"{k.replace('_', ' ')}: learned {learned.get(k, 0)}, target {target.get(k, 0)}"
+            for k in keys if learned.get(k, 0) != target.get(k, 0)]
+    return (not diff, "same counts of " + ", ".join(keys).replace("_", " ") if not diff
+            else "; ".join(diff))
+
+
+def _get(m: Any, *names: str) -> Any:
+    for n in names:
+        v = m.get(n) if isinstance(m, dict) else getattr(m, n, None)
+        if v is not None:
+            return v
+    return None
+
+
+def topology_verdict(sig_l: dict[str, int], sig_t: dict[str, int], learned_m: list[Any],
+                     target_m: list[Any], observe: Callable[[Tensor], Tensor], radius: float,
+                     horizon_steps: int, dt: float) -> dict[str, Any]:
+    """Graded verdict: ``exact`` (same signature; every continuous attractor a true continuum
+    on both sides), ``approximate`` (same signature, but a learned continuous attractor only
+    approximates one: it drifts, or covers the target's in part; at least ``MIN_COVERAGE`` of
+    the target's must lie within ``radius`` of it and its drift time must exceed the training
+    horizon) or ``mismatch`` (with the reason). ``topology_match`` is True for the first two.
+    """
+    same, reason = topology_match(sig_l, sig_t)
+    out: dict[str, Any] = {"verdict": "mismatch" if not same else "exact", "reason": reason,
+                           "continuous_attractors": []}
+    if not same:
+        out["topology_match"] = False
+        return out
+    horizon = horizon_steps * dt
+    for tm in [m for m in target_m if _get(m, "attracting") is not False]:
+        kind = _get(tm, "kind")
+        cands = [m for m in learned_m if _get(m, "kind") == kind
+                 and _get(m, "attracting") is not False]
+        t_pts = manifold_points(tm)
+        best: dict[str, Any] | None = None
+        for lm in cands:
+            l_pts = manifold_points(lm)
+            cov = (coverage(t_pts, observe(l_pts), radius)
+                   if t_pts is not None and l_pts is not None and len(l_pts) else None)
+            drift_steps = _get(lm, "drift_time")
+            row = {"kind": kind, "coverage_of_target": cov,
+                   "drift_time": None if drift_steps is None else float(drift_steps) * dt,
+                   "max_speed": _get(lm, "max_speed"),
+                   "covered_fraction": _get(lm, "covered", "covered_fraction", "coverage"),
+                   "closed": _get(lm, "closed")}
+            if best is None or (cov or 0) > (best["coverage_of_target"] or 0):
+                best = row
+        if best is None:
+            out.update(verdict="mismatch", topology_match=False,
+                       reason=f"no learned {kind} attractor")
+            return out
+        drift = best["drift_time"]
+        ok_cov = best["coverage_of_target"] is not None and \
+            best["coverage_of_target"] >= MIN_COVERAGE
+        ok_drift = drift is None or drift >= horizon
+        best["holds_over_training_horizon"] = ok_drift
+        out["continuous_attractors"].append(best)
+        if not (ok_cov and ok_drift):
+            why = [] if ok_cov else [f"covers {best['coverage_of_target']} of the target's "
+                                     f"{kind} (needs {MIN_COVERAGE})"]
+            why += [] if ok_drift else [f"drifts along it in {drift:.3g} < the training "
+                                        f"horizon {horizon:.3g}"]
+            out.update(verdict="mismatch", topology_match=False, reason="; ".join(why))
+            return out
+        exact_speed = best["max_speed"] is not None and float(best["max_speed"]) < 1e-8
+        if not exact_speed or (best["coverage_of_target"] or 0) < 1.0:
+            out["verdict"] = "approximate"
+            out["reason"] = (f"{reason}; learned {kind} approximates the target's: covers "
+                             f"{100 * (best['coverage_of_target'] or 0):.0f} %, drift time "
+                             + ("unbounded" if drift is None else f"{drift:.3g}")
+                             + f" (target units; training horizon {horizon:.3g})")
+    out["topology_match"] = out["verdict"] in ("exact", "approximate")
+    return out
+
+
+def closed_loop_behaviour(obs: Tensor, dt: float) -> dict[str, Any]:
+    """Classify long closed-loop outputs (n, L, p): settles, oscillates (with period) or drifts.
+
+    Uses the last half: 'settles' if it moves less than 1e-3 of the data scale over the last
+    10 % of steps; 'oscillates' if the first principal component crosses its mean upward at
+    least 3 times with regular spacing (coefficient of variation < 0.25); else 'drifts'.
+    """
+    late = obs[:, obs.shape[1] // 2:].to(F64)
+    scale = float(obs.reshape(-1, obs.shape[-1]).std(0).max().clamp_min(1e-12))
+    tail = late[:, -max(2, late.shape[1] // 10):]
+    moving = (tail.amax(1) - tail.amin(1)).amax(-1) / scale
+    periods, kinds = [], []
+    for traj, move in zip(late, moving, strict=True):
+        if move < 1e-3:
+            kinds.append("settles")
+            continue
+        x = traj - traj.mean(0)
+        pc = x @ torch.linalg.svd(x, full_matrices=False).Vh[0]
+        up = torch.nonzero((pc[:-1] < 0) & (pc[1:] >= 0)).flatten().to(F64)
+        gaps = up.diff()
+        if len(gaps) >= 2 and float(gaps.std() / gaps.mean()) < 0.25:
+            kinds.append("oscillates")
+            periods.append(float(gaps.mean()))
+        else:
+            kinds.append("drifts")
+    verdict = max(set(kinds), key=kinds.count)
+    period = float(np.median(periods)) if verdict == "oscillates" else None
+    return {
+        "behaviour": verdict,
+        "fractions": {k: kinds.count(k) / len(kinds) for k in sorted(set(kinds))},
+        "period_steps": period,
+        "period": None if period is None else period * dt,
+    }
+
+
+def _slow_set(f: Callable[[Tensor], Tensor], hidden: Tensor, observe: Callable[[Tensor], Tensor],
+              horizon: int, threshold: float) -> tuple[Tensor, Tensor]:
+    """Hidden states whose speed through the readout, |C f(h)|, is under ``threshold`` (in
+    observation units per GRU step), and those speeds. Candidates: a 201^2 grid of [-1, 1]^2
+    in 2-D, plus the closed-loop states (the model's rollout) between steps T and 4T."""
+    d = hidden.shape[-1]
+    with torch.no_grad():
+        cand = hidden[:, horizon: 4 * horizon].reshape(-1, d)
+        if d == 2:
+            g = torch.linspace(-1, 1, 201, dtype=F64)
+            cand = torch.cat([cand, torch.cartesian_prod(g, g)])
+        speed = (observe(f(cand)) - observe(torch.zeros_like(cand))).norm(dim=-1)
+    return cand[speed < threshold], speed[speed < threshold]
+
+
+def _rel(value: float | None, reference: float | None) -> float | None:
+    if value is None or reference is None:
+        return None
+    return abs(value - reference) / reference
+
+
+def _rollout_of(model: GRUForecaster) -> dict[str, Any]:
+    hp = model.hparams
+    mode = hp.get("rollout", "discrete")
+    if mode == "discrete":
+        return {"mode": "discrete", "read_as": "the GRU map h <- h + f(h) (as trained)"}
+    return {"mode": "ode", "method": hp.get("ode_method", "euler"),
+            "step": hp.get("ode_step", 1.0),
+            "read_as": "the ODE dh/dt = f(h) integrated with the model's method and step "
+                       "(as trained)"}
+
+
+# --- the analysis -------------------------------------------------------------------------
+def analyze(model: GRUForecaster, dm: _SplitDataModule, config: AnalysisConfig | None = None,
+            figures: bool = True) -> Analysis:
+    """Analyse ``model`` against the system (or the file data) behind ``dm``."""
+    cfg = config or AnalysisConfig()
+    rec = Recorder()
+    dm.setup()
+    dt = dm.dt
+    cell = as_float64(model.cell)
+    readout = as_float64(model.readout)
+    f = cell.vector_field
+
+    def observe(h: Tensor) -> Tensor:
+        with torch.no_grad():
+            return readout(h)
+
+    rollout = _rollout_of(model)
+    hp = model.hparams
+    test = dm.splits["test"].to(F64)
+    n = min(cfg.n_initial, len(test))
+    w0 = test[:n, 0]
+    horizon = test.shape[1] - 1
+    total = int(1.25 * cfg.long_steps)
+
+    def run(mode: str) -> Tensor:
+        with torch.no_grad():
+            return rollout_hidden(cell, w0, total, mode, hp.get("ode_method", "euler"),
+                                  hp.get("ode_step", 1.0))
+
+    hidden = run(rollout["mode"])  # (n, 1.25 L, d): h_1 .. h_1.25L, as the model predicts
+    gen_obs = observe(hidden)
+
+    # learned: the network alone at zero input, seeded from the model's own rollout
+    d = cell.hidden_size
+    starts = hidden[:, :: max(1, total // 20)].reshape(-1, d)
+    point = analyze_at_input(cell, None, states=starts, config=cfg, rec=rec)
+    learned_res = point.result
+    learned: dict[str, Any] = {"hidden_size": d, "reset": cell.reset, "time_unit": "target",
+                               "rollout": rollout}
+    learned.update(point.to_json(observe))
+    for c, j in zip(learned_res.limit_cycles, learned["limit_cycles"], strict=True):
+        j["period_steps"] = c.period
+        j["period"] = c.period * dt
+        j["frequency"] = 1.0 / j["period"]
+    learned["time_unit"] = "target"
+    learned["closed_loop"] = rec("closed_loop", lambda: closed_loop_behaviour(gen_obs, dt))
+    learned["closed_loop"] = {**(learned["closed_loop"] or {}), "rollout": rollout["mode"]}
+    if rollout["mode"] != "discrete":  # the map, kept apart: how the same weights iterate
+        map_obs = observe(run("discrete"))
+        learned["closed_loop_map"] = rec("closed_loop_map",
+                                         lambda: closed_loop_behaviour(map_obs, dt))
+    flat = test.reshape(-1, test.shape[-1])
+    scale = float((flat.amax(0) - flat.amin(0)).max())
+    radius = cfg.coverage_radius * scale
+    slow_speed = cfg.slow_speed if cfg.slow_speed is not None else radius / cfg.long_steps
+    task_speed = max(slow_speed, radius / (4 * horizon))  # holds over four horizons
+    slow_all = rec("slow_set", lambda: _slow_set(f, hidden, observe, horizon, task_speed))
+    slow = None if slow_all is None else slow_all[0][slow_all[1] < slow_speed]
+
+    # target
+    tside = None
+    truth_long = None
+    if isinstance(dm, TrajectoryDataModule):
+        tside = target_side(dm, cfg, rec)
+        truth_long = rec("target_long", lambda: simulate_long(dm, n, total))
+    target = None if tside is None else tside.summary
+    target_res = None if tside is None else tside.result
+
+    # comparison
+    comp: dict[str, Any] = {"rollout": rollout["mode"]}
+    sig_l = learned["signature"]
+    if tside is not None and target_res is not None:
+        verdict = rec("topology", lambda: topology_verdict(
+            sig_l, tside.summary["signature"], point.manifolds, tside.manifolds, observe,
+            radius, horizon, dt))
+        if verdict is not None:
+            comp["topology_match"] = verdict.pop("topology_match")
+            comp["topology_verdict"] = verdict.pop("verdict")
+            comp["topology_reason"] = verdict.pop("reason")
+            comp["continuous_attractors"] = verdict["continuous_attractors"]
+    t_period = target_period(target_res)
+    loop = learned.get("closed_loop") or {}
+    comp["period_rel_error"] = _rel(loop.get("period"), t_period)
+    cyc = [c for c in learned_res.limit_cycles if c.stable]
+    comp["ode_period_rel_error"] = _rel(cyc[0].period * dt if cyc else None, t_period)
+    comp["period_note"] = (f"period_rel_error: the model's own rollout ({rollout['mode']}); "
+                           "ode_period_rel_error: the limit cycle of the ODE dh/dt = f(h) "
+                           "(the map is its step-1 Euler scheme, so the two differ for a "
+                           "discrete-trained model)")
+    if cyc and target_res is not None and target_res.limit_cycles:
+        comp["cycle_hausdorff"] = hausdorff(observe(cyc[0].orbit),
+                                            target_res.limit_cycles[0].orbit)
+    if tside is not None and tside.manifolds and slow is not None:
+        comp["slow_set_coverage"] = rec("coverage", lambda: _slow_set_coverage(
+            tside.manifolds, dm, observe(slow), observe(slow_all[0]), learned_res, observe,
+            radius, slow_speed, task_speed))
+    # statistics of long free runs, of the model's own rollout
+    drop = total - cfg.long_steps
+    true_stats = truth_long[:, drop + 1:] if truth_long is not None else test
+    gen_stats = gen_obs[:, drop:]
+    comp["d_stsp"] = rec("d_stsp", lambda: state_space_divergence(true_stats, gen_stats))
+    comp["d_h"] = rec("d_h", lambda: power_spectrum_distance(true_stats, gen_stats))
+    comp["test_mse"] = _test_mse(gen_obs, test, truth_long, horizon)
+    summary = {"learned": learned, "target": target, "comparison": comp,
+               "time_unit": f"target time units; one GRU step = dt = {dt}",
+               "read_as": f"predictions (closed_loop, period_rel_error, test_mse, d_stsp, d_h):"
+                          f" the model's rollout ({rollout['mode']}); fixed points, cycles, "
+                          "attractors: the ODE dh/dt = f(h), with the map's stability beside",
+               "errors": rec.errors, "seconds": rec.seconds}
+    analysis = Analysis(summary)
+    if figures:
+        from gru_learn.comparison_plots import analysis_figures
+
+        analysis.figures = rec("figures", lambda: analysis_figures(
+            f=f, box=learned_res.box, learned=learned_res, observe=observe, hidden=hidden,
+            target_f=None if tside is None else tside.vector_field,
+            target=target_res, manifolds=[] if tside is None else tside.manifolds,
+            test=test, gen_obs=gen_obs, truth_long=truth_long,
+            slow_obs=observe(slow) if slow is not None else None,
+            dt=dt, horizon=horizon)) or {}
+        summary["errors"] = rec.errors
+    return analysis
+
+
+def _slow_set_coverage(manifolds: list[Any], dm: TrajectoryDataModule, slow_obs: Tensor,
+                       task_obs: Tensor, res: Any, observe: Callable[[Tensor], Tensor],
+                       radius: float, slow_speed: float, task_speed: float) -> dict[str, Any]:
+    """How much of the target's found continuous attractors (within the data's range) the
+    learned slow set covers, and how many discrete attractors the learned system puts on it."""
+    pts = torch.cat([p for p in (manifold_points(m) for m in manifolds) if p is not None])
+    clean = dm.blob["test_clean"].to(F64).reshape(-1, pts.shape[-1])
+    lo, hi = clean.amin(0), clean.amax(0)
+    pts = pts[((pts >= lo) & (pts <= hi)).all(-1)]
+    stable = [observe(p.h[None])[0] for p in (res.fixed_points if res else [])
+              if p.kind in ("stable_node", "stable_focus")]
+    on = [s for s in stable if torch.cdist(s[None], pts).min() <= radius] if len(pts) else []
+    return {
+        "coverage": coverage(pts, slow_obs, radius) if len(pts) else None,
+        "coverage_task": coverage(pts, task_obs, radius) if len(pts) else None,
+        "task_speed": task_speed,
+        "radius": radius,
+        "slow_speed": slow_speed,
+        "slow_speed_note": "slow set: |C f(h)| below slow_speed (observation units per GRU "
+                           "step): it would take over long_steps steps to move one radius; "
+                           "coverage_task uses task_speed: over four training horizons",
+        "n_slow_states": int(len(slow_obs)),
+        "n_discrete_attractors_on_it": len(on),
+    }
+
+
+def _test_mse(gen_obs: Tensor, test: Tensor, truth_long: Tensor | None,
+              horizon: int) -> dict[str, Any]:
+    n = len(gen_obs)
+    err = ((gen_obs[:, :horizon] - test[:n, 1:]) ** 2).mean(dim=(0, 2))
+    out: dict[str, Any] = {"per_step": err.tolist(), "mean": float(err.mean()),
+                           "against": "noisy test observations, steps k = 1..T"}
+    if truth_long is not None:
+        k = min(4 * horizon, gen_obs.shape[1])
+        long_err = ((gen_obs[:, :k] - truth_long[:, 1:k + 1]) ** 2).mean(dim=(0, 2))
+        out["long_horizon"] = {"steps": k, "mse_at_end": float(long_err[-1]),
+                               "mean": float(long_err.mean()),
+                               "against": "clean simulated truth"}
+    return out
+
+
+def summary_scalars(summary: dict[str, Any]) -> dict[str, float]:
+    """The key numbers for TensorBoard (NaN where a number is undefined)."""
+    learned, comp = summary["learned"], summary["comparison"]
+    sig = learned.get("signature", {})
+
+    def num(x: Any) -> float:
+        return float(x) if isinstance(x, (int, float, bool)) else math.nan
+
+    return {
+        "dynamics/n_stable_fixed_points": num(sig.get("stable_points")),
+        "dynamics/has_limit_cycle": num(sig.get("stable_cycles", 0) > 0),
+        "dynamics/period_rel_error": num(comp.get("period_rel_error")),
+        "dynamics/ode_period_rel_error": num(comp.get("ode_period_rel_error")),
+        "dynamics/d_stsp": num(comp.get("d_stsp")),
+        "dynamics/d_h": num(comp.get("d_h")),
+        "dynamics/topology_match": num(comp.get("topology_match")),
+    }
+
+
+__all__ = ["analyze", "closed_loop_behaviour", "signature", "summary_scalars",
+           "topology_match", "topology_verdict"]

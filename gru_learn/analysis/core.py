@@ -1,0 +1,158 @@
+"""What every part of the analysis shares: its knobs (``AnalysisConfig``), its result
+(``Analysis``: a JSON summary and figures), the recorder that turns a failing piece into a
+recorded reason, and the topology signature."""
+
+from __future__ import annotations
+
+import time
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+import torch
+from matplotlib.figure import Figure
+from torch import nn
+
+from gru_learn.atomic import write_json_atomic
+
+F64 = torch.float64
+STABLE_KINDS = ("stable_node", "stable_focus")
+UNSTABLE_KINDS = ("unstable_node", "unstable_focus")
+MANIFOLD_KINDS = ("ring", "line", "plane")
+M = TypeVar("M", bound=nn.Module)
+
+
+def as_float64(module: M) -> M:
+    """A detached float64 CPU copy of ``module`` (the analysis never touches the original)."""
+    import copy
+
+    out = copy.deepcopy(module).to(device="cpu", dtype=F64)
+    for p in out.parameters():
+        p.requires_grad_(False)
+    return out
+
+
+@dataclass
+class AnalysisConfig:
+    """Knobs of the analysis (defaults are what the callback and ``analyze`` use).
+
+    Args:
+        n_initial: test trajectories whose initial states seed rollouts and searches.
+        long_steps: free-running length L (GRU steps) for d_stsp and d_h; 1.25 L are generated
+            and the first 0.25 L dropped as transient.
+        slow_speed: speed through the readout, |C f(h)| (observation units per GRU step),
+            under which a state is "slow"; None: coverage radius / long_steps, i.e. the state
+            would take over L steps to move one coverage radius.
+        coverage_radius: as a fraction of the data's largest extent.
+        cycles: search limit cycles (the slowest part).
+        cycle_transient, cycle_window: integration time (GRU steps) discarded, then searched
+            for Poincare returns, in the learned cycle search.
+        n_starts: random starts of the fixed-point search in d > 3 (split in two halves for
+            the recall estimate); None: 512 up to 32 units, 256 above.
+        seed: seed of every random start.
+    """
+
+    n_initial: int = 32
+    long_steps: int = 1000
+    slow_speed: float | None = None
+    coverage_radius: float = 0.05
+    cycles: bool = True
+    cycle_transient: float = 200.0
+    cycle_window: float = 200.0
+    n_starts: int | None = None
+    seed: int = 0
+
+
+@dataclass
+class Analysis:
+    """A finished analysis: ``summary`` (what summary.json holds) and named figures."""
+
+    summary: dict[str, Any]
+    figures: dict[str, Figure] = field(default_factory=dict)
+
+    def save(self, out_dir: str | Path) -> Path:
+        """Write every figure as PNG and summary.json (last, atomically) into ``out_dir``;
+        returns the JSON path."""
+        out = Path(out_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        for name, fig in self.figures.items():
+            fig.savefig(out / f"{name}.png", dpi=110)
+        write_json_atomic(out / "summary.json", self.summary)
+        return out / "summary.json"
+
+    def close(self) -> None:
+        import matplotlib.pyplot as plt
+
+        for fig in self.figures.values():
+            plt.close(fig)
+
+    @property
+    def failed(self) -> bool:
+        """Whether any piece of the analysis failed (its reason is in ``summary['errors']``)."""
+        return bool(self.summary.get("errors"))
+
+
+class Recorder:
+    """Runs sub-analyses; a failure is stored as ``errors[name] = reason`` instead of raising,
+    and the time each took as ``seconds[name]``."""
+
+    def __init__(self) -> None:
+        self.errors: dict[str, str] = {}
+        self.seconds: dict[str, float] = {}
+
+    def __call__(self, name: str, fn: Callable[[], Any]) -> Any:
+        start = time.perf_counter()
+        try:
+            return fn()
+        except Exception as e:  # one failing piece must not lose the others
+            where = traceback.extract_tb(e.__traceback__)[-1]
+            self.errors[name] = (f"{type(e).__name__}: {e} "
+                                 f"({Path(where.filename).name}:{where.lineno})")
+            return None
+        finally:
+            self.seconds[name] = round(self.seconds.get(name, 0.0)
+                                       + time.perf_counter() - start, 3)
+
+
+def signature(result: Any, manifolds: list[Any] | None = None) -> dict[str, int]:
+    """Topology signature of a ``DynamicsResult``: counts of point kinds, of cycles and of
+    continuous attractors (attracting slow manifolds) by kind.
+
+    Isolated fixed points that lie on a found continuous attractor are counted with it, not
+    as separate points (a GRU's approximate ring is a chain of points and saddles).
+    """
+    on_manifold = {id(p) for m in manifolds or [] for p in _points_on(m, result)}
+    kinds = [p.kind for p in (result.fixed_points if result else [])
+             if id(p) not in on_manifold]
+    cycles = result.limit_cycles if result else []
+    attracting = [m for m in manifolds or [] if _attracting(m)]
+    sig = {
+        "stable_points": sum(k in STABLE_KINDS for k in kinds),
+        "unstable_points": sum(k in UNSTABLE_KINDS for k in kinds),
+        "saddles": kinds.count("saddle"),
+        "non_hyperbolic": kinds.count("non_hyperbolic"),
+        "stable_cycles": sum(c.stable for c in cycles),
+        "unstable_cycles": sum(not c.stable for c in cycles),
+        "continuous_attractors": len(attracting),
+    }
+    for kind in MANIFOLD_KINDS:
+        sig[f"{kind}_attractors"] = sum(_kind(m) == kind for m in attracting)
+    return sig
+
+
+def _kind(manifold: Any) -> str:
+    return str(getattr(manifold, "kind", "line"))
+
+
+def _attracting(manifold: Any) -> bool:
+    return bool(getattr(manifold, "attracting", True))
+
+
+def _points_on(manifold: Any, result: Any) -> list[Any]:
+    """The result's fixed points that lie on the manifold (its ``fixed_points``: indices into
+    the result's list)."""
+    found = result.fixed_points if result else []
+    return [found[i] for i in getattr(manifold, "fixed_points", None) or []
+            if 0 <= i < len(found)]

@@ -1,0 +1,167 @@
+"""Figures of a network read alone: its portrait (1-D flow, 2-D phase portrait, or a PCA
+projection of the hidden space with the fixed points coloured by kind), the eigenvalue spectra
+of every fixed point (ODE and map), and, for several inputs, how the fixed points move."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
+from torch import Tensor  # noqa: E402
+
+from gru_learn.analysis.core import F64  # noqa: E402
+from gru_learn.analysis.target import manifold_points  # noqa: E402
+from gru_learn.comparison_plots import unique_legend  # noqa: E402
+from gru_learn.gru import GRUCell  # noqa: E402
+from gru_learn.plotting import MARKERS, pca_projection, phase_portrait  # noqa: E402
+
+MAX_INPUT_FIGURES = 8  # per-input portraits and spectra drawn for at most this many inputs
+
+
+def network_figures(cell: GRUCell, points: list[Any],
+                    observe: Callable[[Tensor], Tensor] | None = None) -> dict[str, Figure]:
+    """``portrait`` and ``spectra`` for each input (suffix ``_input{k}`` when there are
+    several), and ``fixed_points_vs_input`` when there are several inputs."""
+    figs: dict[str, Figure] = {}
+    several = len(points) > 1
+    for k, pt in enumerate(points[:MAX_INPUT_FIGURES]):
+        suffix = f"_input{k}" if several else ""
+        figs["portrait" + suffix] = portrait(cell, pt)
+        figs["spectra" + suffix] = spectra(pt)
+    if several:
+        figs["fixed_points_vs_input"] = fixed_points_vs_input(points)
+    return figs
+
+
+def _field(cell: GRUCell, x: Tensor | None) -> Callable[[Tensor], Tensor]:
+    x = None if cell.input_size == 0 else x
+    return lambda h: cell.vector_field(h, x)
+
+
+def _title(pt: Any) -> str:
+    x = "none" if pt.input is None else np.array2string(pt.input.numpy(), precision=3,
+                                                         threshold=6)
+    return f"GRU as an ODE at input {x} (time in GRU steps)"
+
+
+def portrait(cell: GRUCell, pt: Any) -> Figure:
+    """d = 1: dh/dt against h; d = 2: the phase portrait in the states' box (default the cube);
+    d > 2: trajectories, states, fixed points (by kind), slow points, cycles and continuous
+    attractors projected on the top two principal components of the states."""
+    f, d = _field(cell, pt.input), cell.hidden_size
+    res = pt.result
+    if d == 1:
+        h = torch.linspace(-1, 1, 400, dtype=F64)
+        with torch.no_grad():
+            v = f(h[:, None])[:, 0]
+        fig, ax = plt.subplots(figsize=(5.2, 3.2), constrained_layout=True)
+        ax.plot(h.numpy(), v.numpy(), color="purple")
+        ax.axhline(0, color="black", lw=0.8)
+        for p in res.fixed_points:
+            marker, face = MARKERS[p.kind]
+            ax.plot(float(p.h[0]), 0, marker=marker, mfc=face, mec="black", ms=10, ls="none",
+                    label=p.kind.replace("_", " "))
+        ax.set_xlabel("h")
+        ax.set_ylabel("dh/dt")
+        ax.set_title(_title(pt), fontsize=9)
+        unique_legend(ax)
+        return fig
+    states = pt.states
+    starts = states[torch.linspace(0, len(states) - 1, 8).long()]
+    if d == 2:
+        lo = torch.minimum(states.amin(0), torch.full((2,), -1.0, dtype=F64))
+        hi = torch.maximum(states.amax(0), torch.full((2,), 1.0, dtype=F64))
+        box = tuple((float(a), float(b)) for a, b in zip(lo, hi, strict=True))
+        fig = phase_portrait(f, box, result=res, starts=starts, t_end=100.0, dt=0.25,
+                             title=_title(pt), labels=("h1", "h2"))
+        mean, proj = torch.zeros(2, dtype=F64), torch.eye(2, dtype=F64)
+    else:
+        mean, proj = pca_projection(states)
+        fig = phase_portrait(f, res.box, result=res, starts=starts, t_end=100.0, dt=0.25,
+                             title=_title(pt), labels=("PC1 of the states", "PC2"),
+                             projection=(mean, proj))
+        xy = ((states - mean) @ proj.T).numpy()
+        fig.axes[0].plot(xy[:, 0], xy[:, 1], ".", color="0.7", ms=1.5, zorder=0,
+                         label="states")
+    ax = fig.axes[0]
+    for s in res.fixed.slow_points:
+        q = ((s.h - mean) @ proj.T).numpy()
+        ax.plot(q[0], q[1], "+", color="tab:blue", ms=7, label="slow point")
+    for m in pt.manifolds:
+        pts = manifold_points(m)
+        if pts is not None and len(pts):
+            q = ((pts - mean) @ proj.T).numpy()
+            ax.plot(q[:, 0], q[:, 1], ".", color="tab:green", ms=3, zorder=4,
+                    label=f"{getattr(m, 'kind', 'slow')} attractor")
+    unique_legend(ax)
+    return fig
+
+
+def spectra(pt: Any) -> Figure:
+    """Eigenvalues lambda of the ODE's Jacobian at every fixed point (left, stable left of
+    Re = 0) and the map's multipliers 1 + lambda (right, stable inside the unit circle)."""
+    fig, (ax_o, ax_m) = plt.subplots(1, 2, figsize=(10, 4.4), constrained_layout=True)
+    colours = plt.get_cmap("tab10")
+    pts = pt.result.fixed_points
+    for k, p in enumerate(pts):
+        eig = p.eigenvalues.numpy()
+        marker, _ = MARKERS[p.kind]
+        label = f"{k}: {p.kind.replace('_', ' ')}" if k < 12 else None
+        ax_o.plot(eig.real, eig.imag, marker, color=colours(k % 10), ms=6, ls="none",
+                  label=label, alpha=0.85)
+        mu = 1 + eig
+        ax_m.plot(mu.real, mu.imag, marker, color=colours(k % 10), ms=6, ls="none", alpha=0.85)
+    ax_o.axvline(0, color="black", lw=0.8)
+    th = np.linspace(0, 2 * np.pi, 400)
+    ax_m.plot(np.cos(th), np.sin(th), color="black", lw=0.8)
+    ax_m.set_aspect("equal", adjustable="datalim")
+    ax_o.set_xlabel("Re lambda (ODE dh/dt = f)")
+    ax_o.set_ylabel("Im lambda")
+    ax_m.set_xlabel("Re mu = 1 + lambda (map h + f)")
+    ax_m.set_ylabel("Im mu")
+    ax_o.set_title(f"eigenvalues at the {len(pts)} fixed points", fontsize=10)
+    ax_m.set_title("map multipliers (unit circle: stability)", fontsize=10)
+    if pts:
+        ax_o.legend(fontsize=7, loc="best", framealpha=0.8)
+    else:
+        ax_o.text(0.5, 0.5, "no fixed points found", ha="center", transform=ax_o.transAxes)
+    return fig
+
+
+def fixed_points_vs_input(points: list[Any]) -> Figure:
+    """Left: fixed points of every input in one PCA projection (colour = input row, marker =
+    kind). Right: their first principal coordinate against the input row."""
+    everything = [p.h for pt in points for p in pt.result.fixed_points]
+    base = torch.cat([points[0].states, torch.stack(everything)]) if everything \
+        else points[0].states
+    mean, proj = pca_projection(base)
+    fig, (ax, ax_r) = plt.subplots(1, 2, figsize=(10, 4.4), constrained_layout=True)
+    cmap = plt.get_cmap("viridis")
+    n = len(points)
+    for k, pt in enumerate(points):
+        c = cmap(k / max(1, n - 1))
+        for p in pt.result.fixed_points:
+            q = ((p.h - mean) @ proj.T).numpy()
+            marker, face = MARKERS[p.kind]
+            ax.plot(q[0], q[1], marker=marker, color=c, mec="black" if face == "black" else c,
+                    mfc=c if face != "white" else "white", ms=8, ls="none",
+                    label=p.kind.replace("_", " "))
+            ax_r.plot(k, q[0], marker=marker, color=c, mfc=c if face != "white" else "white",
+                      ms=7, ls="none")
+    sm = plt.cm.ScalarMappable(cmap=cmap, norm=plt.Normalize(0, max(1, n - 1)))
+    fig.colorbar(sm, ax=ax, label="input row")
+    ax.set_xlabel("PC1")
+    ax.set_ylabel("PC2")
+    ax.set_title("fixed points as the input changes (marker = kind)", fontsize=10)
+    ax_r.set_xlabel("input row")
+    ax_r.set_ylabel("PC1 of the fixed point")
+    ax_r.set_title("open = unstable, filled = stable", fontsize=10)
+    unique_legend(ax)
+    return fig

@@ -1,0 +1,119 @@
+"""The target side: the system that made the data, read by the same toolkit as the network.
+
+Fixed points, cycles and continuous attractors of the target's vector field at its mean
+parameters, in a box 10 % wider than the clean test data; continuous attractors are *found*
+(slow manifolds, as for the network). A system's declared attractor (``systems.py``) is only a
+cross-check: ``declared_attractor`` says how far the found manifold lies from it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from gru_learn.analysis.core import F64, AnalysisConfig, Recorder, signature
+from gru_learn.analysis.network import find_manifolds
+from gru_learn.data import TrajectoryDataModule
+from gru_learn.dynamics import DynamicsResult, analyze_vector_field, integrate
+
+
+@dataclass
+class TargetSide:
+    """What the analysis knows about the target system."""
+
+    summary: dict[str, Any]
+    result: DynamicsResult | None
+    manifolds: list[Any] = field(default_factory=list)
+    declared: Any = None  # the system's declared ContinuousAttractor, a cross-check only
+    vector_field: Any = None
+
+
+def box_of(points: Tensor, pad: float = 0.1) -> tuple[tuple[float, float], ...]:
+    """The bounding box of ``points`` (n, p), widened by ``pad`` of its span on each side."""
+    lo, hi = points.amin(0), points.amax(0)
+    span = (hi - lo).clamp_min(1e-3)
+    return tuple((float(a - pad * s), float(b + pad * s))
+                 for a, b, s in zip(lo, hi, span, strict=True))
+
+
+def target_side(dm: TrajectoryDataModule, config: AnalysisConfig, rec: Recorder) -> TargetSide:
+    """The target's dynamics (toolkit), its found continuous attractors and the cross-check."""
+    system, params, dt = dm.system_cls, dm.spec["params"], dm.dt
+    clean = dm.blob["test_clean"].to(F64)
+    flat = clean.reshape(-1, clean.shape[-1])
+    box = box_of(flat)
+    f = system.vector_field(params)
+    res = rec("target_dynamics", lambda: analyze_vector_field(
+        f, box, cycles=config.cycles, dt=min(0.05, dt / 4), t_transient=100 * dt,
+        t_window=200 * dt, generator=torch.Generator().manual_seed(0)))
+    summary: dict[str, Any] = {"system": dm.system_name, "description": system.description,
+                               "params": params, "dt": dt, "box": [list(b) for b in box]}
+    manifolds: list[Any] = []
+    declared = system.continuous_attractor(params)
+    if res is not None:
+        found = rec("target_continuous_attractors", lambda: find_manifolds(
+            f, res.fixed, flat[:: max(1, len(flat) // 2000)], box,
+            torch.Generator().manual_seed(0)))
+        if found is not None:
+            manifolds, notes = found
+            res.notes.extend(notes)
+        summary.update(res.to_json())
+        summary["time_unit"] = "target"
+        summary["continuous_attractors"] = [m.to_json() if hasattr(m, "to_json") else m
+                                            for m in manifolds]
+    if declared is not None:
+        summary["declared_attractor"] = rec("declared_crosscheck", lambda: crosscheck(
+            declared, manifolds, flat))
+    summary["signature"] = signature(res, manifolds)
+    return TargetSide(summary, res, manifolds, declared, f)
+
+
+def manifold_points(m: Any) -> Tensor | None:
+    """Sample points of a found manifold (its ``points`` attribute), or None."""
+    pts = getattr(m, "points", None)
+    if pts is None:
+        return None
+    pts = pts() if callable(pts) else pts
+    return torch.as_tensor(pts, dtype=F64)
+
+
+def crosscheck(declared: Any, manifolds: list[Any], data: Tensor) -> dict[str, Any]:
+    """How far the found continuous attractors lie from the declared one, inside the data's
+    range: the largest distance from a found point to the declared set, and the fraction of
+    the declared set (in range) within 5 % of the data's extent of a found point."""
+    from gru_learn.dynamics.metrics import coverage
+
+    truth = declared.points(2000).to(F64)
+    lo, hi = data.amin(0), data.amax(0)
+    truth = truth[((truth >= lo) & (truth <= hi)).all(-1)]
+    out: dict[str, Any] = {"kind": declared.kind, "found": [getattr(m, "kind", None)
+                                                           for m in manifolds]}
+    pts = [p for p in (manifold_points(m) for m in manifolds) if p is not None and len(p)]
+    if pts and len(truth):
+        found = torch.cat(pts)
+        out["max_distance_to_declared"] = float(torch.cdist(found, truth).min(1).values.max())
+        radius = 0.05 * float((hi - lo).max())
+        out["declared_covered"] = coverage(truth, found, radius)
+        out["radius"] = radius
+    return out
+
+
+def simulate_long(dm: TrajectoryDataModule, n: int, total: int, substeps: int = 8) -> Tensor:
+    """Clean target trajectories (n, total + 1, p) from the first ``n`` test initial states with
+    their own parameters: fixed-step RK4 with ``substeps`` steps per sample (an adaptive
+    solver spends minutes on 1000+ samples of a relaxation oscillator; this takes seconds)."""
+    clean = dm.blob["test_clean"][:n].to(F64)
+    params = {k: dm.blob[f"test_param_{k}"][:n].to(F64) if f"test_param_{k}" in dm.blob else v
+              for k, v in dm.spec["params"].items()}
+    _, path = integrate(lambda y: dm.system_cls.rhs(y, params), clean[:, 0],
+                        total * dm.dt, dm.dt / substeps, save_every=substeps)
+    return path.transpose(0, 1)
+
+
+def target_period(res: DynamicsResult | None) -> float | None:
+    """The period of the target's first stable cycle, or None."""
+    stable = [c for c in (res.limit_cycles if res else []) if c.stable]
+    return stable[0].period if stable else None
