@@ -157,13 +157,29 @@ class GRUForecaster(L.LightningModule):
     def training_step(self, batch: Tensor, batch_idx: int) -> Tensor | None:
         loss = self.loss(batch)
         if not torch.isfinite(loss):
-            # skip the update so the parameters (and the checkpoints) stay the last good ones
-            self.diverged = (f"loss became {loss.item()} at epoch {self.current_epoch}; "
-                             "training stopped, parameters kept from the last finite step")
+            # no update, and the one that led here undone: the parameters (and every checkpoint
+            # written from now on) are the last ones whose loss was finite
+            self.diverged = f"loss became {loss.item()} at epoch {self.current_epoch}; " \
+                            "training stopped, parameters " + self._restore_last_finite()
             self.trainer.should_stop = True
             return None
+        with torch.no_grad():  # a few small tensors: negligible next to the step itself
+            self.last_finite = {"params": [p.detach().clone() for p in self.parameters()],
+                                "loss": loss.detach(), "epoch": self.current_epoch,
+                                "step": self.global_step}
         self.log("train_loss", loss, on_step=False, on_epoch=True, prog_bar=True)
         return loss
+
+    def _restore_last_finite(self) -> str:
+        """Put back the parameters of the last step whose loss was finite; says which."""
+        kept = getattr(self, "last_finite", None)
+        if kept is None:
+            return "left at their initial values"
+        with torch.no_grad():
+            for p, v in zip(self.parameters(), kept["params"], strict=True):
+                p.copy_(v)
+        return (f"restored to the last ones with a finite loss ({float(kept['loss']):.6g}, "
+                f"epoch {kept['epoch']})")
 
     def validation_step(self, batch: Tensor, batch_idx: int) -> None:
         self.log("val_loss", self.loss(batch), prog_bar=True)

@@ -3,6 +3,8 @@ errors, reproducibility and exact resumption."""
 
 from __future__ import annotations
 
+import math
+import re
 from pathlib import Path
 
 import numpy as np
@@ -10,9 +12,12 @@ import pytest
 import torch
 
 from gru_learn.cli.fit import main as fit_main
+from gru_learn.data import TrajectoryDataModule
+from gru_learn.model import GRUForecaster
 from tests.conftest import run_cli
 
 CONFIGS = sorted(Path(__file__).resolve().parents[1].joinpath("configs").glob("*.yaml"))
+TINY_DATA = {"n_train": 16, "n_val": 4, "n_test": 4, "horizon": 6}
 TINY = ["--data.n_train=16", "--data.n_val=4", "--data.n_test=4", "--data.horizon=6",
         "--trainer.check_val_every_n_epoch=1", "--trainer.enable_progress_bar=false",
         "--trainer.enable_model_summary=false", "--analysis.enabled=false"]
@@ -102,11 +107,24 @@ def test_bad_values_give_one_line_and_nonzero_exit(args: list[str], message: str
     assert all("error" not in ln for ln in lines[:-1]), result.stderr
 
 
-def test_diverged_run_keeps_a_finite_checkpoint(in_tmp: Path) -> None:
+def test_diverged_run_keeps_the_last_finite_parameters(in_tmp: Path) -> None:
+    """lr 1e30: epoch 0's loss is finite, its update overflows, epoch 1's loss is inf. The kept
+    checkpoint must hold the parameters of epoch 0 (not those after the update that produced
+    inf), say so in its epoch, and the message must name that epoch and loss."""
     result = run_cli("fit", "--model.lr=1e30", "--trainer.max_epochs=5", *TINY, cwd=in_tmp)
-    assert result.returncode == 2 and "last good checkpoint" in result.stderr
-    saved = state(last_ckpt(in_tmp))
-    assert all(torch.isfinite(v).all() for v in saved.values())
+    assert result.returncode == 2, result.stderr
+    found = re.search(r"loss became (\S+) at epoch (\d+);.* finite loss \((\S+), epoch (\d+)\); "
+                      r"checkpoint with them: (\S+)$", result.stderr.strip())
+    assert found, result.stderr
+    bad, bad_epoch, kept_loss, kept_epoch, path = found.groups()
+    assert not math.isfinite(float(bad)) and int(kept_epoch) == int(bad_epoch) - 1
+    ckpt = torch.load(in_tmp / path, weights_only=False)
+    assert ckpt["epoch"] == int(kept_epoch) and "loss became" in ckpt["diverged"]
+    model = GRUForecaster.load_from_checkpoint(in_tmp / path)
+    data = TrajectoryDataModule(**TINY_DATA)
+    data.setup()
+    loss = model.loss(data.splits["train"]).item()
+    assert math.isfinite(loss) and loss == pytest.approx(float(kept_loss), rel=1e-5)
 
 
 def test_print_config_and_unknown_command(in_tmp: Path) -> None:

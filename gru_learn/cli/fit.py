@@ -78,7 +78,7 @@ class GRULearnCLI(LightningCLI):
             last = [path for c in self.trainer.checkpoint_callbacks
                     if isinstance(c, LastCheckpoint) and c.dirpath
                     and (path := os.path.join(c.dirpath, "last.ckpt")) and os.path.isfile(path)]
-            where = f"; last good checkpoint: {last[0]}" if last else ""
+            where = f"; checkpoint with them: {last[0]}" if last else ""
             raise UserError(self.model.diverged + where)
 
 
