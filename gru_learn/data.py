@@ -78,6 +78,18 @@ def simulate(
     return out
 
 
+def cut_windows(batch: Tensor, horizon: int) -> Tensor:
+    """Cut (N, W + 1, p) sequences into (N * floor(W / horizon), horizon + 1, p) windows that
+    share their end samples ([0..T], [T..2T], ...); a tail shorter than a window is dropped."""
+    if horizon < 1:
+        raise UserError(f"a window needs at least 1 step, got {horizon}")
+    n_win = (batch.shape[1] - 1) // horizon
+    if n_win < 1:
+        raise UserError(f"sequences of {batch.shape[1] - 1} steps hold no window of {horizon}")
+    cut = batch[:, : n_win * horizon + 1].unfold(1, horizon + 1, horizon)  # (N, n, p, T + 1)
+    return cut.permute(0, 1, 3, 2).reshape(-1, horizon + 1, batch.shape[-1])
+
+
 def save_atomic(obj: Any, path: Path) -> None:
     """torch.save through a temporary file and a rename: a reader never sees half a file."""
     with atomic_path(path) as tmp:
@@ -162,6 +174,10 @@ class TrajectoryDataModule(_SplitDataModule):
         ic_low, ic_high: the box initial conditions are drawn uniformly from.
         seed: the data seed (separate from the model's ``seed_everything``).
         batch_size: null for full batch (the paper), else mini-batches.
+        window: null (the paper: each trajectory is one training sequence), or cut the train
+            and val trajectories into windows of this many steps (few long trajectories,
+            windows of length T, as reconstruction papers train); the test split stays whole,
+            and a window as long as the trajectories leaves them whole.
         cache_dir: where simulated datasets are kept, keyed by every generating parameter.
     """
 
@@ -184,8 +200,12 @@ class TrajectoryDataModule(_SplitDataModule):
         cache_dir: str = "datasets",
         rtol: float = 1e-7,
         atol: float = 1e-9,
+        window: int | None = None,
     ) -> None:
         super().__init__(batch_size, seed)
+        if window is not None and window < 1:
+            raise UserError(f"window must be at least 1 step, got {window}")
+        self.window = window
         sys_cls = get_system(system)
         self.system_cls = sys_cls
         self.system_name = system
@@ -302,6 +322,11 @@ class TrajectoryDataModule(_SplitDataModule):
                 blob = self.generate()
         self.blob = blob
         self.splits = {split: blob[split] for split in SPLITS}
+        if self.window is not None and self.window < self.spec["horizon"]:
+            # windows change only what is served, not the cached simulation
+            for split in ("train", "val"):
+                if len(self.splits[split]):
+                    self.splits[split] = cut_windows(self.splits[split], self.window)
 
 
 class FileDataModule(_SplitDataModule):

@@ -28,7 +28,7 @@ from torch import Tensor, nn
 
 from gru_learn.bptt import stacked_forecast
 from gru_learn.gru import Reset
-from gru_learn.model import GRUForecaster, make_adam
+from gru_learn.model import GRUForecaster, make_adam, make_scheduler
 
 
 class GRUEnsemble(nn.Module):
@@ -142,8 +142,7 @@ def fit_ensemble(
     does (it skips that update and stops).
     """
     opt = make_adam(ensemble.parameters(), lr)
-    sched = (torch.optim.lr_scheduler.CosineAnnealingLR(opt, max(1, epochs), lr * 0.01)
-             if lr_schedule == "cosine" else None)
+    sched = make_scheduler(opt, lr_schedule, epochs)
     M = len(ensemble.hidden_sizes)
     train_loss = torch.full((epochs, M), math.nan)
     val_epochs = [e for e in range(epochs) if (e + 1) % val_every == 0 or e == epochs - 1]

@@ -13,10 +13,15 @@ from torch import Tensor, nn
 from torchdiffeq import odeint
 
 from gru_learn.bptt import stacked_forecast, stacked_rollout
+from gru_learn.data import cut_windows
 from gru_learn.errors import UserError
 from gru_learn.gru import GRUCell, Reset
 
 Rollout = Literal["discrete", "ode"]
+Forcing = Literal["none", "sparse", "generalized"]
+AlphaSchedule = Literal["constant", "linear", "adaptive"]
+ForcingState = Literal["projection", "pinv"]
+LR_SCHEDULES = ("constant", "cosine", "exponential")
 
 
 def rollout_hidden(
@@ -43,6 +48,64 @@ def rollout_hidden(
     t = torch.arange(steps, dtype=h.dtype, device=h.device)
     options = {"step_size": ode_step} if ode_method in FIXED_STEP_METHODS else None
     return odeint(cell.ode(), h, t, method=ode_method, options=options).transpose(0, 1)
+
+
+def forced_forecast(
+    cell: GRUCell,
+    readout: nn.Linear,
+    batch: Tensor,
+    alpha: float,
+    interval: int = 1,
+    state: ForcingState = "projection",
+) -> Tensor:
+    """Predictions w_hat(1..T), shape (B, T, p), of a rollout forced towards the data.
+
+    h_1 = GRU(w(0), 0) as in the paper; for k = 1..T: w_hat(k) = C h_k + c, then (k < T and
+    k divisible by ``interval``) the state is pulled towards the one the observation w(k) implies,
+
+        projection:  h~_k = h_k + alpha C^+ (w(k) - C h_k - c)   (observed directions only)
+        pinv:        h~_k = (1 - alpha) h_k + alpha C^+ (w(k) - c)
+
+    and h_{k+1} = GRU(0, h~_k). C^+ is the Moore-Penrose pseudo-inverse of the readout, taken
+    as a constant (no gradient through C^+, C or c in the forcing term, as the reference code
+    precomputes its forcing signals): dh~/dh = I - alpha C^+ C (projection) or (1 - alpha) I
+    (pinv). With d = p and C invertible both are GTF's (1 - alpha) z + alpha z_data (Hess et
+    al. 2023); alpha = 1 is sparse teacher forcing (Mikhaeil et al. 2022). With alpha = 0 no
+    forcing happens and the result is the free-running rollout, bit for bit.
+    """
+    w = batch
+    T = w.shape[1] - 1
+    h = cell(w[:, 0], w.new_zeros(w.shape[0], cell.hidden_size))
+    step = cell.autonomous_map()
+    C, c = readout.weight.detach(), readout.bias.detach()
+    C_pinv = torch.linalg.pinv(C) if alpha != 0 else None
+    preds = []
+    for k in range(1, T + 1):
+        preds.append(readout(h))
+        if k == T:
+            break
+        if C_pinv is not None and k % interval == 0:
+            if state == "projection":
+                h = h + alpha * ((w[:, k] - c) - h @ C.T) @ C_pinv.T
+            else:
+                h = (1.0 - alpha) * h + alpha * (w[:, k] - c) @ C_pinv.T
+        h = step(h)
+    return torch.stack(preds, dim=1)
+
+
+def adaptive_alpha(step, states: Tensor, max_sequences: int = 64) -> float:
+    """aGTF's alpha estimate (Hess et al. 2023, the reference code's "product_upper_bound"):
+    for each sequence the geometric mean of the spectral norms ||J(h_k)||_2 of the map's
+    Jacobians along it; N = the maximum over sequences; alpha = max(0, 1 - 1/N).
+    ``states`` is (B, T, d) (detached), ``step`` maps (n, d) -> (n, d)."""
+    from torch.func import jacrev, vmap
+
+    x = states[:max_sequences].detach()
+    B, T, d = x.shape
+    J = vmap(jacrev(lambda h: step(h[None])[0]))(x.reshape(-1, d))  # (B T, d, d)
+    norms = torch.linalg.matrix_norm(J, ord=2).reshape(B, T)
+    N = float(norms.clamp_min(1e-30).log().mean(1).exp().max())
+    return max(0.0, 1.0 - 1.0 / N)
 
 
 def make_adam(params, lr: float) -> torch.optim.Adam:
@@ -72,8 +135,24 @@ class GRUForecaster(L.LightningModule):
         rollout: ``"discrete"`` (the GRU map, as the paper trained) or ``"ode"``.
         ode_method, ode_step: torchdiffeq method and fixed step (in GRU steps) for ``ode``.
         lr: Adam's learning rate.
-        lr_schedule: ``"constant"`` or ``"cosine"`` (cosine decay to ``lr * 0.01`` over
-            ``max_epochs``).
+        lr_schedule: ``"constant"``, ``"cosine"`` (cosine decay to ``lr * 0.01`` over
+            ``max_epochs``) or ``"exponential"`` (lr * 0.01^(epoch / max_epochs)).
+        forcing: ``"none"`` (the paper: free running), ``"sparse"`` (the state is replaced by
+            the one the data implies every ``forcing_interval`` steps: alpha = 1) or
+            ``"generalized"`` (GTF: pulled by ``forcing_alpha`` every ``forcing_interval``
+            steps). See :func:`forced_forecast` and docs/reconstruction.md.
+        forcing_interval: tau, steps between forcings.
+        forcing_alpha: GTF's alpha (the initial one when annealed).
+        forcing_alpha_schedule: ``"constant"``; ``"linear"`` from ``forcing_alpha`` to
+            ``forcing_alpha_final`` over ``max_epochs``; ``"adaptive"`` (aGTF: raised to the
+            Jacobian-bound estimate when that is larger, else decayed towards it by
+            ``forcing_alpha_decay`` per step).
+        forcing_state: how an observation sets a hidden state: ``"projection"`` (replace the
+            component in the readout's row space, keep the unobserved directions) or
+            ``"pinv"`` (the reference code's C^+ (w - c), unobserved directions set to 0).
+        curriculum_start: horizon at epoch 0; grows linearly to the data's horizon over
+            ``curriculum_epochs`` (each sequence is cut into windows of the current horizon).
+            None: the whole horizon from the start (the paper).
         obs_dim, dt, system: set from the data by the CLI (observed dimension, sampling
             interval = one GRU step in the target's time units, and the system's name).
     """
@@ -86,7 +165,16 @@ class GRUForecaster(L.LightningModule):
         ode_method: str = "euler",
         ode_step: float = 1.0,
         lr: float = 0.01,
-        lr_schedule: Literal["constant", "cosine"] = "constant",
+        lr_schedule: Literal["constant", "cosine", "exponential"] = "constant",
+        forcing: Forcing = "none",
+        forcing_interval: int = 1,
+        forcing_alpha: float = 1.0,
+        forcing_alpha_schedule: AlphaSchedule = "constant",
+        forcing_alpha_final: float = 0.0,
+        forcing_alpha_decay: float = 0.999,
+        forcing_state: ForcingState = "projection",
+        curriculum_start: int | None = None,
+        curriculum_epochs: int = 1000,
         obs_dim: int = 2,
         dt: float = 1.0,
         system: str | None = None,
@@ -103,10 +191,15 @@ class GRUForecaster(L.LightningModule):
                             f"{FIXED_STEP_METHODS + ADAPTIVE_METHODS}")
         if ode_step <= 0:
             raise UserError(f"ode_step must be positive, got {ode_step}")
+        _check_method(lr_schedule, rollout, forcing, forcing_interval, forcing_alpha,
+                      forcing_alpha_schedule, forcing_alpha_final, forcing_alpha_decay,
+                      forcing_state, curriculum_start, curriculum_epochs)
         self.save_hyperparameters()
         self.cell = GRUCell(obs_dim, hidden_size, reset=reset)
         self.readout = nn.Linear(hidden_size, obs_dim)
         self.diverged: str | None = None
+        # GTF's current alpha (the adaptive schedule's state; saved in checkpoints)
+        self.alpha = forcing_alpha if forcing == "generalized" else 1.0
         self._predictions: list[dict[str, Tensor]] = []
 
     # --- the model ------------------------------------------------------------------
@@ -153,9 +246,63 @@ class GRUForecaster(L.LightningModule):
             return nn.functional.mse_loss(pred, target.permute(1, 2, 0))
         return nn.functional.mse_loss(self(batch[:, 0], target.shape[1]), target)
 
+    def alpha_at(self, epoch: int) -> float:
+        """The forcing strength at ``epoch``: 1 for sparse forcing, GTF's scheduled alpha."""
+        hp = self.hparams
+        if hp.forcing == "sparse":
+            return 1.0
+        if hp.forcing_alpha_schedule == "linear":
+            frac = min(1.0, epoch / max(1, self._max_epochs() - 1))
+            return hp.forcing_alpha + frac * (hp.forcing_alpha_final - hp.forcing_alpha)
+        return self.alpha
+
+    def horizon_at(self, epoch: int, full: int) -> int:
+        """The curriculum's training horizon at ``epoch`` (``full`` without a curriculum)."""
+        hp = self.hparams
+        if hp.curriculum_start is None:
+            return full
+        start = min(hp.curriculum_start, full)
+        return start + int((full - start) * min(1.0, epoch / max(1, hp.curriculum_epochs)))
+
+    def training_loss(self, batch: Tensor, epoch: int) -> Tensor:
+        """The training method's loss on ``batch`` at ``epoch``: the paper's free-running MSE
+        (:meth:`loss`, the fast hand-written rollout) unless a curriculum or forcing is set.
+        Forced rollouts step :class:`GRUCell` through plain autograd."""
+        hp = self.hparams
+        horizon = self.horizon_at(epoch, batch.shape[1] - 1)
+        if horizon < batch.shape[1] - 1:
+            batch = cut_windows(batch, horizon)
+        if hp.forcing == "none":
+            return self.loss(batch)
+        if hp.forcing_alpha_schedule == "adaptive" and hp.forcing == "generalized":
+            self._update_adaptive_alpha(batch)
+        pred = forced_forecast(self.cell, self.readout, batch, self.alpha_at(epoch),
+                               hp.forcing_interval, hp.forcing_state)
+        return nn.functional.mse_loss(pred, batch[:, 1:])
+
+    def _update_adaptive_alpha(self, batch: Tensor) -> None:
+        """aGTF's update: alpha <- estimate if larger, else decay * alpha + (1 - decay) *
+        estimate; the estimate from the Jacobians at the states the data implies."""
+        with torch.no_grad():
+            C, c = self.readout.weight, self.readout.bias
+            states = (batch[:, 1:] - c) @ torch.linalg.pinv(C).T  # C^+ (w - c), (B, T, d)
+            est = adaptive_alpha(self.cell.autonomous_map(), states)
+        g = self.hparams.forcing_alpha_decay
+        self.alpha = est if est > self.alpha else g * self.alpha + (1 - g) * est
+
+    def _max_epochs(self) -> int:
+        trainer = self._trainer if hasattr(self, "_trainer") else None
+        return int(getattr(trainer, "max_epochs", None) or self.hparams.curriculum_epochs)
+
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        checkpoint["forcing_alpha_now"] = self.alpha
+
+    def on_load_checkpoint(self, checkpoint: dict) -> None:
+        self.alpha = checkpoint.get("forcing_alpha_now", self.alpha)
+
     # --- Lightning hooks ------------------------------------------------------------
     def training_step(self, batch: Tensor, batch_idx: int) -> Tensor | None:
-        loss = self.loss(batch)
+        loss = self.training_loss(batch, self.current_epoch)
         if not torch.isfinite(loss):
             # no update, and the one that led here undone: the parameters (and every checkpoint
             # written from now on) are the last ones whose loss was finite
@@ -210,8 +357,44 @@ class GRUForecaster(L.LightningModule):
 
     def configure_optimizers(self):
         opt = make_adam(self.parameters(), self.hparams.lr)
-        if self.hparams.lr_schedule == "constant":
+        sched = make_scheduler(opt, self.hparams.lr_schedule, self.trainer.max_epochs or 1)
+        if sched is None:
             return opt
-        epochs = max(1, self.trainer.max_epochs or 1)
-        sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, epochs, self.hparams.lr * 0.01)
         return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "epoch"}}
+
+
+def make_scheduler(opt: torch.optim.Optimizer, schedule: str, epochs: int):
+    """None (constant), cosine decay to 1 % of the initial lr over ``epochs``, or exponential
+    decay lr * 0.01^(epoch / epochs); stepped once an epoch."""
+    epochs = max(1, epochs)
+    if schedule == "constant":
+        return None
+    if schedule == "cosine":
+        base = opt.param_groups[0]["lr"]
+        return torch.optim.lr_scheduler.CosineAnnealingLR(opt, epochs, base * 0.01)
+    return torch.optim.lr_scheduler.ExponentialLR(opt, 0.01 ** (1.0 / epochs))
+
+
+def _check_method(lr_schedule, rollout, forcing, interval, alpha, alpha_schedule, alpha_final,
+                  alpha_decay, state, curriculum_start, curriculum_epochs) -> None:
+    """UserErrors for training-method options no run could use."""
+    if lr_schedule not in LR_SCHEDULES:
+        raise UserError(f"lr_schedule must be one of {LR_SCHEDULES}, got {lr_schedule!r}")
+    if forcing not in ("none", "sparse", "generalized"):
+        raise UserError(f"forcing must be none, sparse or generalized, got {forcing!r}")
+    if forcing != "none" and rollout != "discrete":
+        raise UserError("teacher forcing needs rollout: discrete")
+    if interval < 1:
+        raise UserError(f"forcing_interval must be at least 1, got {interval}")
+    if not (0.0 <= alpha <= 1.0 and 0.0 <= alpha_final <= 1.0 and 0.0 <= alpha_decay <= 1.0):
+        raise UserError("forcing_alpha, forcing_alpha_final and forcing_alpha_decay must be "
+                        "in [0, 1]")
+    if alpha_schedule not in ("constant", "linear", "adaptive"):
+        raise UserError(f"forcing_alpha_schedule must be constant, linear or adaptive, got "
+                        f"{alpha_schedule!r}")
+    if state not in ("projection", "pinv"):
+        raise UserError(f"forcing_state must be projection or pinv, got {state!r}")
+    if curriculum_start is not None and curriculum_start < 1:
+        raise UserError(f"curriculum_start must be at least 1, got {curriculum_start}")
+    if curriculum_epochs < 1:
+        raise UserError(f"curriculum_epochs must be at least 1, got {curriculum_epochs}")

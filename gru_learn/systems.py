@@ -164,3 +164,35 @@ class VanDerPol(System):
     def rhs(state: Tensor, p: Params) -> Tensor:
         x, y = state[..., 0], state[..., 1]
         return torch.stack([y, p["mu"] * (1 - x**2) * y - x], dim=-1)
+
+
+@register
+class Lorenz63(System):
+    """dx/dt = sigma (y - x), dy/dt = x (rho - z) - y, dz/dt = x y - beta z (Lorenz 1963):
+    the chaotic attractor at sigma = 10, rho = 28, beta = 8/3 (not in the paper).
+
+    Fixed points: the origin (a saddle, one unstable direction) and
+    C+- = (+-sqrt(beta (rho - 1)), +-sqrt(beta (rho - 1)), rho - 1), saddle-foci with a complex
+    unstable pair for rho > 24.74. Largest Lyapunov exponent ~0.906 (Sprott 2003)."""
+
+    name = "lorenz"
+    dim = 3
+    params = {"sigma": 10.0, "rho": 28.0, "beta": 8.0 / 3.0}
+    ic_low, ic_high = (-15.0, -20.0, 5.0), (15.0, 20.0, 40.0)  # around the attractor
+    dt = 0.05  # lambda_max dt = 0.045 per GRU step; ~15 steps per loop around a wing
+    description = "chaotic attractor around two saddle-foci and a saddle at the origin"
+    lyapunov_max = 0.9056  # Sprott (2003), Chaos and Time-Series Analysis, Table A.1
+
+    @staticmethod
+    def rhs(state: Tensor, p: Params) -> Tensor:
+        x, y, z = state[..., 0], state[..., 1], state[..., 2]
+        return torch.stack([p["sigma"] * (y - x), x * (p["rho"] - z) - y,
+                            x * y - p["beta"] * z], dim=-1)
+
+    @classmethod
+    def fixed_points(cls, p: Params | None = None) -> Tensor:
+        """The three analytic fixed points (3, 3): origin, C+, C-."""
+        q = {**cls.params, **(p or {})}
+        r = math.sqrt(q["beta"] * (q["rho"] - 1.0))
+        return torch.tensor([[0.0, 0.0, 0.0], [r, r, q["rho"] - 1.0], [-r, -r, q["rho"] - 1.0]],
+                            dtype=torch.float64)

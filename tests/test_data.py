@@ -122,3 +122,18 @@ def test_file_errors(tmp_path: Path, array: np.ndarray, name: str, message: str)
 def test_missing_file_is_a_user_error(tmp_path: Path) -> None:
     with pytest.raises(UserError, match="does not exist"):
         FileDataModule(str(tmp_path / "missing.npz"))
+
+
+def test_windows_cut_train_and_val_but_keep_test_whole(in_tmp: Path) -> None:
+    whole = make(system="fhn", horizon=20)
+    cut = make(system="fhn", horizon=20, window=5)
+    assert tuple(cut.splits["train"].shape) == (20 * 4, 6, 2)
+    assert tuple(cut.splits["val"].shape) == (5 * 4, 6, 2)
+    assert torch.equal(cut.splits["test"], whole.splits["test"])
+    torch.testing.assert_close(cut.splits["train"][5], whole.splits["train"][1, 5:11],
+                               rtol=0, atol=0)  # trajectory 1, second window
+    assert cut.cache_path == whole.cache_path  # same simulation
+    assert torch.equal(make(system="fhn", horizon=20, window=50).splits["train"],
+                       whole.splits["train"])
+    with pytest.raises(UserError, match="window"):
+        make(window=0)

@@ -72,3 +72,41 @@ def test_a_new_system_is_one_registered_class(in_tmp) -> None:
         torch.testing.assert_close(x[:, -1], x[:, 0] @ rot.T, atol=1e-5, rtol=0)
     finally:
         SYSTEMS.pop("harmonic_test")
+
+
+def test_lorenz_fixed_points_and_kinds_found_by_the_toolkit() -> None:
+    """The toolkit finds the analytic fixed points (origin, C+-) with the analytic spectra:
+    origin -beta and (-(sigma+1) +- sqrt((sigma+1)^2 + 4 sigma (rho-1))) / 2; at C+- the
+    roots of l^3 + (sigma+beta+1) l^2 + beta (sigma+rho) l + 2 sigma beta (rho-1)."""
+    import numpy as np
+
+    from gru_learn.dynamics import find_fixed_points
+
+    lorenz = get_system("lorenz")
+    s, r, b = 10.0, 28.0, 8.0 / 3.0
+    f = lorenz.vector_field()
+    exact = lorenz.fixed_points()
+    assert f(exact).abs().max() < 1e-12
+    res = find_fixed_points(f, [(-25, 25), (-30, 30), (-5, 50)],
+                            generator=torch.Generator().manual_seed(0))
+    assert len(res.fixed_points) == 3
+    origin = np.sort(np.array([-b, (-(s + 1) + math.sqrt((s + 1) ** 2 + 4 * s * (r - 1))) / 2,
+                               (-(s + 1) - math.sqrt((s + 1) ** 2 + 4 * s * (r - 1))) / 2]))
+    cubic = np.roots([1.0, s + b + 1, b * (s + r), 2 * s * b * (r - 1)])
+    for point in res.fixed_points:
+        d = torch.cdist(point.h[None].to(torch.float64), exact)[0]
+        assert d.min() < 1e-8
+        assert point.kind == "saddle"
+        eig = np.sort_complex(point.eigenvalues.numpy())
+        expected = origin if int(d.argmin()) == 0 else np.sort_complex(cubic)
+        np.testing.assert_allclose(eig, expected, atol=1e-8)
+    assert {int(torch.cdist(p.h[None].double(), exact)[0].argmin())
+            for p in res.fixed_points} == {0, 1, 2}
+
+
+def test_lorenz_rhs_by_hand() -> None:
+    f = get_system("lorenz").vector_field()
+    x, y, z = 1.0, -2.0, 3.0
+    expected = [10 * (y - x), x * (28 - z) - y, x * y - 8 / 3 * z]
+    got = f(torch.tensor([[x, y, z]], dtype=torch.float64))[0]
+    torch.testing.assert_close(got, torch.tensor(expected, dtype=torch.float64))

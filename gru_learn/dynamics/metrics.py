@@ -1,7 +1,14 @@
 """Distances between a true and a generated dynamical system, computed from trajectories.
 
-- ``state_space_divergence`` (d_stsp): KL(p_true || p_gen) of state-occupancy histograms;
-- ``power_spectrum_distance`` (d_h): Hellinger distance of smoothed power spectra;
+- ``state_space_divergence`` (d_stsp, ours): KL(p_true || p_gen) of state-occupancy
+  histograms, many trajectories pooled;
+- ``power_spectrum_distance`` (d_h, ours): Hellinger distance of smoothed power spectra averaged
+  over trajectories;
+- ``state_space_divergence_reference``, ``state_space_divergence_gmm``,
+  ``power_spectrum_error_reference``: D_stsp (binned and Gaussian-mixture) and D_H exactly as the
+  Durstewitz lab's reference code computes them (GTF-shPLRNN, ``src/measures``), on one long
+  trajectory each, so numbers compare with published tables (see docs/reconstruction.md for
+  how they differ from ours);
 - ``hausdorff``: the symmetric Hausdorff distance between two point sets;
 - ``coverage``: the fraction of one set within a radius of another.
 All take numpy arrays or tensors and return floats.
@@ -10,6 +17,7 @@ All take numpy arrays or tensors and return floats.
 from __future__ import annotations
 
 import numpy as np
+from scipy.spatial.distance import cdist
 from torch import Tensor
 
 
@@ -67,14 +75,113 @@ def power_spectrum_distance(true: np.ndarray | Tensor, gen: np.ndarray | Tensor,
     return float(np.mean(distances)) if distances else None
 
 
-def _gaussian_smooth(x: np.ndarray, sigma: float) -> np.ndarray:
-    """Gaussian filter truncated at 4 sigma, edges mirrored (scipy.ndimage's conventions)."""
+def state_space_divergence_reference(true: np.ndarray | Tensor, gen: np.ndarray | Tensor,
+                                     bins: int = 30, binning: str = "default",
+                                     alpha: float = 1e-5) -> float:
+    """D_stsp as GTF-shPLRNN's ``state_space_divergence(X, X_gen, n_bins)`` computes it, for
+    (T, N) and (T', N) series.
+
+    Edges: ``bins`` equal bins per dimension on [min - 0.1 s, max + 0.1 s] of the true data
+    ("default") or on [-2 s, 2 s] ("legacy", for standardised data; Brenner et al. 2022), s the
+    sample standard deviation (n - 1) of the true data; bins closed on the left, points outside
+    dropped. Laplace smoothing over the *counted* points: p(k) = (n_k + alpha) /
+    (sum_j n_j + alpha bins^N). Returns KL(p_true || p_gen) = sum_k p log(p / q), NaN when no
+    generated point falls in the range. (Ours, :func:`state_space_divergence`, divides by all
+    generated points instead, uses the n-normalised sd and closes the last bin on the right.)
+    """
+    t = _np(true).reshape(-1, _np(true).shape[-1]).astype(np.float64)
+    g = _np(gen).reshape(-1, t.shape[-1]).astype(np.float64)
+    s = t.std(0, ddof=1)
+    if binning == "default":
+        lo, hi = t.min(0) - 0.1 * s, t.max(0) + 0.1 * s
+    elif binning == "legacy":
+        lo, hi = -2.0 * s, 2.0 * s
+    else:
+        raise ValueError(f"binning must be default or legacy, got {binning!r}")
+
+    def counts(x: np.ndarray) -> np.ndarray:
+        idx = np.floor((x - lo) / (hi - lo) * bins).astype(np.int64)  # [a, b): left-closed
+        idx = idx[((x >= lo) & (x < hi) & (idx >= 0) & (idx < bins)).all(1)]
+        flat = np.ravel_multi_index(idx.T, (bins,) * t.shape[1])
+        return np.bincount(flat, minlength=bins ** t.shape[1]).astype(np.float64)
+
+    ct, cg = counts(t), counts(g)
+    if cg.sum() == 0:
+        return float("nan")
+    p = (ct + alpha) / (ct.sum() + alpha * ct.size)
+    q = (cg + alpha) / (cg.sum() + alpha * cg.size)
+    return float(np.sum(p * np.log(p / q)))
+
+
+def state_space_divergence_gmm(true: np.ndarray | Tensor, gen: np.ndarray | Tensor,
+                               scaling: float = 1.0, max_T: int = 10000, mc_samples: int = 1000,
+                               generator: np.random.Generator | None = None) -> float:
+    """D_stsp by Gaussian mixtures, as GTF-shPLRNN's ``state_space_divergence(X, X_gen,
+    sigma2)`` (used there when N >= 6): each series is a mixture of N(x_t, scaling I) over its
+    first min(T, max_T) states; KL(p_true || p_gen) by Monte Carlo (Hershey & Olsen 2007):
+    ``mc_samples`` draws x_t + sqrt(scaling) eps from p_true, the mean of log p - log q over
+    the draws where both densities are nonzero in floating point."""
+    t = _np(true).reshape(-1, _np(true).shape[-1]).astype(np.float64)
+    g = _np(gen).reshape(-1, t.shape[-1]).astype(np.float64)
+    rng = generator if generator is not None else np.random.default_rng()
+    T = min(len(t), max_T)
+    t, g = t[:T], g[:T]
+    sd = np.sqrt(scaling)
+    samples = t[rng.integers(0, T, mc_samples)] + sd * rng.standard_normal((mc_samples,
+                                                                            t.shape[1]))
+
+    def likelihood(mu: np.ndarray) -> np.ndarray:  # mean_t exp(-|x - mu_t|^2 / 2 s^2) / s^N
+        sq = cdist(samples, mu, "sqeuclidean") / scaling
+        return np.exp(-0.5 * sq).sum(1) / len(mu) / sd ** t.shape[1]
+
+    p, q = likelihood(t), likelihood(g)
+    keep = (p > 0) & (q > 0)
+    return float(np.mean(np.log(p[keep]) - np.log(q[keep])))
+
+
+def power_spectrum_error_reference(true: np.ndarray | Tensor, gen: np.ndarray | Tensor,
+                                   sigma: float = 20.0) -> float:
+    """D_H as GTF-shPLRNN's ``power_spectrum_error(X, X_gen, sigma)``, for two (T, N) series of
+    equal length: per dimension z-score, |rfft|^2, Gaussian smoothing (sd ``sigma`` bins,
+    kernel radius 4 sigma, edges mirrored without repeating the edge sample: ImageFiltering's
+    "reflect"), negatives clipped to 0, normalised to sum 1; the Hellinger distance
+    (1/sqrt 2) ||sqrt P - sqrt Q||_2 per dimension, averaged. (Ours,
+    :func:`power_spectrum_distance`, averages spectra over many trajectories and mirrors with
+    the edge repeated; on one trajectory it is the same distance.)"""
+    t, g = _np(true).astype(np.float64), _np(gen).astype(np.float64)
+    if t.shape != g.shape:
+        raise ValueError(f"power_spectrum_error_reference needs equal shapes, got {t.shape} "
+                         f"and {g.shape}")
+
+    def spectrum(x: np.ndarray) -> np.ndarray:
+        z = (x - x.mean(0)) / x.std(0, ddof=1)
+        ps = np.abs(np.fft.rfft(z, axis=0)) ** 2
+        if sigma > 0:
+            ps = np.stack([_gaussian_smooth(ps[:, k], sigma, repeat_edge=False)
+                           for k in range(ps.shape[1])], axis=1)
+            ps[ps < 0] = 0.0
+        return ps / ps.sum(0)
+
+    p, q = spectrum(t), spectrum(g)
+    hd = np.sqrt(((np.sqrt(p) - np.sqrt(q)) ** 2).sum(0)) / np.sqrt(2.0)
+    return float(hd.mean())
+
+
+def _gaussian_smooth(x: np.ndarray, sigma: float, repeat_edge: bool = True) -> np.ndarray:
+    """Gaussian filter truncated at 4 sigma, edges mirrored: with the edge sample repeated
+    (scipy.ndimage's "reflect", ``... b a | a b ... z | z y``) or not (scipy's "mirror",
+    ImageFiltering.jl's "reflect", ``... c b | a b ... z | y x``)."""
     radius = int(4 * sigma + 0.5)
     kernel = np.exp(-0.5 * (np.arange(-radius, radius + 1) / sigma) ** 2)
     idx = np.arange(-radius, len(x) + radius)
-    period = 2 * len(x)
-    idx = np.mod(idx, period)
-    idx = np.where(idx >= len(x), period - 1 - idx, idx)  # mirror: ... b a | a b ... z | z y
+    if repeat_edge:
+        period = 2 * len(x)
+        idx = np.mod(idx, period)
+        idx = np.where(idx >= len(x), period - 1 - idx, idx)
+    else:
+        period = max(1, 2 * len(x) - 2)
+        idx = np.mod(idx, period)
+        idx = np.where(idx >= len(x), period - idx, idx)
     return np.convolve(x[idx], kernel / kernel.sum(), mode="valid")
 
 
