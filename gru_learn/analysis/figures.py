@@ -142,6 +142,8 @@ def fixed_points_vs_input(points: list[Any]) -> Figure:
     base = torch.cat([points[0].states, torch.stack(everything)]) if everything \
         else points[0].states
     mean, proj = pca_projection(base)
+    if len(proj) < 2:  # one hidden unit: the second coordinate is 0
+        proj = torch.cat([proj, torch.zeros_like(proj)])
     fig, (ax, ax_r) = plt.subplots(1, 2, figsize=(10, 4.4), constrained_layout=True)
     cmap = plt.get_cmap("viridis")
     n = len(points)
