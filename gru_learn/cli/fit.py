@@ -3,9 +3,11 @@ trajectory DataModule, with TensorBoard under ``logs/<system>/version_N`` by def
 
 from __future__ import annotations
 
+import inspect
 import os
 import sys
 import warnings
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -14,6 +16,7 @@ from lightning.pytorch.callbacks import ModelCheckpoint, ProgressBar
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 
 from gru_learn.callbacks import DynamicsAnalysis, EpochProgressBar, LastCheckpoint
+from gru_learn.checkpoint_io import check_fits, read_checkpoint
 from gru_learn.data import _SplitDataModule
 from gru_learn.errors import UserError, find_user_error
 from gru_learn.model import GRUForecaster
@@ -52,12 +55,83 @@ def trainer_defaults() -> dict[str, Any]:
     }
 
 
+# the splits each subcommand reads, checked for emptiness before anything is written
+STAGE_SPLITS = {"fit": ("train", "val"), "validate": ("val",), "test": ("test",),
+                "predict": ("predict",)}
+CKPT_KEYWORDS = ("last", "best", "hpc", "registry")  # Lightning's own ckpt_path values
+
+
+def claim_version(root: str | os.PathLike) -> int:
+    """Create ``root/version_N`` for the first free N and return N. ``os.mkdir`` fails when
+    the folder exists, so two runs started at the same moment can never take the same one."""
+    root = Path(root)
+    root.mkdir(parents=True, exist_ok=True)
+    taken = [int(p.name[8:]) for p in root.glob("version_*") if p.name[8:].isdigit()]
+    n = max(taken, default=-1) + 1
+    while True:
+        try:
+            (root / f"version_{n}").mkdir()
+            return n
+        except FileExistsError:
+            n += 1
+
+
+def explicit_model_values(model: dict[str, Any], argv: list[str]) -> dict[str, Any]:
+    """The model options the user chose: named on the command line (``--model.X``) or given a
+    value other than GRUForecaster's default (by a --config file, say)."""
+    named = {a[len("--model."):].split("=")[0] for a in argv if a.startswith("--model.")}
+    defaults = {k: p.default for k, p in
+                inspect.signature(GRUForecaster.__init__).parameters.items()
+                if p.default is not inspect.Parameter.empty}
+    return {k: v for k, v in model.items()
+            if k in named or (k in defaults and v != defaults[k])}
+
+
 class GRULearnCLI(LightningCLI):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self._argv = list(kwargs.get("args") or [])
+        self._ckpt: dict[str, Any] | None = None
+        super().__init__(*args, **kwargs)
+
     def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
         parser.add_lightning_class_args(DynamicsAnalysis, "analysis")
         parser.link_arguments("data.obs_dim", "model.obs_dim", apply_on="instantiate")
         parser.link_arguments("data.dt", "model.dt", apply_on="instantiate")
         parser.link_arguments("data.system_name", "model.system", apply_on="instantiate")
+        parser.add_argument(
+            "--ckpt_override", type=bool, default=False,
+            help="With --ckpt_path: explicit --model.* values replace the checkpoint's (e.g. "
+                 "a new lr to fine-tune). Without it, a --model value that differs from the "
+                 "checkpoint's is an error.")
+
+    def _parse_ckpt_path(self) -> None:
+        """Lightning's version loads the checkpoint's hyperparameters over the config, silently
+        replacing explicit --model values. Here: the checkpoint is validated first (one-line
+        errors), and a conflicting explicit value is an error unless --ckpt_override."""
+        sub = self.config.get("subcommand")
+        if not sub:
+            return
+        config = self.config[sub]
+        path = config.get("ckpt_path")
+        if not path or (path in CKPT_KEYWORDS and not Path(path).exists()):
+            return
+        self._ckpt = read_checkpoint(path)
+        saved = {k: v for k, v in self._ckpt["hyper_parameters"].items()
+                 if not k.startswith("_")}
+        given = explicit_model_values(config.model.as_dict(), self._argv)
+        conflicts = {k: (v, saved[k]) for k, v in given.items() if k in saved and v != saved[k]}
+        override = bool(config.get("ckpt_override"))
+        if conflicts and not override:
+            listed = ", ".join(f"--model.{k} {v!r} (checkpoint: {c!r})"
+                               for k, (v, c) in sorted(conflicts.items()))
+            raise UserError(f"{listed} conflict with checkpoint {path}; drop them to continue "
+                            "it as trained, or add --ckpt_override true to use them")
+        values = {**saved, **(given if override else {})}
+        try:
+            self.config = self.parser.parse_object({sub: {"model": values}}, self.config)
+        except (ArgumentError, ValueError, TypeError) as e:
+            raise UserError(f"checkpoint {path}'s hyperparameters do not fit this version "
+                            f"of the model: {str(e).splitlines()[0][:200]}") from None
 
     def before_instantiate_classes(self) -> None:
         config = self.config[self.subcommand]
@@ -68,10 +142,37 @@ class GRULearnCLI(LightningCLI):
             self.trainer_defaults["callbacks"] = [
                 c for c in self.trainer_defaults["callbacks"] if not isinstance(c, ProgressBar)]
 
+    def _start_run(self) -> None:
+        """Validate every input the run reads (data splits, checkpoint against model and data),
+        then claim the run's folder: nothing is created for a run that cannot start."""
+        sub = self.subcommand
+        for split in STAGE_SPLITS[sub]:
+            if split == "val" and sub == "fit" and not self.trainer.limit_val_batches:
+                continue
+            getattr(self.datamodule, f"{split}_dataloader")()  # UserError if it is empty
+        if self._ckpt is not None:
+            check_fits(self._ckpt, self.model, self.config[sub].ckpt_path,
+                       getattr(self.datamodule, "obs_dim", None))
+        logger = self.trainer.logger
+        # TensorBoardLogger picks its version lazily (max + 1) and creates the folder later:
+        # two runs started together would share one. Claim it now and hand it over.
+        if getattr(logger, "_version", 0) is None and getattr(logger, "root_dir", None):
+            logger._version = claim_version(logger.root_dir)
+
     def before_fit(self) -> None:
+        self._start_run()
         if self.trainer.logger is not None:
             seed = self.config[self.subcommand].get("seed_everything")
             self.trainer.logger.log_hyperparams({"seed": seed})
+
+    def before_validate(self) -> None:
+        self._start_run()
+
+    def before_test(self) -> None:
+        self._start_run()
+
+    def before_predict(self) -> None:
+        self._start_run()
 
     def after_fit(self) -> None:
         if self.model.diverged:

@@ -1,0 +1,67 @@
+"""Reading a checkpoint file a user names, with one-line errors: it must be readable, be ours
+(a GRUForecaster's parameters and hyperparameters, as ``fit`` and ``compare`` write them) and
+fit the model and data it is given to."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from gru_learn.errors import UserError
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip().splitlines()
+    first = text[0].split(". ")[0][:160] if text else ""
+    return f"{type(error).__name__}: {first}" if first else type(error).__name__
+
+
+def read_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
+    """The checkpoint at ``path`` as a dict, or a UserError saying why it cannot be used:
+    missing, unreadable (truncated, not a torch file), or not a GRUForecaster checkpoint."""
+    path = Path(path)
+    if not path.exists():
+        raise UserError(f"checkpoint {str(path)!r} does not exist")
+    if not path.is_file():
+        raise UserError(f"checkpoint {str(path)!r} is not a file")
+    try:
+        # plain tensors and values only: a checkpoint is never allowed to run code
+        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # noqa: BLE001 - truncated, foreign or not a torch file at all
+        raise UserError(f"cannot read checkpoint {str(path)!r}: not a complete torch "
+                        f"checkpoint file ({_first_line(e)})") from None
+    hp = ckpt.get("hyper_parameters") if isinstance(ckpt, dict) else None
+    state = ckpt.get("state_dict") if isinstance(ckpt, dict) else None
+    if not (isinstance(hp, dict) and "hidden_size" in hp and isinstance(state, dict)
+            and state and all(isinstance(v, torch.Tensor) for v in state.values())):
+        raise UserError(f"{str(path)!r} is not a gru_learn checkpoint (no GRUForecaster "
+                        "parameters and hyperparameters); give a .ckpt written by fit or compare")
+    return ckpt
+
+
+def check_fits(ckpt: dict[str, Any], model: nn.Module, path: str | os.PathLike,
+               obs_dim: int | None = None) -> None:
+    """A UserError unless ``ckpt``'s parameters have exactly the names and shapes of
+    ``model``'s (which was built for the data: ``obs_dim`` observed dimensions) and are
+    finite."""
+    state, want = ckpt["state_dict"], model.state_dict()
+    missing, extra = sorted(set(want) - set(state)), sorted(set(state) - set(want))
+    if missing or extra:
+        raise UserError(f"checkpoint {str(path)!r} does not hold this model's parameters "
+                        f"(missing {missing[:3]}, unexpected {extra[:3]})")
+    for name, value in want.items():
+        have = tuple(state[name].shape)
+        if have != tuple(value.shape):
+            hp = ckpt["hyper_parameters"]
+            data = f" and the data's {obs_dim} observed dimension(s)" if obs_dim else ""
+            raise UserError(
+                f"checkpoint {str(path)!r} does not fit: {name} is {have} there but "
+                f"{tuple(value.shape)} here (checkpoint: hidden_size {hp.get('hidden_size')}, "
+                f"obs_dim {hp.get('obs_dim')}; here: hidden_size "
+                f"{getattr(model, 'hparams', {}).get('hidden_size')}{data})")
+        if state[name].is_floating_point() and not torch.isfinite(state[name]).all():
+            raise UserError(f"checkpoint {str(path)!r} holds non-finite values in {name}")
