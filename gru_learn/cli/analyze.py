@@ -34,7 +34,7 @@ Sources (one of):
                       unidirectional torch.nn.GRU state dict, or a torch.nn.GRUCell's, flat or
                       nested, with or without one torch.nn.Linear readout beside it, e.g.
                       torch.save({"gru": rnn.state_dict(), "readout": head.state_dict()}, F)
-  --ckpt FILE         a checkpoint written by `python -m gru_learn fit` (compared with the
+  --ckpt FILE         a checkpoint written by "python -m gru_learn fit" (compared with the
                       system it was trained on)
 
 Without --system the network is analysed alone, at a constant input (default zeros):

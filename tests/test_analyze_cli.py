@@ -1,0 +1,151 @@
+"""``python -m gru_learn analyze`` as a user runs it on a network trained elsewhere: the network
+alone, several inputs, own states, state-dict layouts, bad input, exit codes, --help."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+import gru_learn.analysis.network as network_mod
+from gru_learn.cli.analyze import main
+from gru_learn.errors import UserError
+from tests.conftest import run_cli
+
+
+def save_net(path: Path, p: int = 3, d: int = 5, q: int | None = 2, layout: str = "nested",
+             seed: int = 0) -> torch.nn.GRU:
+    torch.manual_seed(seed)
+    gru = torch.nn.GRU(p, d, batch_first=True)
+    head = None if q is None else torch.nn.Linear(d, q)
+    if layout == "nested":
+        obj = {"gru": gru.state_dict(), **({"readout": head.state_dict()} if head else {})}
+    elif layout == "flat":  # as a whole nn.Module's state dict: rnn.*, head.*
+        obj = {f"rnn.{k}": v for k, v in gru.state_dict().items()}
+        obj.update({f"head.{k}": v for k, v in (head.state_dict() if head else {}).items()})
+    else:  # an nn.GRUCell
+        cell = torch.nn.GRUCell(p, d)
+        obj = {f"cell.{k}": v for k, v in cell.state_dict().items()}
+    torch.save(obj, path)
+    return gru
+
+
+def test_network_alone_with_input_and_states(in_tmp: Path) -> None:
+    save_net(in_tmp / "net.pt")
+    np.save(in_tmp / "h.npy", 0.3 * np.random.default_rng(0).normal(size=(4, 30, 5)))
+    r = run_cli("analyze", "--state-dict", "net.pt", "--input", "0.5", "0", "1",
+                "--states", "h.npy", cwd=in_tmp)
+    assert r.returncode == 0, r.stderr
+    out = in_tmp / "net_analysis"
+    s = json.loads((out / "summary.json").read_text())
+    assert s["network"]["hidden_size"] == 5 and s["network"]["input_size"] == 3
+    (entry,) = s["inputs"]
+    assert entry["input"] == [0.5, 0.0, 1.0]
+    assert entry["fixed_points"] and "map_stable" in entry["fixed_points"][0]
+    assert len(entry["fixed_points"][0]["obs"]) == 2
+    assert entry["search"]["n_from_states"] == 120  # all 4 x 30 given states seed the search
+    assert {p.name for p in out.glob("*.png")} == {"portrait.png", "spectra.png"}
+
+
+@pytest.mark.parametrize("layout", ["flat", "cell"])
+def test_layouts_without_readout(in_tmp: Path, layout: str) -> None:
+    save_net(in_tmp / "net.pt", q=None, layout=layout, d=2)
+    np.save(in_tmp / "x.npy", np.array([[0, 0, 0], [1, 1, 1], [2, 2, 2.0]]))
+    assert main(["--state-dict", "net.pt", "--inputs", "x.npy", "--out", "o", "--no-cycles"]) == 0
+    s = json.loads((in_tmp / "o/summary.json").read_text())
+    assert [e["input"] for e in s["inputs"]] == [[0, 0, 0], [1, 1, 1], [2, 2, 2]]
+    assert "obs" not in s["inputs"][0]["fixed_points"][0]
+    assert (in_tmp / "o/fixed_points_vs_input.png").is_file()
+    assert (in_tmp / "o/portrait_input2.png").is_file()
+
+
+def bad_files(tmp: Path) -> dict[str, tuple[list[str], str]]:
+    torch.save(torch.nn.GRU(3, 4, num_layers=2).state_dict(), tmp / "deep.pt")
+    torch.save(torch.nn.GRU(3, 4, bidirectional=True).state_dict(), tmp / "bi.pt")
+    torch.save(torch.nn.LSTM(3, 4).state_dict(), tmp / "lstm.pt")
+    nan = torch.nn.GRU(3, 4).state_dict()
+    nan["bias_hh_l0"][2] = float("nan")
+    torch.save(nan, tmp / "nan.pt")
+    misfit = torch.nn.GRU(3, 4).state_dict()
+    misfit["weight_hh_l0"] = torch.zeros(12, 5)
+    torch.save(misfit, tmp / "misfit.pt")
+    torch.save({"gru": torch.nn.GRU(3, 4).state_dict(),
+                "readout": torch.nn.Linear(5, 2).state_dict()}, tmp / "head.pt")
+    save_net(tmp / "ok.pt", d=4)
+    np.save(tmp / "x2.npy", np.zeros((3, 2)))
+    np.save(tmp / "hbad.npy", np.zeros((10, 3)))
+    (tmp / "junk.pt").write_text("not a torch file")
+    return {
+        "deep": (["--state-dict", "deep.pt"], "2-layer"),
+        "bi": (["--state-dict", "bi.pt"], "bidirectional"),
+        "lstm": (["--state-dict", "lstm.pt"], "LSTM"),
+        "nan": (["--state-dict", "nan.pt"], "NaN"),
+        "misfit": (["--state-dict", "misfit.pt"], "(3d, p)"),
+        "head": (["--state-dict", "head.pt"], "does not fit"),
+        "input": (["--state-dict", "ok.pt", "--input", "1", "2"], "takes 3 inputs"),
+        "inputs": (["--state-dict", "ok.pt", "--inputs", "x2.npy"], "(K, 3)"),
+        "states": (["--state-dict", "ok.pt", "--states", "hbad.npy"], "(..., 4)"),
+        "junk": (["--state-dict", "junk.pt"], "cannot read"),
+        "missing": (["--state-dict", "nope.pt"], "does not exist"),
+        "system": (["--state-dict", "ok.pt", "--system", "ring"], "observed dimensions"),
+        "input_with_system": (["--state-dict", "ok.pt", "--system", "ring", "--input", "1"],
+                              "alone"),
+    }
+
+
+def test_bad_input_one_line_exit_2_nothing_written(in_tmp: Path, capsys) -> None:
+    for name, (args, message) in bad_files(in_tmp).items():
+        before = set(in_tmp.iterdir())
+        with pytest.raises(UserError, match=None) as err:
+            main([*args, "--out", "out"])
+        assert message in str(err.value), (name, str(err.value))
+        assert "\n" not in str(err.value)
+        assert set(in_tmp.iterdir()) == before, name  # nothing half-written
+    # and through the real entry point: exit 2, one line on stderr
+    r = run_cli("analyze", "--state-dict", "lstm.pt", cwd=in_tmp)
+    assert r.returncode == 2 and r.stderr.count("\n") == 1 and "LSTM" in r.stderr
+
+
+def test_exit_3_when_a_part_failed_after_writing_the_rest(in_tmp: Path, monkeypatch,
+                                                          capsys) -> None:
+    save_net(in_tmp / "net.pt", d=2)
+
+    def broken(*a, **k):
+        raise RuntimeError("cycle search broke")
+
+    monkeypatch.setattr(network_mod, "find_limit_cycles", broken)
+    assert main(["--state-dict", "net.pt", "--out", "o"]) == 3
+    s = json.loads((in_tmp / "o/summary.json").read_text())
+    assert "cycle search broke" in s["errors"]["limit_cycles"]
+    assert s["inputs"][0]["fixed_points"] and (in_tmp / "o/portrait.png").is_file()
+    assert "exit 3" in capsys.readouterr().err
+
+
+def test_internal_error_one_line_unless_debug(in_tmp: Path, monkeypatch, capsys) -> None:
+    save_net(in_tmp / "net.pt", d=2)
+
+    def broken(*a, **k):
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr("gru_learn.analysis.network.analyze_network", broken)
+    assert main(["--state-dict", "net.pt", "--out", "o"]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "a bug" in err and "--debug" in err
+    with pytest.raises(RuntimeError, match="a bug"):
+        main(["--state-dict", "net.pt", "--out", "o", "--debug"])
+
+
+def test_help_is_plain_text_and_explains_every_option() -> None:
+    from gru_learn.cli.analyze import _parser
+
+    parser = _parser()
+    text = parser.format_help()
+    assert "``" not in text and "`" not in text
+    for action in parser._actions:
+        if action.option_strings and action.dest != "help":
+            assert action.help, action.option_strings
+    assert "fhn, line, lorenz, ring, vdp" in text.replace("\n", " ").replace("  ", " ")
+    assert "Exit codes" in text
