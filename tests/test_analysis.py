@@ -241,3 +241,37 @@ def test_analyze_cli_on_a_torch_gru(in_tmp: Path) -> None:
     torch.save({"weight": torch.zeros(2, 2)}, in_tmp / "junk.pt")
     bad = run_cli("analyze", "--state-dict", "junk.pt", "--system", "fhn", cwd=in_tmp)
     assert bad.returncode == 2 and "weight_ih_l0" in bad.stderr
+
+
+def test_an_ode_trained_model_is_read_through_its_own_rollout(in_tmp: Path) -> None:
+    """Eq 8's GRU: its map (step-1 Euler) cycles with a period of 17 steps, its flow with
+    ~15 (scipy). A model trained with --model.rollout ode predicts with the flow, so its
+    closed loop, period and errors must come from the flow; the map is reported apart."""
+    cell = hopf(alpha=0.7, beta=3.0, s=0.0)
+
+    def gru_f(t, x):
+        with torch.no_grad():
+            return cell.vector_field(torch.tensor(x, dtype=torch.float64)).numpy()
+
+    flow_period = scipy_period(gru_f, [0.1, 0.0])  # in GRU steps
+    dm = TrajectoryDataModule("vdp", n_train=8, n_val=4, n_test=8)
+    out = {}
+    for mode in ("discrete", "ode"):
+        model = hopf_forecaster()
+        model.hparams.update(rollout=mode, ode_method="rk4", ode_step=0.25)
+        out[mode] = analyze(model, dm, AnalysisConfig(n_initial=8, long_steps=400),
+                            figures=False).summary
+    ode, disc = out["ode"], out["discrete"]
+    assert ode["learned"]["rollout"] == {"mode": "ode", "method": "rk4", "step": 0.25,
+                                         "read_as": ode["learned"]["rollout"]["read_as"]}
+    assert ode["comparison"]["rollout"] == "ode" and disc["comparison"]["rollout"] == "discrete"
+    ode_loop, map_loop = ode["learned"]["closed_loop"], ode["learned"]["closed_loop_map"]
+    assert ode_loop["period_steps"] == pytest.approx(flow_period, rel=0.04)
+    assert map_loop["period_steps"] == pytest.approx(disc["learned"]["closed_loop"]
+                                                     ["period_steps"], rel=1e-9)
+    assert abs(map_loop["period_steps"] - flow_period) / flow_period > 0.1  # map != flow
+    assert "closed_loop_map" not in disc["learned"]
+    # the ODE's own cycle is the same object either way; the predictions are not
+    assert ode["comparison"]["ode_period_rel_error"] == disc["comparison"]["ode_period_rel_error"]
+    assert ode["comparison"]["period_rel_error"] != disc["comparison"]["period_rel_error"]
+    assert ode["comparison"]["test_mse"]["mean"] != disc["comparison"]["test_mse"]["mean"]
