@@ -4,15 +4,20 @@ errors, reproducibility and exact resumption."""
 from __future__ import annotations
 
 import math
+import os
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
+from gru_learn.__main__ import main as gru_main
 from gru_learn.cli.fit import main as fit_main
 from gru_learn.data import TrajectoryDataModule
+from gru_learn.errors import UserError
 from gru_learn.model import GRUForecaster
 from tests.conftest import run_cli
 
@@ -138,3 +143,116 @@ def test_print_config_and_unknown_command(in_tmp: Path) -> None:
 def test_fit_on_gpu(in_tmp: Path) -> None:
     assert fit_main(["fit", "--trainer.accelerator=gpu", "--trainer.devices=1",
                      "--trainer.max_epochs=3", *TINY]) == 0
+
+
+# `python -m gru_learn`, except that each process waits at the start of fit (before the run
+# folder is chosen) until every process named in the barrier folder has arrived there
+SYNCED_MAIN = """
+import os, sys, time
+from pathlib import Path
+from gru_learn.cli import fit
+from gru_learn.__main__ import main
+barrier, n = Path(os.environ["BARRIER"]), int(os.environ["BARRIER_N"])
+original = fit.GRULearnCLI.before_fit
+def before_fit(self):
+    (barrier / str(os.getpid())).touch()
+    while len(list(barrier.iterdir())) < n:
+        time.sleep(0.002)
+    original(self)
+fit.GRULearnCLI.before_fit = before_fit
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def test_two_fits_started_together_take_their_own_versions(in_tmp: Path,
+                                                           tmp_path_factory) -> None:
+    """Two real processes choosing their run folder at the same instant: version_0 and
+    version_1, each with its own events file and config (before, both took version_0, the
+    second crashed and left its events file in the first one's folder)."""
+    barrier = tmp_path_factory.mktemp("barrier")
+    env = {**os.environ, "PYTHONWARNINGS": "ignore", "BARRIER": str(barrier), "BARRIER_N": "2"}
+    cmd = [sys.executable, "-c", SYNCED_MAIN, "fit", "--trainer.max_epochs=2", *TINY]
+    procs = [subprocess.Popen(cmd, cwd=in_tmp, env=env, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    errors = [p.communicate(timeout=300)[1] for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], errors
+    runs = sorted(p.name for p in (in_tmp / "logs" / "fhn").iterdir())
+    assert runs == ["version_0", "version_1"]
+    for run in runs:
+        folder = in_tmp / "logs" / "fhn" / run
+        assert len(list(folder.glob("events.out.tfevents.*"))) == 1
+        assert (folder / "config.yaml").is_file() and (folder / "checkpoints/last.ckpt").is_file()
+
+
+@pytest.fixture(scope="module")
+def trained_ckpt(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A checkpoint of a hidden-size-2 network (lr 0.01) trained for 2 epochs."""
+    root = tmp_path_factory.mktemp("trained")
+    assert run_cli("fit", "--trainer.max_epochs=2", *TINY, cwd=root).returncode == 0
+    return last_ckpt(root)
+
+
+def bad_files(folder: Path, good: Path) -> dict[str, Path]:
+    (folder / "truncated.ckpt").write_bytes(good.read_bytes()[:300])
+    (folder / "text.ckpt").write_text("not a checkpoint\n")
+    torch.save({"weights": torch.zeros(3)}, folder / "foreign.ckpt")
+    return {k: folder / f"{k}.ckpt" for k in ("truncated", "text", "foreign")}
+
+
+@pytest.mark.parametrize("command, args, message", [
+    ("fit", ["--ckpt_path=missing.ckpt"], "does not exist"),
+    ("test", ["--ckpt_path=missing.ckpt"], "does not exist"),
+    ("fit", ["--ckpt_path=truncated.ckpt"], "not a complete torch checkpoint"),
+    ("test", ["--ckpt_path=text.ckpt"], "not a complete torch checkpoint"),
+    ("validate", ["--ckpt_path=foreign.ckpt"], "is not a gru_learn checkpoint"),
+    ("fit", ["--ckpt_path=GOOD", "--data.system=lorenz"], "does not fit: cell.weight_ih"),
+    ("test", ["--ckpt_path=GOOD", "--data.system=lorenz"], "does not fit"),
+    ("fit", ["--ckpt_path=GOOD", "--model.hidden_size=8", "--model.lr=0.001"],
+     "--model.hidden_size 8 (checkpoint: 2), --model.lr 0.001 (checkpoint: 0.01) conflict"),
+    ("fit", ["--ckpt_path=GOOD", "--model.hidden_size=8", "--ckpt_override=true"],
+     "(6, 2) there but (24, 2) here"),
+    ("fit", ["--data.n_val=0"], "the val split is empty"),
+    ("test", ["--data.n_test=0"], "the test split is empty"),
+    ("fit", ["--data=gru_learn.data.FileDataModule", "--data.path=two.npz",
+             "--data.horizon=6"], "split is empty"),
+])
+def test_bad_inputs_fail_before_anything_is_created(command: str, args: list[str], message: str,
+                                                    trained_ckpt: Path, in_tmp: Path,
+                                                    capsys: pytest.CaptureFixture) -> None:
+    bad_files(in_tmp, trained_ckpt)
+    np.savez(in_tmp / "two.npz", trajectories=np.random.default_rng(0).random((2, 20, 2)))
+    args = [a.replace("GOOD", str(trained_ckpt)) for a in args]
+    overridden = {a.split("=")[0] for a in args}
+    tiny = [t for t in TINY if t.split("=")[0] not in overridden]
+    if any("FileDataModule" in a for a in args):
+        tiny = [t for t in tiny if not t.startswith("--data.")]
+    assert gru_main([command, *args, "--trainer.max_epochs=3", *tiny]) == 2
+    err = capsys.readouterr().err.strip()
+    assert message in err and "\n" not in err, err
+    assert not (in_tmp / "logs").exists()  # no empty version_N left behind
+
+
+def test_ckpt_override_uses_the_explicit_values(trained_ckpt: Path, in_tmp: Path) -> None:
+    assert fit_main(["fit", f"--ckpt_path={trained_ckpt}", "--model.lr=0.001",
+                     "--ckpt_override=true", "--trainer.max_epochs=3", *TINY]) == 0
+    hparams = torch.load(last_ckpt(in_tmp), weights_only=False)["hyper_parameters"]
+    assert hparams["lr"] == 0.001 and hparams["hidden_size"] == 2
+    # the checkpoint's own values need no override (and defaults never conflict)
+    assert fit_main(["fit", f"--ckpt_path={trained_ckpt}", "--model.hidden_size=2",
+                     "--trainer.max_epochs=3", "--trainer.logger.init_args.name=b", *TINY]) == 0
+
+
+def test_an_internal_error_is_not_relabelled_as_an_earlier_user_error(
+        in_tmp: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A UserError raised and handled along the way must not stand in for a later, unrelated
+    ValueError: that one is a bug and keeps its type and traceback."""
+    def broken(self: GRUForecaster) -> None:
+        try:
+            raise UserError("a handled, unrelated user error")
+        except UserError:
+            pass
+        raise ValueError("an internal bug")
+
+    monkeypatch.setattr(GRUForecaster, "configure_optimizers", broken)
+    with pytest.raises(ValueError, match="an internal bug"):
+        fit_main(["fit", "--trainer.max_epochs=1", *TINY])
