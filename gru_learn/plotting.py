@@ -20,6 +20,7 @@ from torch import Tensor  # noqa: E402
 from gru_learn.dynamics.analyze import DynamicsResult  # noqa: E402
 from gru_learn.dynamics.integrate import integrate  # noqa: E402
 from gru_learn.dynamics.nullclines import field_on_grid  # noqa: E402
+from gru_learn.topology_search import saddle_node_kind  # noqa: E402
 
 VectorField = Callable[[Tensor], Tensor]
 X_NULLCLINE, Y_NULLCLINE, TRAJECTORY = "tab:orange", "hotpink", "purple"
@@ -103,9 +104,18 @@ def phase_portrait(
                     label=f"cycle T={c.period:.3g}")
         for p in result.fixed_points:
             marker, face = MARKERS[p.kind]
+            label = p.kind.replace("_", " ")
+            sn = saddle_node_kind(p.eigenvalues) if dim == 2 else None
+            if sn is not None:  # half-filled: the stable (1st kind) or unstable side is black
+                face, label = ("black", "saddle-node, 1st kind") if sn == 1 else (
+                    "white", "saddle-node, 2nd kind")
+            elif p.kind == "non_hyperbolic" and dim == 2 and bool(
+                    (p.eigenvalues.abs() < 1e-6).all()):
+                label = "codimension-2 point"
             q = to2(p.h[None])[0]
             ax.plot(q[0], q[1], marker=marker, mfc=face, mec="black", ms=9, ls="none",
-                    zorder=5, label=p.kind.replace("_", " "))
+                    zorder=5, label=label, **({"mfcalt": "gold", "fillstyle": "left"}
+                                                if sn is not None else {}))
         handles, names = ax.get_legend_handles_labels()
         unique = dict(zip(names, handles, strict=False))
         if unique:

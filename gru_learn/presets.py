@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import torch
 
 from gru_learn.errors import UserError
-from gru_learn.gru import GRUCell
+from gru_learn.gru import GRUCell, Reset
 
 
 def rotation(angle: float) -> torch.Tensor:
@@ -28,11 +28,13 @@ def bistable_pair(gain: float = 4.0) -> GRUCell:
     return GRUCell.from_weights(U_h=gain * torch.eye(2, dtype=torch.float64))
 
 
-def hopf(alpha: float = math.pi / 3, beta: float = 3.0, s: float = 0.0) -> GRUCell:
+def hopf(alpha: float = math.pi / 3, beta: float = 3.0, s: float = 0.0,
+         reset: Reset = "before") -> GRUCell:
     """Eq 8: U_h = beta R(alpha), b_r = s, all else zero. The origin is a fixed point with
-    Jacobian (sigma(s) beta R(alpha) - I) / 2: Hopf at sigma(s) beta cos(alpha) = 1."""
+    Jacobian (sigma(s) beta R(alpha) - I) / 2: Hopf at sigma(s) beta cos(alpha) = 1. With r the
+    constant sigma(s), both reset conventions give the same field: U_h (r h) = r (U_h h)."""
     b_r = torch.tensor(s, dtype=torch.float64)
-    return GRUCell.from_weights(U_h=beta * rotation(alpha), b_r=b_r)
+    return GRUCell.from_weights(U_h=beta * rotation(alpha), b_r=b_r, reset=reset)
 
 
 def homoclinic(gamma: float = 0.054085) -> GRUCell:
@@ -57,6 +59,65 @@ def half_stable_bias(u_h: float) -> float:
     return math.atanh(h_star) - a * h_star
 
 
+def decoupled(u1: float = 4.0, b1: float = 0.0, u2: float = 4.0, b2: float = 0.0) -> GRUCell:
+    """Two independent 1-D GRUs: U_h = diag(u1, u2), b_h = (b1, b2). Its fixed points are the
+    products of the units' roots, the kinds the products of their 1-D stabilities: a unit at
+    its half-stable bias (:func:`half_stable_bias`) times a stable root of the other is a
+    saddle-node point of the first kind (a sink and a saddle fused), times an unstable root one
+    of the second kind (a source and a saddle fused); both units at it give a codimension-2
+    point, and biases just past it the four-point cluster of Fig 4."""
+    return GRUCell.from_weights(U_h=torch.diag(torch.tensor([u1, u2], dtype=torch.float64)),
+                                b_h=torch.tensor([b1, b2], dtype=torch.float64))
+
+
+def cluster_bias(u_h: float, separation: float) -> float:
+    """The bias b > b* = :func:`half_stable_bias` at which the 1-D GRU's near-tangent pair of
+    roots of g(h) = tanh(a h + b) - h (a = u_h / 2, around h* = sqrt(1 - 1/a)) is
+    ``separation`` apart, by bisection on b in 50-digit arithmetic (mpmath); to leading order
+    the separation is 2 sqrt((b - b*) / (a^2 h*)) since g ~ (b - b*)/a - a h* (h - h*)^2."""
+    import mpmath
+
+    a = mpmath.mpf(u_h) / 2
+    b_star = mpmath.mpf(half_stable_bias(u_h))
+    with mpmath.workdps(50):
+        b_star = mpmath.findroot(lambda b: mpmath.atanh(mpmath.sqrt(1 - 1 / a)) - a * mpmath.sqrt(
+            1 - 1 / a) - b, b_star)
+        h_star = mpmath.sqrt(1 - 1 / a)
+
+        def gap(b: mpmath.mpf) -> mpmath.mpf:
+            g = lambda h: mpmath.tanh(a * h + b) - h  # noqa: E731
+            lo = mpmath.findroot(g, h_star - mpmath.sqrt(b - b_star))
+            hi = mpmath.findroot(g, h_star + mpmath.sqrt(b - b_star))
+            return hi - lo - separation
+
+        lo, hi = b_star + mpmath.mpf(10) ** -40, b_star + mpmath.mpf("0.01")
+        for _ in range(200):
+            m = (lo + hi) / 2
+            lo, hi = (m, hi) if gap(m) < 0 else (lo, m)
+        return float((lo + hi) / 2)
+
+
+def gru2d(uh11: float = 0.0, uh12: float = 0.0, uh21: float = 0.0, uh22: float = 0.0,
+          ur11: float = 0.0, ur12: float = 0.0, ur21: float = 0.0, ur22: float = 0.0,
+          bh1: float = 0.0, bh2: float = 0.0, br1: float = 0.0, br2: float = 0.0) -> GRUCell:
+    """Any autonomous 2-D GRU with U_z = b_z = 0: U_h = [[uh11, uh12], [uh21, uh22]], U_r
+    likewise, b_h = (bh1, bh2), b_r = (br1, br2) (the parameters of
+    :mod:`gru_learn.topology_search`)."""
+    from gru_learn.topology_search import cell_from_theta
+
+    return cell_from_theta([uh11, uh12, uh21, uh22, ur11, ur12, ur21, ur22, bh1, bh2, br1, br2])
+
+
+# found by `search-topology --min-fixed-points 11 --seed 0` (docs/catalogue.md): 5 sinks,
+# 5 saddles, 1 source, certified by the exhaustive search at two resolutions and the index sum
+FIG3A = {"uh11": 5.439796777555957, "uh12": -1.6694500387022342, "uh21": 2.450102458895839,
+         "uh22": 5.049796049760738, "ur11": -0.7383845238899627, "ur12": 4.580044008429109,
+         "ur21": 5.570682213002463, "ur22": 6.775541808470644, "bh1": -0.7424493653469612,
+         "bh2": 0.6078291301917005, "br1": 2.963009248450951, "br2": 4.022486046240726}
+B_HALF = half_stable_bias(4.0)  # -0.53284...: u_h = 4 unit with a half-stable node at sqrt(1/2)
+B_CLUSTER = -0.5328399682824843  # cluster_bias(4.0, 1e-4): its pair 1e-4 apart (tested)
+
+
 @dataclass(frozen=True)
 class Preset:
     build: Callable[..., GRUCell]
@@ -74,6 +135,21 @@ PRESETS: dict[str, Preset] = {
         one_d, {"u_h": 4.0, "b_h": half_stable_bias(4.0)}, description="Fig 1B: half-stable"
     ),
     "fig1c": Preset(one_d, {"u_h": 4.0, "b_h": 0.0}, description="Fig 1C: bistable"),
+    "decoupled": Preset(decoupled, {"u1": 4.0, "b1": 0.0, "u2": 4.0, "b2": 0.0},
+                        description="two independent 1-D GRUs"),
+    "fig3_saddle_nodes": Preset(
+        decoupled, {"u1": 4.0, "b1": B_HALF, "u2": 4.0, "b2": 0.0},
+        description="Fig 3: saddle-node points of the first (x2) and second kind (x1)"),
+    "fig3b": Preset(decoupled, {"u1": 4.0, "b1": B_HALF, "u2": 4.0, "b2": B_HALF},
+                    description="Fig 3B: a codimension-2 point, a sink, two saddle-nodes "
+                    "of the first kind"),
+    "fig4": Preset(decoupled, {"u1": 4.0, "b1": B_CLUSTER, "u2": 4.0, "b2": B_CLUSTER},
+                   description="Fig 4: sink, source and two saddles 1e-4 apart per axis"),
+    "fig3a": Preset(gru2d, FIG3A, description="Fig 3A: 11 fixed points (5 sinks), found by "
+                    "search"),
+    "gru2d": Preset(gru2d, {k: 0.0 for k in ("uh11", "uh12", "uh21", "uh22", "ur11", "ur12",
+                                             "ur21", "ur22", "bh1", "bh2", "br1", "br2")},
+                    description="any 2-D GRU (U_z = b_z = 0)"),
 }
 
 

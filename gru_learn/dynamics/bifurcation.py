@@ -290,7 +290,19 @@ def _locate_saddle_node(family: Family, parameter: str, p0: float, p1: float, bo
     lost = [p.h for p in more.fixed_points if _match(fewer, p.h, 0.05) is None]
     if not lost:
         return None
-    h = lost[0]
+    value, error, h = locate_point_loss(family, a, b, lost[0], span)
+    lo = torch.tensor([x[0] for x in box], dtype=h.dtype)
+    hi = torch.tensor([x[1] for x in box], dtype=h.dtype)
+    if bool(((h - lo).abs() < 1e-6).any() or ((hi - h).abs() < 1e-6).any()):
+        return None  # the point left the box rather than meeting another one
+    return Bifurcation("saddle_node", parameter, value, error, h.tolist())
+
+
+def locate_point_loss(family: Family, a: float, b: float, h: Tensor,
+                      span: float = 1.0) -> tuple[float, float, Tensor]:
+    """(value, error, state): the parameter between ``a`` (where the fixed point near ``h``
+    exists) and ``b`` (where it does not) at which Newton continuation from ``h`` stops
+    converging, bisected to 1e-10 * ``span``; the state is its last converged position."""
     while abs(b - a) > 1e-10 * span:
         m = 0.5 * (a + b)
         h_m = _newton_continue(family(m), h)
@@ -298,11 +310,31 @@ def _locate_saddle_node(family: Family, parameter: str, p0: float, p1: float, bo
             a, h = m, h_m
         else:
             b = m
-    lo = torch.tensor([x[0] for x in box], dtype=h.dtype)
-    hi = torch.tensor([x[1] for x in box], dtype=h.dtype)
-    if bool(((h - lo).abs() < 1e-6).any() or ((hi - h).abs() < 1e-6).any()):
-        return None  # the point left the box rather than meeting another one
-    return Bifurcation("saddle_node", parameter, 0.5 * (a + b), 0.5 * abs(b - a), h.tolist())
+    return 0.5 * (a + b), 0.5 * abs(b - a), h
+
+
+def saddle_node_pairs(family: Family, p_more: float, p_fewer: float,
+                      more: FixedPointResult, fewer: FixedPointResult,
+                      merge_tol: float = 1e-3) -> list[dict[str, Any]]:
+    """Every fixed-point pair that vanishes between ``p_more`` and ``p_fewer``: each point
+    present at ``p_more`` and absent at ``p_fewer`` is continued to where it is lost
+    (:func:`locate_point_loss`); two lost points that end within ``merge_tol`` of each other
+    are one saddle-node pair. Returns [{value, error, state, kinds}] sorted by value."""
+    span = abs(p_fewer - p_more)
+    lost = [p for p in more.fixed_points if _match(fewer, p.h, 0.05) is None]
+    ends = [(p, *locate_point_loss(family, p_more, p_fewer, p.h, span)) for p in lost]
+    pairs, used = [], set()
+    for i, (p, v, e, h) in enumerate(ends):
+        if i in used:
+            continue
+        for j in range(i + 1, len(ends)):
+            q, w, e2, g = ends[j]
+            if j not in used and float((h - g).norm()) < merge_tol:
+                used |= {i, j}
+                pairs.append({"value": 0.5 * (v + w), "error": max(e, e2) + abs(v - w) / 2,
+                              "state": (0.5 * (h + g)).tolist(), "kinds": [p.kind, q.kind]})
+                break
+    return sorted(pairs, key=lambda x: x["value"])
 
 
 def _homoclinic_scan(family: Family, parameter: str, values: list[float],

@@ -3,6 +3,12 @@
 ``stacked_field`` turns N modules of the same shape whose ``forward(None, h)`` is one step
 h + f(h) (e.g. GRU cells) into one batched vector field on (N, d) states; ``oscillation_frequency``
 integrates them together and counts upward mean-crossings of the first coordinate.
+``map_frequency`` does the same for the discrete map h -> h + f(h) (frequency per step).
+
+Linear rates at a fixed point with Jacobian J: the flow turns at omega = |Im lambda(J)| radians
+per unit time (frequency omega / 2 pi); the map h -> h + f(h) turns by arg(1 + lambda) per step.
+For Eq 8 at the origin, J = (sigma(s) beta R(alpha) - I) / 2, so lambda = (sigma(s) beta
+e^{+-i alpha} - 1) / 2 and omega = sigma(s) beta sin(alpha) / 2, increasing in s.
 """
 
 from __future__ import annotations
@@ -48,6 +54,36 @@ def oscillation_frequency(
     h = advance(f, h0, t_transient, dt)
     _, path = integrate(f, h, t_window, dt)
     return frequency_from_samples(path[..., 0], dt, amplitude_tol, decay_tol)
+
+
+@torch.no_grad()
+def map_frequency(
+    f: VectorField,
+    h0: Tensor,
+    *,
+    n_transient: int = 300,
+    n_window: int = 300,
+    amplitude_tol: float = 1e-3,
+    decay_tol: float = 0.02,
+) -> Tensor:
+    """Frequency (cycles per step) of each orbit of the discrete map h -> h + f(h) from h0
+    (N, d), NaN where it does not oscillate (criteria as in :func:`oscillation_frequency`)."""
+    h = h0
+    for _ in range(n_transient):
+        h = h + f(h)
+    path = [h]
+    for _ in range(n_window):
+        h = h + f(h)
+        path.append(h)
+    return frequency_from_samples(torch.stack(path)[..., 0], 1.0, amplitude_tol, decay_tol)
+
+
+def linear_rotation(jac: Tensor) -> tuple[Tensor, Tensor]:
+    """(flow, map) rotation rates at fixed points with Jacobians ``jac`` (..., d, d): the
+    largest |Im lambda| (radians per unit time) and the largest |arg(1 + lambda)| (radians per
+    step of h -> h + f(h))."""
+    lam = torch.linalg.eigvals(jac)
+    return lam.imag.abs().amax(-1), torch.angle(1 + lam).abs().amax(-1)
 
 
 def frequency_from_samples(
