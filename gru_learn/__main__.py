@@ -28,6 +28,7 @@ COMMANDS: dict[str, str] = {
     "analyze": "analyze",
     "compare": "compare",
     "reproduce": "reproduce",
+    "search-topology": "search_topology",
 }
 
 class Terminated(KeyboardInterrupt):
