@@ -215,8 +215,9 @@ def _with_system(args: Any, config: Any) -> tuple[Any, Path]:
     from gru_learn.analysis.compare import analyze
 
     if args.ckpt is not None:
-        if not args.ckpt.is_file():
-            raise UserError(f"checkpoint {str(args.ckpt)!r} does not exist")
+        from gru_learn.checkpoint_io import read_checkpoint
+
+        read_checkpoint(args.ckpt)  # one line for missing, unreadable or foreign files
         try:
             model, dm = load_checkpoint(args.ckpt)
         except UserError:
