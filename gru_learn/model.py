@@ -153,6 +153,10 @@ class GRUForecaster(L.LightningModule):
         curriculum_start: horizon at epoch 0; grows linearly to the data's horizon over
             ``curriculum_epochs`` (each sequence is cut into windows of the current horizon).
             None: the whole horizon from the start (the paper).
+        readout_init: ``"default"`` (nn.Linear's) or ``"data"``: at the start of training the
+            readout bias is set to the training data's mean and each readout row scaled by the
+            data's standard deviation in that dimension (for targets far from unit scale, e.g.
+            Lorenz-63; the tanh-bounded states then need no large weights).
         obs_dim, dt, system: set from the data by the CLI (observed dimension, sampling
             interval = one GRU step in the target's time units, and the system's name).
     """
@@ -175,6 +179,7 @@ class GRUForecaster(L.LightningModule):
         forcing_state: ForcingState = "projection",
         curriculum_start: int | None = None,
         curriculum_epochs: int = 1000,
+        readout_init: Literal["default", "data"] = "default",
         obs_dim: int = 2,
         dt: float = 1.0,
         system: str | None = None,
@@ -193,7 +198,7 @@ class GRUForecaster(L.LightningModule):
             raise UserError(f"ode_step must be positive, got {ode_step}")
         _check_method(lr_schedule, rollout, forcing, forcing_interval, forcing_alpha,
                       forcing_alpha_schedule, forcing_alpha_final, forcing_alpha_decay,
-                      forcing_state, curriculum_start, curriculum_epochs)
+                      forcing_state, curriculum_start, curriculum_epochs, readout_init)
         self.save_hyperparameters()
         self.cell = GRUCell(obs_dim, hidden_size, reset=reset)
         self.readout = nn.Linear(hidden_size, obs_dim)
@@ -245,6 +250,18 @@ class GRUForecaster(L.LightningModule):
             pred = self._predict_feature_major(batch[:, 0], target.shape[1])[:, 0]
             return nn.functional.mse_loss(pred, target.permute(1, 2, 0))
         return nn.functional.mse_loss(self(batch[:, 0], target.shape[1]), target)
+
+    def init_readout_from(self, data: Tensor) -> None:
+        """c = mean of ``data`` (..., p) per dimension; row i of C scaled by its sd."""
+        flat = data.reshape(-1, data.shape[-1]).to(self.readout.weight)
+        with torch.no_grad():
+            self.readout.bias.copy_(flat.mean(0))
+            self.readout.weight.mul_(flat.std(0)[:, None])
+
+    def on_train_start(self) -> None:
+        dm = getattr(self.trainer, "datamodule", None)
+        if self.hparams.readout_init == "data" and self.global_step == 0 and dm is not None:
+            self.init_readout_from(dm.splits["train"])
 
     def alpha_at(self, epoch: int) -> float:
         """The forcing strength at ``epoch``: 1 for sparse forcing, GTF's scheduled alpha."""
@@ -376,7 +393,8 @@ def make_scheduler(opt: torch.optim.Optimizer, schedule: str, epochs: int):
 
 
 def _check_method(lr_schedule, rollout, forcing, interval, alpha, alpha_schedule, alpha_final,
-                  alpha_decay, state, curriculum_start, curriculum_epochs) -> None:
+                  alpha_decay, state, curriculum_start, curriculum_epochs,
+                  readout_init) -> None:
     """UserErrors for training-method options no run could use."""
     if lr_schedule not in LR_SCHEDULES:
         raise UserError(f"lr_schedule must be one of {LR_SCHEDULES}, got {lr_schedule!r}")
@@ -396,5 +414,7 @@ def _check_method(lr_schedule, rollout, forcing, interval, alpha, alpha_schedule
         raise UserError(f"forcing_state must be projection or pinv, got {state!r}")
     if curriculum_start is not None and curriculum_start < 1:
         raise UserError(f"curriculum_start must be at least 1, got {curriculum_start}")
+    if readout_init not in ("default", "data"):
+        raise UserError(f"readout_init must be default or data, got {readout_init!r}")
     if curriculum_epochs < 1:
         raise UserError(f"curriculum_epochs must be at least 1, got {curriculum_epochs}")
