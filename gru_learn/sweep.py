@@ -10,8 +10,8 @@ On disk, each run is ``<out>/<system>/h<size>/seed<k>/`` holding its TensorBoard
 ``model.ckpt`` (loadable by ``GRUForecaster.load_from_checkpoint``) and ``result.json``. The
 folder is assembled under a temporary name and renamed into place (:func:`gru_learn.atomic.
 atomic_dir`), so a run folder either is complete or does not exist: an interrupted grid rerun
-with the same command trains exactly the missing runs (and a run whose files were damaged
-since, again).
+with the same command writes exactly the missing runs (and a run whose files were damaged
+since, again), with the same numbers an uninterrupted run gives.
 
 Worker processes never outlive the command: each one exits when the parent process ends, however
 it ends (Ctrl-C, SIGTERM, SIGKILL): on Linux the kernel sends it SIGKILL
@@ -243,6 +243,12 @@ def _read_json(path: Path) -> Any:
         return None
 
 
+def missing_runs(out: Path, cells: list[Cell]) -> int:
+    """How many runs of ``cells`` have no complete folder under ``out``."""
+    return sum(not run_is_complete(run_dir(out, c.system, c.hidden_size, seed))
+               for c in cells for seed in c.seeds)
+
+
 def run_is_complete(path: Path) -> bool:
     """A run folder whose result.json and model.ckpt are both readable (anything less is
     retrained: a file damaged after the folder was written is never trusted)."""
@@ -258,7 +264,12 @@ def run_is_complete(path: Path) -> bool:
 def prepare(out: Path, grid: Grid, force: bool) -> list[Cell]:
     """Check the output folder against the grid's settings, clear leftovers of interrupted
     writes (temporaries of dead processes anywhere under ``out``, damaged runs and analyses),
-    and return the cells of the runs still to train (all of them with ``force``)."""
+    and return the cells with runs still to train (all of them with ``force``).
+
+    A cell holds every seed of its (system, size), finished ones included: an ensemble
+    member's float32 numbers depend (in the last bit) on how many members it is trained with,
+    so retraining a whole cell is what makes every rerun run identical to an uninterrupted
+    one. :func:`write_runs` writes only the missing ones."""
     settings = dataclasses.asdict(grid.settings)
     saved_path = out / SETTINGS_FILE
     if saved_path.exists() and not force:
@@ -275,7 +286,7 @@ def prepare(out: Path, grid: Grid, force: bool) -> list[Cell]:
     cells = []
     for system in grid.systems:
         for d in grid.hidden_sizes:
-            todo = []
+            missing = False
             for seed in grid.seeds:
                 path = run_dir(out, system, d, seed)
                 if path.exists() and (force or not run_is_complete(path)):
@@ -283,18 +294,18 @@ def prepare(out: Path, grid: Grid, force: bool) -> list[Cell]:
                 analysis = path / "analysis.json"
                 if analysis.exists() and not isinstance(_read_json(analysis), dict):
                     analysis.unlink()  # damaged: analysed again with --analyze
-                if not path.exists():
-                    todo.append(seed)
-            if todo:
-                cells.append(Cell(system, d, tuple(todo), grid.settings))
+                missing = missing or not path.exists()
+            if missing:  # the whole cell: see write_runs
+                cells.append(Cell(system, d, grid.seeds, grid.settings))
     write_json_atomic(saved_path, settings)
     # largest networks first, so parallel workers finish together
     return sorted(cells, key=lambda c: -c.hidden_size * len(c.seeds))
 
 
 def write_runs(out: Path, cell: Cell, result: dict[str, Any]) -> list[Path]:
-    """Write every seed of a finished cell as its run folder (TensorBoard events, model.ckpt,
-    result.json), each assembled under a temporary name, flushed and renamed into place."""
+    """Write every seed of a finished cell that has no complete run folder yet (TensorBoard
+    events, model.ckpt, result.json), each assembled under a temporary name, flushed and
+    renamed into place; complete ones are left as they are."""
     import lightning as L
     from torch.utils.tensorboard import SummaryWriter
     from torch.utils.tensorboard.summary import hparams
@@ -307,6 +318,8 @@ def write_runs(out: Path, cell: Cell, result: dict[str, Any]) -> list[Path]:
     written = []
     for m, seed in enumerate(cell.seeds):
         final = run_dir(out, cell.system, cell.hidden_size, seed)
+        if run_is_complete(final):
+            continue
         model = GRUForecaster(hidden_size=cell.hidden_size, reset=s.reset, lr=s.lr,
                               lr_schedule=s.lr_schedule, obs_dim=result["obs_dim"],
                               dt=result["dt"], system=cell.system)

@@ -168,7 +168,8 @@ def test_compare_end_to_end_resume_and_force(in_tmp: Path, capsys) -> None:
     changed = {k for k in before if after.get(k) != before[k]}
     assert changed and all(k.startswith("ring/h3/seed1/") for k in changed)
     rerun = json.loads((run / "result.json").read_text())
-    assert rerun["final_train_loss"] == pytest.approx(result["final_train_loss"], rel=1e-5)
+    rerun.pop("cell_seconds"), result.pop("cell_seconds")
+    assert rerun == result  # the same numbers to the last bit, not just close
 
     assert compare_main(SMALL) == 0
     assert "0 run(s) to train" in capsys.readouterr().out and files_of(out) == after

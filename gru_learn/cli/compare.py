@@ -29,6 +29,7 @@ from gru_learn.sweep import (
     data_module,
     execute,
     load_runs,
+    missing_runs,
     prepare,
     write_runs,
 )
@@ -235,9 +236,12 @@ def main(argv: list[str]) -> int:
         data_module(system, grid.settings).prepare_data()
     out.mkdir(parents=True, exist_ok=True)
     cells = prepare(out, grid, args.force)
-    n_runs = sum(len(c.seeds) for c in cells)
+    n_runs = missing_runs(out, cells)
+    again = sum(len(c.seeds) for c in cells) - n_runs
+    alongside = (f"; {again} finished run(s) retrained alongside, so that every run is "
+                 "computed as in one uninterrupted grid" if again else "")
     print(f"compare: {n_runs} run(s) to train in {len(cells)} cell(s) "
-          f"({args.backend}, {args.workers} worker(s)); output in {out}")
+          f"({args.backend}, {args.workers} worker(s)){alongside}; output in {out}")
     from tqdm.auto import tqdm
 
     with tqdm(total=len(cells), desc="cells", unit="cell", dynamic_ncols=True) as bar:
