@@ -4,7 +4,16 @@ Seeds (a grid in d <= 3, otherwise given states or uniform samples of the box) a
 minima of q(h) = 1/2 ||f(h)||^2 by batched Levenberg-Marquardt in float64,
 h <- h - (J^T J + mu I)^{-1} J^T f, which is Newton's method once mu is small. Minima with
 ||f|| < ``tol`` are fixed points; the other local minima of q with ||f|| < ``slow_tol`` are slow
-points. Points closer than ``dedup_tol`` are merged.
+points.
+
+Deduplication follows from the root tolerance: a root accepted with ||f|| < tol is located to
+about tol / sigma_min(J) (J e = f to first order), so each root carries the radius
+rho = min(2 tol / sigma_min(J), rho_max), rho_max = 1e-3 x the largest box side (a continuum of
+fixed points, sigma_min = 0, is sampled at that spacing), and two roots closer than
+rho_i + rho_j are one (the smaller residual is kept). Distinct well-conditioned roots closer
+than 1e-4 stay distinct; the scattered copies of a near-tangential root (sigma_min small) merge.
+Kinds use tolerances relative to ||J|| and to the eigenvalue shift over the root's location
+uncertainty residual / sigma_min (see :mod:`gru_learn.dynamics.stability`).
 """
 
 from __future__ import annotations
@@ -18,10 +27,19 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from gru_learn.dynamics.stability import classify, jacobian, map_is_stable, ode_is_stable
+from gru_learn.dynamics.stability import (
+    classify,
+    eigenvalue_uncertainty,
+    jacobian,
+    map_is_stable,
+    ode_is_stable,
+)
 
 VectorField = Callable[[Tensor], Tensor]
+JacobianFn = Callable[[Tensor], Tensor]  # h (n, d) -> df/dh (n, d, d)
 Box = tuple[tuple[float, float], ...]
+DEDUP_FACTOR = 2.0  # rho = DEDUP_FACTOR tol / sigma_min(J)
+DEDUP_MAX = 1e-3  # rho_max, relative to the largest box side
 
 
 @dataclass
@@ -92,9 +110,11 @@ def check_box(box: Box | list, dim: int) -> Box:
 
 
 def levenberg_marquardt(
-    f: VectorField, h: Tensor, max_iter: int = 100, tol: float = 1e-13
+    f: VectorField, h: Tensor, max_iter: int = 100, tol: float = 1e-13,
+    jac: JacobianFn | None = None,
 ) -> tuple[Tensor, Tensor, Tensor]:
-    """Drive every row of ``h`` (n, d) to a local minimum of q = 1/2 ||f||^2.
+    """Drive every row of ``h`` (n, d) to a local minimum of q = 1/2 ||f||^2 (``jac``: a
+    closed-form Jacobian, else autograd).
 
     Returns ``(h, speed, converged)``: the final states, ||f|| there, and whether the step
     became negligible (a minimum of q was reached, root or not).
@@ -112,10 +132,10 @@ def levenberg_marquardt(
         if len(act) == 0:
             break
         ha, fa, qa = h[act], fh[act], q[act]
-        jac = jacobian(f, ha).detach()
-        jt = jac.transpose(-1, -2)
+        jm = jac(ha) if jac is not None else jacobian(f, ha).detach()
+        jt = jm.transpose(-1, -2)
         grad = (jt @ fa.unsqueeze(-1)).squeeze(-1)
-        a = jt @ jac + mu[act, None, None] * eye
+        a = jt @ jm + mu[act, None, None] * eye
         step = torch.linalg.solve(a, grad.unsqueeze(-1)).squeeze(-1)
         with torch.no_grad():
             trial = ha - step
@@ -132,14 +152,41 @@ def levenberg_marquardt(
     return h, q.mul(2.0).sqrt(), converged
 
 
-def deduplicate(points: Tensor, scores: Tensor, radius: float) -> Tensor:
-    """Indices of a subset of ``points`` no two closer than ``radius``, lowest score kept."""
-    order = torch.argsort(scores)
+def deduplicate(points: Tensor, scores: Tensor, radius: float | Tensor) -> Tensor:
+    """Indices of a subset of ``points``, lowest score first, in which no two points i, j are
+    closer than r_i + r_j (``radius`` per point, or one float r for all: then closer than r)."""
+    if len(points) == 0:
+        return torch.zeros(0, dtype=torch.long)
+    r = torch.as_tensor(radius, dtype=points.dtype).expand(len(points))
+    if not isinstance(radius, Tensor):
+        r = r / 2
+    dist = torch.cdist(points, points, compute_mode="donot_use_mm_for_euclid_dist")
+    close = (dist < r[:, None] + r[None, :]).numpy()
     kept: list[int] = []
-    for i in order.tolist():
-        if all(float((points[i] - points[j]).norm()) > radius for j in kept):
+    for i in torch.argsort(scores).tolist():
+        if not kept or not close[i, kept].any():
             kept.append(i)
     return torch.tensor(kept, dtype=torch.long)
+
+
+def partner_seeds(jac_fn: JacobianFn, roots: Tensor, delta: float,
+                  ill: float = 1e-2) -> Tensor:
+    """Extra seeds near the roots whose J is ill-conditioned (sigma_min < ``ill`` ||J||_2):
+    h + s (sigma_min / L) v for s in +-(1.5, 2, 3), with v the least singular direction and
+    L = ||J(h + delta v) - J(h)|| / delta the curvature along it (a fold's two roots lie
+    2 sigma_min / L apart)."""
+    roots = roots[deduplicate(roots, torch.zeros(len(roots)), delta)]
+    jm = jac_fn(roots)
+    _, sv, vh = torch.linalg.svd(jm)
+    bad = sv[:, -1] < ill * sv[:, 0]
+    if not bool(bad.any()):
+        return roots.new_zeros(0, roots.shape[-1])
+    h, v, sig = roots[bad], vh[bad, -1, :], sv[bad, -1]
+    curv = torch.linalg.matrix_norm(jac_fn(h + delta * v) - jm[bad], ord=2) / delta
+    e = (sig / curv.clamp_min(1e-300)).clamp_max(1.0)
+    s = torch.tensor([1.5, 2.0, 3.0, -1.5, -2.0, -3.0], dtype=roots.dtype)
+    return (h[:, None, :] + (s[None, :, None] * e[:, None, None]) * v[:, None, :]).reshape(
+        -1, roots.shape[-1])
 
 
 def grid_seeds(f: VectorField, box: Box, resolution: int) -> Tensor:
@@ -182,6 +229,7 @@ def find_fixed_points(
     slow_tol: float = 1e-2,
     dedup_tol: float | None = None,
     generator: torch.Generator | None = None,
+    jac: JacobianFn | None = None,
 ) -> FixedPointResult:
     """All fixed points (and slow points) of dh/dt = f(h) in ``box``.
 
@@ -189,7 +237,11 @@ def find_fixed_points(
     ``resolution`` points per axis (default 64 in 2-D). Otherwise it starts from ``starts``
     (e.g. trajectory states plus noise) and ``n_starts`` uniform samples of the box.
     ``step`` is the discrete map (for a GRU, h + f(h)) whose stability is also reported.
+    ``dedup_tol`` replaces the scale-aware merge distance by one absolute radius; ``jac``
+    (h (n, d) -> (n, d, d), e.g. :func:`gru_learn.dynamics.gru_jacobian.gru_jacobian`) replaces
+    the autograd Jacobian everywhere.
     """
+    jac_fn: JacobianFn = jac if jac is not None else (lambda x: jacobian(f, x).detach())
     box = check_box(box, starts.shape[-1] if starts is not None else len(box))
     dim = len(box)
     lo = torch.tensor([b[0] for b in box], dtype=torch.float64)
@@ -205,27 +257,44 @@ def find_fixed_points(
         u = torch.rand(n_starts, dim, dtype=torch.float64, generator=generator)
         seeds.append(lo + (hi - lo) * u)
     seed = torch.cat(seeds)
-    h, speed, converged = levenberg_marquardt(f, seed)
+    h, speed, converged = levenberg_marquardt(f, seed, jac=jac)
     margin = 1e-6 * (hi - lo)
     inside = ((h >= lo - margin) & (h <= hi + margin)).all(-1) & torch.isfinite(speed)
-    radius = dedup_tol if dedup_tol is not None else 1e-6 * float((hi - lo).max())
+    rho_max = DEDUP_MAX * float((hi - lo).max())
     notes: list[str] = []
 
+    # a near-tangential root (sigma_min(J) << ||J||) may have a partner about 2 sigma_min / L
+    # away along the least determined direction v (a fold f ~ L e^2 / 2 - c): seed there too
     roots = inside & (speed < tol)
-    points = h[roots]
-    keep = deduplicate(points, speed[roots], radius)
+    if bool(roots.any()):
+        partners = partner_seeds(jac_fn, h[roots], rho_max)
+        if len(partners):
+            h2, speed2, conv2 = levenberg_marquardt(f, partners, jac=jac)
+            h, speed = torch.cat([h, h2]), torch.cat([speed, speed2])
+            converged = torch.cat([converged, conv2])
+            inside = ((h >= lo - margin) & (h <= hi + margin)).all(-1) & torch.isfinite(speed)
+            roots = inside & (speed < tol)
+    points, residuals = h[roots], speed[roots]
     fixed: list[FixedPoint] = []
-    if len(keep):
-        jac = jacobian(f, points[keep]).detach()
-        step_jac = jacobian(step, points[keep]).detach() if step is not None else None
+    if len(points):
+        jac_all = jac_fn(points)
+        sigma_min = torch.linalg.svdvals(jac_all)[:, -1]
+        rho = (DEDUP_FACTOR * tol / sigma_min.clamp_min(1e-300)).clamp_max(rho_max)
+        keep = deduplicate(points, residuals, dedup_tol if dedup_tol is not None else rho)
+        pk, jk = points[keep], jac_all[keep]
+        # eigenvalue shift over the location uncertainty: Kantorovich puts the root within
+        # 2 residual / sigma_min of h when that is small; we take twice that
+        loc = 4 * residuals[keep].clamp_min(1e-16) / sigma_min[keep].clamp_min(1e-300)
+        unc = eigenvalue_uncertainty(jac_fn, pk, jk, loc.clamp_max(rho_max))
+        step_jac = jacobian(step, pk).detach() if step is not None else None
         for k, i in enumerate(keep.tolist()):
-            st = classify(jac[k])
+            st = classify(jk[k], uncertainty=float(unc[k]))
             fixed.append(
                 FixedPoint(
                     h=points[i].clone(),
                     kind=st.kind,
                     eigenvalues=st.eigenvalues,
-                    residual=float(speed[roots][i]),
+                    residual=float(residuals[i]),
                     n_unstable=st.n_unstable,
                     candidate=st.candidate,
                     map_stable=None if step_jac is None else map_is_stable(step_jac[k]),
@@ -237,7 +306,7 @@ def find_fixed_points(
     slow_pts = h[slow_mask]
     slow: list[SlowPoint] = []
     if len(slow_pts):
-        keep_s = deduplicate(slow_pts, speed[slow_mask], max(radius, 1e-4))
+        keep_s = deduplicate(slow_pts, speed[slow_mask], max(rho_max, 1e-4))
         for i in keep_s.tolist():
             far = all(float((slow_pts[i] - p.h).norm()) > 1e-4 for p in fixed)
             if far:

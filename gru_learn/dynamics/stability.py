@@ -1,10 +1,18 @@
 """Linear stability of fixed points: Jacobians by autograd, eigenvalues, and their kinds.
 
-A fixed point h* of dh/dt = f(h) is classified by the eigenvalues lambda of J = df/dh(h*):
-all Re lambda < 0 is stable, all > 0 unstable, mixed signs a saddle, and any |Re lambda| below
-``tol`` non-hyperbolic (a bifurcation candidate). Complex eigenvalues make a node a focus.
+A fixed point h* of dh/dt = f(h) is classified by the eigenvalues lambda of J = df/dh(h*), with
+tolerances relative to the scale of J (its spectral norm ||J||) and to how well h* is known:
+
+- non-hyperbolic when some |Re lambda| <= tau = ``rtol`` ||J|| + u, where u bounds how much the
+  eigenvalues can move over the uncertainty of the root's position (a root with ||f|| < tol is
+  located to about tol / sigma_min(J); :func:`eigenvalue_uncertainty` measures u there);
+- otherwise all Re lambda < 0 is stable, all > 0 unstable, mixed signs a saddle;
+- a node is a focus when some |Im lambda| > tau_im = ``imag_rtol`` ||J|| + sqrt(u ||J||): a
+  repeated real eigenvalue splits into a complex pair of size sqrt(perturbation x ||J||) under
+  rounding or a perturbation u, so a smaller imaginary part is not evidence of rotation.
+
 The discrete map h -> step(h) is stable at h* when every eigenvalue of d step/dh is inside the
-unit circle.
+unit circle (spectral radius < 1).
 """
 
 from __future__ import annotations
@@ -23,8 +31,8 @@ KINDS: tuple[str, ...] = (
     "saddle",
     "non_hyperbolic",
 )
-HYPERBOLIC_TOL = 1e-6
-COMPLEX_TOL = 1e-9
+HYPERBOLIC_RTOL = 1e-9  # |Re lambda| <= 1e-9 ||J|| (+ u) is non-hyperbolic
+IMAG_RTOL = 1e-7  # about sqrt(machine epsilon): the split of a double eigenvalue by rounding
 
 
 def jacobian(f: Callable[[Tensor], Tensor], h: Tensor) -> Tensor:
@@ -42,17 +50,23 @@ class Stability:
     candidate: str | None  # "saddle_node" or "hopf" for a non-hyperbolic point, else None
 
 
-def classify(jac: Tensor, tol: float = HYPERBOLIC_TOL) -> Stability:
-    """Classify one fixed point from its (d, d) Jacobian."""
+def classify(jac: Tensor, tol: float | None = None, *, rtol: float = HYPERBOLIC_RTOL,
+             uncertainty: float = 0.0, imag_rtol: float = IMAG_RTOL) -> Stability:
+    """Classify one fixed point from its (d, d) Jacobian (tolerances in the module docstring;
+    ``tol``, if given, replaces rtol ||J|| + u by an absolute threshold)."""
     eig = torch.linalg.eigvals(jac)
     eig = eig[torch.argsort(eig.real, descending=True)]
     re, im = eig.real, eig.imag
-    n_unstable = int((re > tol).sum())
-    near_zero = re.abs() <= tol
+    scale = float(torch.linalg.matrix_norm(jac, ord=2))
+    tau = tol if tol is not None else rtol * scale + uncertainty
+    tau_im = imag_rtol * scale + (uncertainty * scale) ** 0.5
+    n_unstable = int((re > tau).sum())
+    near_zero = re.abs() <= tau
+    rotating = im.abs() > tau_im
     if bool(near_zero.any()):
-        hopf = bool((near_zero & (im.abs() > COMPLEX_TOL)).any())
+        hopf = bool((near_zero & rotating).any())
         return Stability("non_hyperbolic", eig, n_unstable, "hopf" if hopf else "saddle_node")
-    focus = bool((im.abs() > COMPLEX_TOL).any())
+    focus = bool(rotating.any())
     if n_unstable == 0:
         kind = "stable_focus" if focus else "stable_node"
     elif n_unstable == len(eig):
@@ -60,6 +74,16 @@ def classify(jac: Tensor, tol: float = HYPERBOLIC_TOL) -> Stability:
     else:
         kind = "saddle"
     return Stability(kind, eig, n_unstable, None)
+
+
+def eigenvalue_uncertainty(jac_fn: Callable[[Tensor], Tensor], h: Tensor, jac: Tensor,
+                           radius: Tensor) -> Tensor:
+    """u_i = ||J(h_i + radius_i v_i) - J(h_i)||_2 with v_i the right singular vector of J(h_i)
+    of its smallest singular value: how far the eigenvalues can move when the root is displaced
+    by its location uncertainty ``radius`` (n,) in its least determined direction."""
+    v = torch.linalg.svd(jac).Vh[:, -1, :]
+    moved = jac_fn(h + radius[:, None] * v)
+    return torch.linalg.matrix_norm(moved - jac, ord=2)
 
 
 def map_is_stable(step_jac: Tensor) -> bool:

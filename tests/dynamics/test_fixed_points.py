@@ -114,3 +114,76 @@ def test_missing_point_breaks_the_index_sum_and_says_so():
 def test_bad_box_is_rejected():
     with pytest.raises(ValueError):
         find_fixed_points(bistable_pair().vector_field, [(1.0, -1.0), (0.0, 1.0)])
+
+
+# --- scale-aware classification, map threshold, deduplication (issue 10) -------------------
+def test_ode_stable_point_whose_map_is_unstable():
+    """1-D unit with U_h = -2.1 and b_z = -10: at h = 0, f' = (1 - sigma(-10)) (-1.05 - 1)
+    ~ -2.05 (ODE stable) while the map's derivative 1 + f' ~ -1.05 (unstable); a unit with
+    U_h = -1.9 gives 1 + f' ~ -0.95 (both stable)."""
+    for u, map_stable in ((-2.1, False), (-1.9, True)):
+        cell = GRUCell.from_weights(
+            U_h=torch.diag(torch.tensor([u, 0.5], dtype=torch.float64)),
+            b_z=torch.tensor([-10.0, 0.0], dtype=torch.float64))
+        result = find_fixed_points(cell.vector_field, BOX, step=lambda h, c=cell: c(None, h))
+        origin = [p for p in result.fixed_points if p.h.norm() < 1e-9]
+        assert len(origin) == 1 and origin[0].kind == "stable_node"
+        lam = (1 - sigmoid(-10.0)) * (u / 2 - 1)
+        assert abs(float(origin[0].eigenvalues.real.min()) - lam) < 1e-12
+        assert origin[0].map_stable is map_stable
+        assert origin[0].map_disagrees is (not map_stable)
+
+
+def fold_cell(delta: float) -> GRUCell:
+    """Unit 1: dh/dt = (tanh(2 h + b* + delta) - h) / 2 with b* the half-stable bias (a double
+    root at h* = 1/sqrt(2)); unit 2 a stable unit. For small delta > 0 the double root splits
+    into a saddle and a node about 2 sqrt(0.354 delta) apart."""
+    from gru_learn.presets import half_stable_bias
+
+    b = half_stable_bias(4.0) + delta
+    return GRUCell.from_weights(U_h=torch.diag(torch.tensor([4.0, 0.5], dtype=torch.float64)),
+                                b_h=torch.tensor([b, 0.0], dtype=torch.float64))
+
+
+def test_distinct_fixed_points_closer_than_1e4_stay_distinct():
+    cell = fold_cell(1.77e-9)
+    b = cell.bias_ih[4].item()
+    pair = sorted(brentq(lambda h: math.tanh(2 * h + b) - h, lo, hi, xtol=1e-15)
+                  for lo, hi in ((0.69, 1 / math.sqrt(2)), (1 / math.sqrt(2), 0.72)))
+    assert 4e-5 < pair[1] - pair[0] < 1e-4
+    result = find_fixed_points(cell.vector_field, BOX)
+    near = sorted(float(p.h[0]) for p in result.fixed_points if abs(float(p.h[0]) - 0.707) < 0.01)
+    assert len(near) == 2
+    assert abs(near[0] - pair[0]) < 1e-9 and abs(near[1] - pair[1]) < 1e-9
+    kinds = sorted(p.kind for p in result.fixed_points)
+    assert kinds == ["saddle", "stable_node", "stable_node"] and result.index_sum == 1
+
+
+def test_copies_of_a_tangential_root_merge():
+    """At delta = 0 the seeds reach the double root only to ~sqrt(tol): scattered copies that
+    must merge into one non-hyperbolic (saddle-node) point."""
+    result = find_fixed_points(fold_cell(0.0).vector_field, BOX)
+    near = [p for p in result.fixed_points if abs(float(p.h[0]) - 1 / math.sqrt(2)) < 1e-3]
+    assert len(near) == 1 and len(result.fixed_points) == 2
+    assert near[0].kind == "non_hyperbolic" and near[0].candidate == "saddle_node"
+
+
+def test_repeated_real_eigenvalue_is_a_node_not_a_focus():
+    q, _ = torch.linalg.qr(torch.randn(2, 2, dtype=torch.float64,
+                                       generator=torch.Generator().manual_seed(0)))
+    for a, kind in ((-0.3, "stable_node"), (-1.0, "stable_node"), (0.7, "unstable_node")):
+        jordan = q @ torch.tensor([[a, 1.0], [0.0, a]], dtype=torch.float64) @ q.T
+        assert classify(jordan).kind == kind
+    # a real rotation of the same size is still a focus
+    assert classify(torch.tensor([[-0.3, -1e-4], [1e-4, -0.3]], dtype=torch.float64)).kind == \
+        "stable_focus"
+
+
+def test_hyperbolicity_is_relative_to_the_jacobian_scale():
+    for scale in (1e-9, 1.0, 1e6):
+        jac = scale * torch.tensor([[-1.0, 0.3], [0.0, -2.0]], dtype=torch.float64)
+        assert classify(jac).kind == "stable_node"
+        saddle = scale * torch.tensor([[1e-3, 0.0], [0.0, -2.0]], dtype=torch.float64)
+        assert classify(saddle).kind == "saddle"
+        flat = scale * torch.tensor([[1e-12, 0.0], [0.0, -2.0]], dtype=torch.float64)
+        assert classify(flat).kind == "non_hyperbolic"
