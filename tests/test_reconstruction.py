@@ -150,7 +150,7 @@ def test_curriculum_and_windows() -> None:
                                  "forcing_alpha_schedule": "linear"},
                                 {"forcing": "generalized", "forcing_alpha_schedule": "adaptive"},
                                 {"curriculum_start": 3, "curriculum_epochs": 10},
-                                {"lr_schedule": "exponential"}])
+                                {"lr_schedule": "exponential"}, {"readout_init": "data"}])
 def test_each_method_trains(kw: dict, in_tmp) -> None:
     """Thirty full-batch epochs through Lightning (with gradient clipping) lower the
     free-running validation loss on FitzHugh-Nagumo data."""
@@ -164,6 +164,20 @@ def test_each_method_trains(kw: dict, in_tmp) -> None:
                         gradient_clip_val=1.0, num_sanity_val_steps=0)
     trainer.fit(model, dm)
     assert float(model.loss(dm.splits["val"])) < 0.9 * before
+
+
+def test_readout_from_data_is_set_when_training_starts(in_tmp) -> None:
+    dm = TrajectoryDataModule(system="lorenz", n_train=8, n_val=2, n_test=2, horizon=20)
+    dm.setup()
+    torch.manual_seed(0)
+    model = GRUForecaster(hidden_size=4, obs_dim=3, lr=1e-12, readout_init="data")
+    C0 = model.readout.weight.detach().clone()
+    L.Trainer(max_epochs=1, logger=False, enable_checkpointing=False, enable_progress_bar=False,
+              enable_model_summary=False, num_sanity_val_steps=0).fit(model, dm)
+    flat = dm.splits["train"].reshape(-1, 3)
+    torch.testing.assert_close(model.readout.bias.detach(), flat.mean(0), rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(model.readout.weight.detach(), C0 * flat.std(0)[:, None],
+                               rtol=1e-5, atol=1e-5)
 
 
 def test_adaptive_alpha_is_saved_and_restored() -> None:
