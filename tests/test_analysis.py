@@ -29,6 +29,7 @@ from gru_learn.dynamics.metrics import (
     power_spectrum_distance,
     state_space_divergence,
 )
+from gru_learn.gru import GRUCell
 from gru_learn.model import GRUForecaster
 from gru_learn.presets import hopf
 from tests.conftest import run_cli
@@ -275,3 +276,111 @@ def test_an_ode_trained_model_is_read_through_its_own_rollout(in_tmp: Path) -> N
     assert ode["comparison"]["ode_period_rel_error"] == disc["comparison"]["ode_period_rel_error"]
     assert ode["comparison"]["period_rel_error"] != disc["comparison"]["period_rel_error"]
     assert ode["comparison"]["test_mse"]["mean"] != disc["comparison"]["test_mse"]["mean"]
+
+
+# --- graded topology verdicts: continuous attractors found on both sides ---------------------
+def test_analytic_targets_ring_and_line_are_found_not_declared(in_tmp: Path) -> None:
+    from gru_learn.analysis.core import Recorder
+    from gru_learn.analysis.target import manifold_points, target_side
+
+    for system in ("ring", "line"):
+        dm = TrajectoryDataModule(system, n_train=8, n_val=4, n_test=8)
+        dm.setup()
+        rec = Recorder()
+        side = target_side(dm, AnalysisConfig(cycles=False), rec)
+        assert rec.errors == {}
+        (m,) = side.manifolds
+        pts = manifold_points(m)
+        assert m.kind == system and m.attracting
+        if system == "ring":  # radius 1, all the way round
+            assert m.closed and pts.norm(dim=-1).sub(1).abs().max() < 0.01
+            assert side.summary["signature"]["ring_attractors"] == 1
+            assert side.summary["signature"]["unstable_points"] == 1  # the origin
+        else:  # the line x = 0 over the data's range of y
+            assert not m.closed and pts[:, 0].abs().max() < 0.01
+            y = dm.blob["test_clean"][..., 1]
+            assert pts[:, 1].min() < y.min() + 0.05 and pts[:, 1].max() > y.max() - 0.05
+            assert side.summary["signature"]["line_attractors"] == 1
+        # the declaration is a cross-check only, and agrees
+        assert side.summary["declared_attractor"]["max_distance_to_declared"] < 0.01
+
+
+def line_forecaster(slow_bias: float = 9.0, u_slow: float = 1.0) -> GRUForecaster:
+    """A 2-D GRU holding a slow line: unit 1 nearly frozen (update gate bias ``slow_bias``,
+    1 - z = 1.2e-4 at 9) with n = tanh(u_slow h1), unit 2 fast (1 - z = 0.95) toward 0.
+    The readout maps h1 to the target's y (x 1.3) and h2 to x; w(0) writes y into h1."""
+    model = GRUForecaster(hidden_size=2, obs_dim=2, dt=0.1, system="line").double()
+    cell = GRUCell.from_weights(torch.diag(torch.tensor([u_slow, 0.0], dtype=torch.float64)),
+                                b_z=torch.tensor([slow_bias, -3.0], dtype=torch.float64))
+    with torch.no_grad():
+        model.cell.weight_hh.copy_(cell.weight_hh)
+        model.cell.bias_ih.copy_(cell.bias_ih)
+        model.cell.bias_hh.zero_()
+        model.cell.weight_ih.zero_()
+        model.cell.weight_ih[4, 1] = 1.0
+        model.cell.weight_ih[5, 0] = 1.0
+        model.readout.weight.copy_(torch.tensor([[0.0, 1.0], [1.3, 0.0]]))
+        model.readout.bias.zero_()
+    return model
+
+
+def test_a_learned_approximate_line_matches_and_a_discrete_one_does_not(in_tmp: Path) -> None:
+    dm = TrajectoryDataModule("line", n_train=8, n_val=4, n_test=8)
+    cfg = AnalysisConfig(n_initial=8, long_steps=400, cycles=False)
+    s = analyze(line_forecaster(), dm, cfg, figures=False).summary
+    comp = s["comparison"]
+    assert s["errors"] == {}
+    assert comp["topology_match"] is True and comp["topology_verdict"] == "approximate"
+    (line,) = comp["continuous_attractors"]
+    assert line["kind"] == "line" and line["coverage_of_target"] > 0.9
+    # the slow unit drifts at most (1 - z) max|tanh(h) - h| = 1.2e-4 * 0.24 per step, so
+    # crossing the line's length (~1.8) takes over 6e4 steps = 6e3 target time units
+    assert line["drift_time"] > 2e3
+    assert s["learned"]["signature"]["line_attractors"] == 1
+    assert s["learned"]["signature"]["stable_points"] == 0  # the point on it is folded in
+    # the same network with a fast first unit holds no line: one stable point
+    fast = analyze(line_forecaster(slow_bias=2.0), dm, cfg, figures=False).summary["comparison"]
+    assert fast["topology_match"] is False and fast["topology_verdict"] == "mismatch"
+    assert "line attractors: learned 0, target 1" in fast["topology_reason"]
+    # and bistable (two discrete attractors and a saddle where the line should be)
+    two = analyze(line_forecaster(slow_bias=0.0, u_slow=3.0), dm, cfg,
+                  figures=False).summary["comparison"]
+    assert two["topology_match"] is False
+    assert "stable points: learned 2, target 0" in two["topology_reason"]
+
+
+def test_a_limit_cycle_is_not_a_ring(in_tmp: Path) -> None:
+    dm = TrajectoryDataModule("ring", n_train=8, n_val=4, n_test=8)
+    s = analyze(hopf_forecaster(), dm, AnalysisConfig(n_initial=8, long_steps=300),
+                figures=False).summary
+    comp = s["comparison"]
+    assert comp["topology_match"] is False
+    assert "ring attractors: learned 0, target 1" in comp["topology_reason"]
+    assert "stable cycles: learned 1, target 0" in comp["topology_reason"]
+
+
+def test_verdict_grades_coverage_and_drift() -> None:
+    from gru_learn.analysis.compare import topology_verdict
+    from gru_learn.dynamics import SlowManifold
+
+    def manifold(points, drift=math.inf, speed=0.0):
+        return SlowManifold("line", 1, False, 2.0, 1.0, speed, speed, drift, True, -1.0, 1.0,
+                            [], points, 0.05, 1e-3)
+
+    y = torch.linspace(-1, 1, 41, dtype=torch.float64)
+    target = manifold(torch.stack([torch.zeros_like(y), y], -1))
+    sig = {"line_attractors": 1}
+    ident = lambda h: h  # noqa: E731
+    exact = topology_verdict(sig, sig, [target], [target], ident, 0.05, 30, 0.1)
+    assert exact["verdict"] == "exact" and exact["topology_match"] is True
+    half = manifold(torch.stack([torch.zeros(15, dtype=torch.float64), y[:15]], -1), 500.0,
+                    1e-3)
+    v = topology_verdict(sig, sig, [half], [target], ident, 0.05, 30, 0.1)
+    assert v["verdict"] == "mismatch" and "covers" in v["reason"]
+    drifty = manifold(target.points, drift=10.0, speed=0.2)
+    v = topology_verdict(sig, sig, [drifty], [target], ident, 0.05, 30, 0.1)
+    assert v["verdict"] == "mismatch" and "drifts along it in 1 <" in v["reason"]
+    slow = manifold(target.points, drift=1e4, speed=2e-4)
+    v = topology_verdict(sig, sig, [slow], [target], ident, 0.05, 30, 0.1)
+    assert v["verdict"] == "approximate" and v["topology_match"] is True
+    assert v["continuous_attractors"][0]["drift_time"] == pytest.approx(1e3)

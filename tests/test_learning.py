@@ -69,23 +69,42 @@ def test_default_fit_learns_the_fhn_oscillation(in_tmp: Path) -> None:
     assert comp["period_rel_error"] < 0.15 and comp["ode_period_rel_error"] < 0.3
 
 
+def check_continuum_verdict(summary: dict, kind: str) -> dict:
+    """The graded verdict on a continuous-attractor target, checked against facts computed
+    apart from it: a GRU holds no exact continuum; a match needs a learned manifold of the
+    target's kind whose coverage and drift time are reported and pass the thresholds, and the
+    slow set through the readout (rollout states, another measure) must cover the target on
+    the task's time scale; a mismatch must say why."""
+    from gru_learn.analysis.compare import MIN_COVERAGE
+
+    comp, learned = summary["comparison"], summary["learned"]
+    assert comp["topology_verdict"] in ("approximate", "mismatch")  # never exact for a GRU
+    assert comp["topology_match"] is (comp["topology_verdict"] == "approximate")
+    assert summary["target"]["signature"][f"{kind}_attractors"] == 1  # found, not declared
+    if comp["topology_match"]:
+        assert learned["signature"][f"{kind}_attractors"] >= 1
+        (row,) = [r for r in comp["continuous_attractors"] if r["kind"] == kind]
+        assert row["coverage_of_target"] >= MIN_COVERAGE and row["holds_over_training_horizon"]
+        assert comp["slow_set_coverage"]["coverage_task"] >= MIN_COVERAGE / 2
+    else:
+        assert comp["topology_reason"]
+    return comp
+
+
 @pytest.mark.slow
 def test_line_becomes_a_pseudo_line_attractor(in_tmp: Path) -> None:
     _, summary = fit_and_summary(in_tmp, f"--config={CONFIGS / 'line.yaml'}",
                                  "--trainer.max_epochs=1000")
-    learned, comp = summary["learned"], summary["comparison"]
+    learned = summary["learned"]
     assert 1 <= len(learned["fixed_points"]) < 20  # finitely many, not a continuum
-    ca = comp["continuous_attractor"]
+    comp = check_continuum_verdict(summary, "line")
     # a slow region along the line, on the task's time scale
-    assert ca["kind"] == "line" and ca["coverage_task"] > 0.5
-    assert comp["topology_match"] is False  # a continuum was not learned
+    assert comp["slow_set_coverage"]["coverage_task"] > 0.5
 
 
 @pytest.mark.slow
-def test_ring_is_not_learned(in_tmp: Path) -> None:
+def test_ring_after_a_short_fit(in_tmp: Path) -> None:
     _, summary = fit_and_summary(in_tmp, f"--config={CONFIGS / 'ring.yaml'}",
                                  "--trainer.max_epochs=1000")
-    learned, comp = summary["learned"], summary["comparison"]
-    assert 1 <= len(learned["fixed_points"]) < 20
-    assert comp["topology_match"] is False
-    assert comp["continuous_attractor"]["coverage"] < 0.9  # no ring that holds over L steps
+    assert 1 <= len(summary["learned"]["fixed_points"]) < 20
+    check_continuum_verdict(summary, "ring")

@@ -151,8 +151,15 @@ def _attracting(manifold: Any) -> bool:
 
 
 def _points_on(manifold: Any, result: Any) -> list[Any]:
-    """The result's fixed points that lie on the manifold (its ``fixed_points``: indices into
-    the result's list)."""
+    """The result's fixed points that lie on the manifold: those it lists (``fixed_points``,
+    indices into the result's list) and those within two link radii of its states (the nodes
+    and saddles at the ends and along an approximate continuum made of a chain of points)."""
     found = result.fixed_points if result else []
-    return [found[i] for i in getattr(manifold, "fixed_points", None) or []
-            if 0 <= i < len(found)]
+    on = {i for i in getattr(manifold, "fixed_points", None) or [] if 0 <= i < len(found)}
+    pts, link = getattr(manifold, "points", None), getattr(manifold, "link_radius", None)
+    if isinstance(pts, torch.Tensor) and len(pts) and link is not None:
+        for i, p in enumerate(found):
+            if p.h.shape[-1] == pts.shape[-1] and \
+                    float(torch.cdist(p.h[None].to(pts), pts).min()) < 2 * link:
+                on.add(i)
+    return [found[i] for i in sorted(on)]

@@ -183,26 +183,34 @@ def fixed_point_search(f: Callable[[Tensor], Tensor], step: Callable[[Tensor], T
 
 
 def find_manifolds(f: Callable[[Tensor], Tensor], fixed: Any, states: Tensor,
-                   box: tuple[tuple[float, float], ...], generator: torch.Generator
+                   box: tuple[tuple[float, float], ...], generator: torch.Generator,
+                   speed_tol: float | None = None,
+                   observe: Callable[[Tensor], Tensor] | None = None
                    ) -> tuple[list[Any], list[str]]:
     """Continuous attractors (slow manifolds, any kind, attracting or not) of f: the toolkit's
     ``find_continuous_attractors`` seeded with ``states`` and with the fixed and slow points
-    of ``fixed`` (whose indices the manifolds report in ``fixed_points``)."""
+    of ``fixed`` (whose indices the manifolds report in ``fixed_points``). ``speed_tol``:
+    the toolkit's default (scaled by the Jacobian's norm) when None."""
     try:
         from gru_learn.dynamics import find_continuous_attractors
     except ImportError:
         return [], ["continuous-attractor search not available in this toolkit version"]
     return list(find_continuous_attractors(f, box, starts=states, fixed=fixed,
-                                           generator=generator)), []
+                                           generator=generator, speed_tol=speed_tol,
+                                           observe=observe)), []
 
 
 def analyze_at_input(cell: GRUCell, x: Tensor | None, *, states: Tensor | None,
-                     config: AnalysisConfig, rec: Recorder, prefix: str = "") -> NetworkPoint:
+                     config: AnalysisConfig, rec: Recorder, prefix: str = "",
+                     slow_tol: float | None = None,
+                     observe: Callable[[Tensor], Tensor] | None = None) -> NetworkPoint:
     """Everything about dh/dt = f(h, x) of a float64 ``cell`` (see the module docstring).
 
     ``states`` (n, d): seeds of the search in d > 3 and of the cycle search; None: states the
-    map visits from uniform initial states. A failing piece is recorded in ``rec`` under
-    ``prefix + piece``.
+    map visits from uniform initial states. ``slow_tol``: the speed ||f|| (hidden units per
+    GRU step) under which a state belongs to a continuous attractor (None: the toolkit's
+    default); ``observe``: the readout, for the attractors' sizes in output units. A failing
+    piece is recorded in ``rec`` under ``prefix + piece``.
     """
     d = cell.hidden_size
     gen = torch.Generator().manual_seed(config.seed)
@@ -232,7 +240,7 @@ def analyze_at_input(cell: GRUCell, x: Tensor | None, *, states: Tensor | None,
         cycles = rec(prefix + "limit_cycles", cycle_search) or []
     result = DynamicsResult(fixed, cycles, box)
     manifolds = rec(prefix + "continuous_attractors",
-                    lambda: find_manifolds(f, fixed, states, box, gen))
+                    lambda: find_manifolds(f, fixed, states, box, gen, slow_tol, observe))
     if manifolds is None:
         manifolds = []
     else:
@@ -303,7 +311,7 @@ def analyze_network(cell: GRUCell, *, inputs: Tensor | None = None, states: Tens
     for k, x in enumerate(rows):
         prefix = f"input{k}/" if len(rows) > 1 else ""
         points.append(analyze_at_input(cell, x, states=given, config=cfg, rec=rec,
-                                       prefix=prefix))
+                                       prefix=prefix, observe=readout))
     summary = {
         "network": {"hidden_size": cell.hidden_size, "input_size": cell.input_size,
                     "reset": cell.reset, "source": source,

@@ -54,9 +54,9 @@ def target_side(dm: TrajectoryDataModule, config: AnalysisConfig, rec: Recorder)
     manifolds: list[Any] = []
     declared = system.continuous_attractor(params)
     if res is not None:
+        seeds = torch.cat([flat[:: max(1, len(flat) // 1000)], _grid(box, 1000)])
         found = rec("target_continuous_attractors", lambda: find_manifolds(
-            f, res.fixed, flat[:: max(1, len(flat) // 2000)], box,
-            torch.Generator().manual_seed(0)))
+            f, res.fixed, seeds, box, torch.Generator().manual_seed(0)))
         if found is not None:
             manifolds, notes = found
             res.notes.extend(notes)
@@ -71,6 +71,14 @@ def target_side(dm: TrajectoryDataModule, config: AnalysisConfig, rec: Recorder)
     return TargetSide(summary, res, manifolds, declared, f)
 
 
+def _grid(box: tuple[tuple[float, float], ...], n: int) -> Tensor:
+    """About ``n`` points on a regular grid of the box (the target's slow set is sought from
+    everywhere, not only from where the data went)."""
+    k = max(2, round(n ** (1 / len(box))))
+    axes = [torch.linspace(lo, hi, k, dtype=F64) for lo, hi in box]
+    return torch.cartesian_prod(*axes).reshape(-1, len(box))
+
+
 def manifold_points(m: Any) -> Tensor | None:
     """Sample points of a found manifold (its ``points`` attribute), or None."""
     pts = getattr(m, "points", None)
@@ -81,20 +89,20 @@ def manifold_points(m: Any) -> Tensor | None:
 
 
 def crosscheck(declared: Any, manifolds: list[Any], data: Tensor) -> dict[str, Any]:
-    """How far the found continuous attractors lie from the declared one, inside the data's
-    range: the largest distance from a found point to the declared set, and the fraction of
-    the declared set (in range) within 5 % of the data's extent of a found point."""
+    """How far the found continuous attractors lie from the declared one: the largest distance
+    from a found point to the declared set, and the fraction of the declared set inside the
+    data's range within 5 % of the data's extent of a found point."""
     from gru_learn.dynamics.metrics import coverage
 
-    truth = declared.points(2000).to(F64)
+    every = declared.points(4000).to(F64)
     lo, hi = data.amin(0), data.amax(0)
-    truth = truth[((truth >= lo) & (truth <= hi)).all(-1)]
+    truth = every[((every >= lo) & (every <= hi)).all(-1)]
     out: dict[str, Any] = {"kind": declared.kind, "found": [getattr(m, "kind", None)
                                                            for m in manifolds]}
     pts = [p for p in (manifold_points(m) for m in manifolds) if p is not None and len(p)]
     if pts and len(truth):
         found = torch.cat(pts)
-        out["max_distance_to_declared"] = float(torch.cdist(found, truth).min(1).values.max())
+        out["max_distance_to_declared"] = float(torch.cdist(found, every).min(1).values.max())
         radius = 0.05 * float((hi - lo).max())
         out["declared_covered"] = coverage(truth, found, radius)
         out["radius"] = radius
