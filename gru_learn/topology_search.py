@@ -64,6 +64,17 @@ def cell_from_theta(theta: Tensor | list[float], reset: Reset = "before") -> GRU
     return GRUCell.from_weights(U_h=u_h, U_r=u_r, b_h=b_h, b_r=b_r, reset=reset)
 
 
+def theta_from_cell(cell: GRUCell) -> Tensor:
+    """The 12 parameters of an autonomous 2-D cell with U_z = b_z = 0 (inverse of
+    :func:`cell_from_theta`; b_h and b_r are the sums of the input and hidden biases)."""
+    w, b = cell.weight_hh.detach().double(), (cell.bias_ih + cell.bias_hh).detach().double()
+    if cell.hidden_size != 2 or bool(w[2:4].any()) or bool(b[2:4].any()):
+        raise ValueError("theta_from_cell needs a 2-D cell with U_z = b_z = 0")
+    if cell.reset == "after" and bool(cell.bias_hh[4:6].any()):
+        raise ValueError("a reset='after' cell's b_hn has no place in theta")
+    return torch.cat([w[4:6].flatten(), w[0:2].flatten(), b[4:6], b[0:2]])
+
+
 def theta_dict(theta: Tensor) -> dict[str, float]:
     return {k: float(v) for k, v in zip(PARAM_NAMES, theta.tolist(), strict=True)}
 
@@ -305,7 +316,7 @@ def search(target: Target, *, reset: Reset = "before", seed: int = 0, population
             if not (cert.ok and target.met_by(cert.counts)):
                 continue
             out = _finish(target, pop[i].clone(), cert, reset, seed, t0, generation,
-                          evaluated, tries, best_proxy, history)
+                          evaluated, tries, best_proxy, history, time_budget)
             if out is not None:
                 out.restarts = restarts
                 return out
@@ -337,7 +348,7 @@ def search(target: Target, *, reset: Reset = "before", seed: int = 0, population
 
 def _finish(target: Target, theta: Tensor, cert: Certificate, reset: Reset, seed: int,
             t0: float, generation: int, evaluated: int, tries: int, best_proxy: dict[str, int],
-            history: list[int]) -> SearchResult | None:
+            history: list[int], time_budget: float = math.inf) -> SearchResult | None:
     """Add the cycle / saddle-node stage to a certified candidate; None if that stage fails."""
     period = None
     if target.stable_cycle:
@@ -346,7 +357,8 @@ def _finish(target: Target, theta: Tensor, cert: Certificate, reset: Reset, seed
             return None
     sn = None
     if target.saddle_node is not None:
-        sn = pinch_saddle_node(theta, cert, target.saddle_node, reset)
+        sn = pinch_saddle_node(theta, cert, target.saddle_node, reset,
+                               deadline=t0 + time_budget)
         if sn is None:
             return None
         theta = torch.tensor(sn.pop("theta"), dtype=torch.float64)
@@ -362,8 +374,9 @@ def _newton(f: Callable[[Tensor], Tensor], h: Tensor) -> Tensor | None:
 
 
 def pinch_saddle_node(theta: Tensor, cert: Certificate, kind: Literal[1, 2],
-                      reset: Reset = "before", max_shift: float = 3.0,
-                      n_directions: int = 24, seed: int = 0) -> dict[str, Any] | None:
+                      reset: Reset = "before", max_shift: float = 2.0,
+                      n_directions: int = 8, seed: int = 0, n_pairs: int = 2,
+                      deadline: float = math.inf) -> dict[str, Any] | None:
     """Move the certified structure ``theta`` along theta + p v until its closest
     sink-saddle (kind 1) or source-saddle (kind 2) pair merges; certify both sides.
 
@@ -371,7 +384,8 @@ def pinch_saddle_node(theta: Tensor, cert: Certificate, kind: Literal[1, 2],
     vectors. For each v, p grows until Newton continuation of the pair fails; bisection to
     1e-12 locates the value. Returns the parameters at the last value where the pair exists,
     the merged point, its eigenvalues, and both sides' certified counts; None if no direction
-    closes the pair within ``max_shift``.
+    closes one of the ``n_pairs`` closest pairs within ``max_shift`` (or at ``deadline``, a
+    time.perf_counter() value).
     """
     group = KIND_GROUPS["sinks" if kind == 1 else "sources"]
     pts = cert.result.fixed_points
@@ -385,8 +399,10 @@ def pinch_saddle_node(theta: Tensor, cert: Certificate, kind: Literal[1, 2],
     dirs += [v / v.norm() for v in torch.randn(n_directions, 12, dtype=torch.float64,
                                                generator=gen)]
     n0 = cert.counts["total"]
-    for _, a0, s0 in pairs[:3]:
+    for _, a0, s0 in pairs[:n_pairs]:
         for v in dirs:
+            if time.perf_counter() > deadline:
+                return None
             found = _pinch_along(theta, v, a0, s0, reset, max_shift)
             if found is None:
                 continue
@@ -414,7 +430,7 @@ def pinch_saddle_node(theta: Tensor, cert: Certificate, kind: Literal[1, 2],
 
 
 def _pinch_along(theta: Tensor, v: Tensor, a0: Tensor, s0: Tensor, reset: Reset,
-                 max_shift: float, step: float = 0.05) -> tuple[float, float, Tensor] | None:
+                 max_shift: float, step: float = 0.1) -> tuple[float, float, Tensor] | None:
     """(p_in, p_out, merge state): the pair continued from (a0, s0) exists at p_in, not at
     p_out (|p_out - p_in| < 1e-12), converging onto each other; None if it never vanishes."""
     a, s, p = a0, s0, 0.0
@@ -465,3 +481,65 @@ def largest_count_search(*, reset: Reset = "before", seeds: tuple[int, ...] = (0
 
 def finite(x: float) -> float | None:
     return x if math.isfinite(x) else None
+
+
+# --- finite precision near a cluster of fixed points -----------------------------------------
+def resolution_radius(curvature: float, dtype: torch.dtype) -> float:
+    """Half-width of the interval around a tangency where |g| = curvature (h - h*)^2 stays
+    below the unit roundoff of ``dtype`` (relative to |h| ~ 1): roots closer than twice this
+    cannot be told apart when f is evaluated in that precision."""
+    return math.sqrt(torch.finfo(dtype).eps / curvature)
+
+
+@torch.no_grad()
+def sign_changes(f: Callable[[Tensor], Tensor], a: Tensor, b: Tensor, component: int,
+                 dtype: torch.dtype, n: int = 4001) -> tuple[int, int]:
+    """(sign changes between neighbours ignoring zeros, exact zeros) of f's ``component`` at n
+    points along the segment a -> b, states and f in ``dtype`` (``f`` must accept it)."""
+    s = torch.linspace(0.0, 1.0, n, dtype=torch.float64)[:, None]
+    h = (a + s * (b - a)).to(dtype)
+    signs = torch.sign(f(h)[:, component])
+    nonzero = signs[signs != 0]
+    return int((nonzero[1:] * nonzero[:-1] < 0).sum()), int((signs == 0).sum())
+
+
+def mp_gru_field(cell: GRUCell, dps: int = 40) -> Callable[[list], list]:
+    """The autonomous GRU vector field (paper convention) in ``dps``-digit arithmetic (mpmath):
+    f(h) = (1 - z) (tanh(U_h (r h) + b_h) - h), r = sigma(U_r h + b_r), z = sigma(U_z h + b_z)."""
+    import mpmath
+
+    if cell.reset != "before" or cell.input_size:
+        raise ValueError("mp_gru_field takes autonomous reset='before' cells")
+    d = cell.hidden_size
+    w = [[mpmath.mpf(float(x)) for x in row] for row in cell.weight_hh.tolist()]
+    bias = [mpmath.mpf(float(x)) + mpmath.mpf(float(y))
+            for x, y in zip(cell.bias_ih.tolist(), cell.bias_hh.tolist(), strict=True)]
+
+    def f(h: list) -> list:
+        with mpmath.workdps(dps):
+            def lin(k: int, v: list) -> mpmath.mpf:
+                return mpmath.fsum(w[k][j] * v[j] for j in range(d)) + bias[k]
+            r = [1 / (1 + mpmath.exp(-lin(i, h))) for i in range(d)]
+            z = [1 / (1 + mpmath.exp(-lin(d + i, h))) for i in range(d)]
+            rh = [r[j] * h[j] for j in range(d)]
+            return [(1 - z[i]) * (mpmath.tanh(lin(2 * d + i, rh)) - h[i]) for i in range(d)]
+
+    return f
+
+
+def mp_rk4(f: Callable[[list], list], h0: list, dt: float, n_steps: int,
+           dps: int = 40) -> list:
+    """The RK4 endpoint of dh/dt = f(h) from h0 after n_steps of dt, in ``dps`` digits."""
+    import mpmath
+
+    with mpmath.workdps(dps):
+        h = [mpmath.mpf(x) for x in h0]
+        dt_m = mpmath.mpf(dt)
+        for _ in range(n_steps):
+            k1 = f(h)
+            k2 = f([x + dt_m / 2 * k for x, k in zip(h, k1, strict=True)])
+            k3 = f([x + dt_m / 2 * k for x, k in zip(h, k2, strict=True)])
+            k4 = f([x + dt_m * k for x, k in zip(h, k3, strict=True)])
+            h = [x + dt_m / 6 * (a + 2 * b + 2 * c + e)
+                 for x, a, b, c, e in zip(h, k1, k2, k3, k4, strict=True)]
+        return h
