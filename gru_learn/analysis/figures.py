@@ -22,6 +22,8 @@ from gru_learn.comparison_plots import unique_legend  # noqa: E402
 from gru_learn.gru import GRUCell  # noqa: E402
 from gru_learn.plotting import MARKERS, pca_projection, phase_portrait  # noqa: E402
 
+KIND_COLOURS = {"stable_node": "black", "stable_focus": "tab:blue", "unstable_node": "tab:orange",
+                "unstable_focus": "tab:purple", "saddle": "tab:red", "non_hyperbolic": "goldenrod"}
 MAX_INPUT_FIGURES = 8  # per-input portraits and spectra drawn for at most this many inputs
 
 
@@ -106,18 +108,17 @@ def portrait(cell: GRUCell, pt: Any) -> Figure:
 
 def spectra(pt: Any) -> Figure:
     """Eigenvalues lambda of the ODE's Jacobian at every fixed point (left, stable left of
-    Re = 0) and the map's multipliers 1 + lambda (right, stable inside the unit circle)."""
+    Re = 0) and the map's multipliers 1 + lambda (right, stable inside the unit circle);
+    colour = the point's kind."""
     fig, (ax_o, ax_m) = plt.subplots(1, 2, figsize=(10, 4.4), constrained_layout=True)
-    colours = plt.get_cmap("tab10")
     pts = pt.result.fixed_points
-    for k, p in enumerate(pts):
+    for p in pts:
         eig = p.eigenvalues.numpy()
-        marker, _ = MARKERS[p.kind]
-        label = f"{k}: {p.kind.replace('_', ' ')}" if k < 12 else None
-        ax_o.plot(eig.real, eig.imag, marker, color=colours(k % 10), ms=6, ls="none",
-                  label=label, alpha=0.85)
-        mu = 1 + eig
-        ax_m.plot(mu.real, mu.imag, marker, color=colours(k % 10), ms=6, ls="none", alpha=0.85)
+        marker, face = MARKERS[p.kind]
+        colour = KIND_COLOURS.get(p.kind, "gray")
+        for ax, z in ((ax_o, eig), (ax_m, 1 + eig)):
+            ax.plot(z.real, z.imag, marker, mfc=colour if face != "white" else "white",
+                    mec=colour, ms=6, ls="none", alpha=0.8, label=p.kind.replace("_", " "))
     ax_o.axvline(0, color="black", lw=0.8)
     th = np.linspace(0, 2 * np.pi, 400)
     ax_m.plot(np.cos(th), np.sin(th), color="black", lw=0.8)
@@ -129,7 +130,7 @@ def spectra(pt: Any) -> Figure:
     ax_o.set_title(f"eigenvalues at the {len(pts)} fixed points", fontsize=10)
     ax_m.set_title("map multipliers (unit circle: stability)", fontsize=10)
     if pts:
-        ax_o.legend(fontsize=7, loc="best", framealpha=0.8)
+        unique_legend(ax_m)
     else:
         ax_o.text(0.5, 0.5, "no fixed points found", ha="center", transform=ax_o.transAxes)
     return fig

@@ -170,8 +170,8 @@ def _one_line(summary: dict[str, Any]) -> str:
     parts = []
     for entry in summary["inputs"]:
         sig = entry["signature"]
-        counts = ", ".join(f"{v} {k.replace('_', ' ')}" for k, v in sig.items() if v) or \
-            "no fixed points"
+        counts = ", ".join(f"{v} {k.replace('_', ' ')}" for k, v in sig.items()
+                           if v and k != "continuous_attractors") or "no fixed points"
         rec = entry["search"].get("recall_estimate")
         parts.append(f"input {entry['input']}: {counts}"
                      + (f" (recall estimate {rec:.2f})" if rec is not None and rec < 1 else ""))
