@@ -1,0 +1,385 @@
+"""Fault injection: kill `fit` and `compare` at random moments with real signals, damage every
+kind of file we read, and check each time that a rerun finishes with results identical to an
+uninterrupted run and leaves no stray files.
+
+Kill times are drawn from seeded generators (several seeds per command), half of them from the
+whole run (imports, data, training, writing) and half from the training phase only.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from gru_learn.__main__ import main as gru_main
+from gru_learn.atomic import TMP_MARK, write_json_atomic
+from gru_learn.cli.compare import main as compare_main
+from gru_learn.data import TrajectoryDataModule
+from tests.conftest import run_cli
+
+SIGNALS = (signal.SIGKILL, signal.SIGTERM, signal.SIGINT)
+# kill-time seeds per command; GRU_LEARN_FAULT_SEEDS=N for a longer campaign than CI's 3
+KILL_SEEDS = tuple(range(int(os.environ.get("GRU_LEARN_FAULT_SEEDS", "3"))))
+LINUX = sys.platform.startswith("linux")
+ENV = {**os.environ, "PYTHONWARNINGS": "ignore", "OMP_NUM_THREADS": "1",
+       "GRU_LEARN_NUM_THREADS": "1"}
+
+FIT = ["fit", "--seed_everything=3", "--trainer.max_epochs=300", "--data.n_train=16",
+       "--data.n_val=4", "--data.n_test=4", "--data.horizon=6", "--analysis.enabled=false",
+       "--trainer.enable_progress_bar=false", "--trainer.enable_model_summary=false"]
+COMPARE = ["compare", "--systems", "fhn", "--hidden-sizes", "2", "3", "--seeds", "0", "1",
+           "--epochs", "300", "--n-train", "16", "--n-val", "4", "--n-test", "4",
+           "--horizon", "6"]
+
+
+# --- helpers -------------------------------------------------------------------------------
+def start(args: list[str], cwd: Path) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "gru_learn", *args], cwd=cwd, env=ENV,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def children(pid: int) -> list[int]:
+    """Direct child processes of ``pid`` (Linux /proc)."""
+    found = []
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        try:
+            found += [int(c) for c in (task / "children").read_text().split()]
+        except OSError:
+            pass
+    return found
+
+
+def alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+def kill_at(proc: subprocess.Popen, delay: float, sig: int) -> None:
+    """Send ``sig`` after ``delay`` seconds (if still running) and wait for the exit; print
+    what happened (``pytest -s`` shows each case)."""
+    deadline = time.monotonic() + delay
+    while proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.01)
+    sent = proc.poll() is None
+    if sent:
+        proc.send_signal(sig)
+    _, err = proc.communicate(timeout=120)
+    last = (err.strip().splitlines() or [""])[-1][:100]
+    print(f"\n{signal.Signals(sig).name} after {delay:.2f} s: "
+          f"{'sent' if sent else 'already finished'}, exit {proc.returncode}, last line {last!r}")
+
+
+def wait_for(path_glob: tuple[Path, str], proc: subprocess.Popen, timeout: float = 120) -> None:
+    """Until a file matching the glob exists (or the process ended)."""
+    folder, pattern = path_glob
+    deadline = time.monotonic() + timeout
+    while proc.poll() is None and time.monotonic() < deadline:
+        if folder.is_dir() and any(folder.glob(pattern)):
+            return
+        time.sleep(0.01)
+
+
+def stray(root: Path) -> list[str]:
+    """Temporaries and hidden files anywhere under ``root``."""
+    return sorted(str(p.relative_to(root)) for p in root.rglob("*")
+                  if p.name.startswith(".") or TMP_MARK in p.name)
+
+
+def state(path: Path) -> dict[str, torch.Tensor]:
+    return torch.load(path, weights_only=False)["state_dict"]
+
+
+def assert_same_state(a: Path, b: Path) -> None:
+    sa, sb = state(a), state(b)
+    assert sa.keys() == sb.keys()
+    for k in sa:
+        assert torch.equal(sa[k], sb[k]), k
+
+
+def timed_run(args: list[str], cwd: Path) -> float:
+    t0 = time.monotonic()
+    proc = start(args, cwd)
+    _, err = proc.communicate(timeout=300)
+    assert proc.returncode == 0, err
+    return time.monotonic() - t0
+
+
+# --- fit: kill, resume from the newest last.ckpt, same parameters ----------------------------
+@pytest.fixture(scope="module")
+def fit_baseline(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, float]:
+    root = tmp_path_factory.mktemp("fit_base")
+    seconds = timed_run(FIT, root)
+    return next(root.glob("logs/fhn/version_0/checkpoints/last.ckpt")), seconds
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("seed", KILL_SEEDS)
+def test_fit_killed_at_a_random_moment_resumes_to_the_same_network(
+        seed: int, fit_baseline: tuple[Path, float], tmp_path: Path) -> None:
+    base, seconds = fit_baseline
+    rng, sig = random.Random(seed), SIGNALS[seed % len(SIGNALS)]
+    proc = start(FIT, tmp_path)
+    if seed % 2:  # during training: from the moment the run's config is written
+        wait_for((tmp_path / "logs" / "fhn", "version_*/config.yaml"), proc)
+        kill_at(proc, rng.uniform(0, 2.0), sig)
+    else:
+        kill_at(proc, rng.uniform(0, seconds), sig)
+    saved = sorted(tmp_path.glob("logs/fhn/version_*/checkpoints/last.ckpt"))
+    resume = [f"--ckpt_path={saved[-1]}"] if saved else []
+    if saved:
+        print(f"resuming from epoch {torch.load(saved[-1], weights_only=False)['epoch']}")
+    result = run_cli(*FIT, *resume, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    final = sorted(tmp_path.glob("logs/fhn/version_*/checkpoints/last.ckpt"),
+                   key=lambda p: int(p.parts[-3].split("_")[1]))[-1]
+    assert torch.load(final, weights_only=False)["global_step"] == 300
+    assert_same_state(final, base)
+    assert stray(tmp_path) == []
+
+
+# --- compare: kill (parent only, any signal), rerun, bit-identical runs ---------------------
+def run_files(out: Path) -> dict[str, object]:
+    """What a grid's results are: every run's result (without its timing) and parameters,
+    results.csv, and summary.json (without timings)."""
+    files: dict[str, object] = {}
+    for result in sorted(out.glob("*/h*/seed*/result.json")):
+        record = json.loads(result.read_text())
+        record.pop("cell_seconds")
+        files[str(result.parent.relative_to(out))] = record
+        files[str(result.parent.relative_to(out)) + "/state"] = {
+            k: v.tolist() for k, v in state(result.parent / "model.ckpt").items()}
+    files["results.csv"] = (out / "results.csv").read_text()
+    summary = json.loads((out / "summary.json").read_text())
+    for run in summary["runs"]:
+        run.pop("cell_seconds")
+    files["summary.json"] = summary
+    return files
+
+
+@pytest.fixture(scope="module")
+def compare_baseline(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict, float]:
+    root = tmp_path_factory.mktemp("compare_base")
+    seconds = timed_run([*COMPARE, "--out", "out"], root)
+    return run_files(root / "out"), seconds
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("seed, workers", [(s, 1) for s in KILL_SEEDS]
+                         + [(s, 2) for s in (3, 4)])  # parent SIGKILLed, SIGTERMed
+def test_compare_killed_at_a_random_moment_reruns_to_the_same_grid(
+        seed: int, workers: int, compare_baseline: tuple[dict, float], tmp_path: Path) -> None:
+    """With --workers 2 only the parent is signalled (as a scheduler or a closed terminal
+    does): the workers must end with it."""
+    expected, seconds = compare_baseline
+    rng, sig = random.Random(seed), SIGNALS[seed % len(SIGNALS)]
+    args = [*COMPARE, "--out", "out", "--workers", str(workers)]
+    proc = start(args, tmp_path)
+    workers_seen: list[int] = []
+    if workers > 1 and LINUX:  # kill while the workers train
+        deadline = time.monotonic() + 120
+        while len(workers_seen) < workers and time.monotonic() < deadline:
+            workers_seen = children(proc.pid)
+            time.sleep(0.02)
+        assert len(workers_seen) == workers
+        kill_at(proc, rng.uniform(0, 1.0), sig)
+    elif seed % 2:
+        wait_for((tmp_path / "out", "compare.json"), proc)
+        kill_at(proc, rng.uniform(0, 2.0), sig)
+    else:
+        kill_at(proc, rng.uniform(0, seconds), sig)
+    deadline = time.monotonic() + 10
+    while any(alive(w) for w in workers_seen) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    left = [w for w in workers_seen if alive(w)]
+    for w in left:
+        os.kill(w, signal.SIGKILL)
+    assert not left, f"workers outlived their parent ({signal.Signals(sig).name})"
+    result = run_cli(*args, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    print(result.stdout.splitlines()[0])
+    assert run_files(tmp_path / "out") == expected
+    assert stray(tmp_path) == []
+
+
+# --- damaged files --------------------------------------------------------------------------
+DAMAGE = {
+    "truncated": lambda p: p.write_bytes(p.read_bytes()[: max(1, p.stat().st_size // 2)]),
+    "garbage": lambda p: p.write_bytes(b"\x00garbage{[\xff" * 7),
+    "deleted": lambda p: p.unlink(),
+}
+TINY_DATA = {"n_train": 16, "n_val": 4, "n_test": 4, "horizon": 6}
+
+
+def damage(path: Path, kind: str) -> None:
+    if path.is_dir():
+        shutil.rmtree(path) if kind == "deleted" else [
+            DAMAGE[kind](p) for p in path.iterdir() if p.is_file()]
+    else:
+        DAMAGE[kind](path)
+
+
+@pytest.mark.parametrize("kind", [*DAMAGE, "wrong spec", "nan"])
+def test_a_damaged_dataset_cache_is_regenerated_identically(kind: str, in_tmp: Path) -> None:
+    dm = TrajectoryDataModule(**TINY_DATA)
+    dm.setup()
+    original = {k: v.clone() for k, v in dm.splits.items()}
+    path = dm.cache_path
+    if kind == "wrong spec":
+        blob = torch.load(path, weights_only=True)
+        blob["spec"] = json.dumps({**dm.spec, "seed": 99}, sort_keys=True)
+        torch.save(blob, path)
+    elif kind == "nan":
+        blob = torch.load(path, weights_only=True)
+        blob["train"][0, 0, 0] = float("nan")
+        torch.save(blob, path)
+    else:
+        damage(path, kind)
+    again = TrajectoryDataModule(**TINY_DATA)
+    again.setup()
+    for k, v in original.items():
+        assert torch.equal(again.splits[k], v), k
+    assert torch.load(path, weights_only=True)["key"] == dm.key  # rewritten whole
+    assert stray(in_tmp) == []
+
+
+# the in-process grid every compare damage test starts from: 1 system x 2 sizes x 2 seeds
+GRID = ["--systems", "fhn", "--hidden-sizes", "2", "3", "--seeds", "0", "1", "--epochs", "20",
+        "--n-train", "16", "--n-val", "4", "--n-test", "4", "--horizon", "6"]
+
+
+@pytest.fixture(scope="module")
+def grid_baseline(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
+    root = tmp_path_factory.mktemp("grid")
+    args = [*GRID, "--out", str(root / "out"), "--cache-dir", str(root / "datasets")]
+    assert compare_main(args) == 0
+    return root, run_files(root / "out")
+
+
+COMPARE_FILES = ["results.csv", "summary.json", "fig12_fhn.png", "figures",
+                 "fhn/h3/seed1/result.json", "fhn/h3/seed1/model.ckpt", "fhn/h2/seed0",
+                 "fhn/h2/seed0/analysis.json"]
+
+
+@pytest.mark.parametrize("kind", list(DAMAGE))
+@pytest.mark.parametrize("name", COMPARE_FILES)
+def test_a_damaged_compare_output_is_rebuilt_identically(
+        name: str, kind: str, grid_baseline: tuple[Path, dict], tmp_path: Path) -> None:
+    root, expected = grid_baseline
+    out = tmp_path / "out"
+    shutil.copytree(root / "out", out)
+    if name.endswith("analysis.json"):  # as compare --analyze leaves it
+        write_json_atomic(out / name, {"learned": {}, "comparison": {}})
+    damage(out / name, kind)
+    args = [*GRID, "--out", str(out), "--cache-dir", str(root / "datasets")]
+    assert compare_main(args) == 0
+    assert run_files(out) == expected
+    assert stray(out) == []
+    assert (out / "figures").is_dir() and (out / "fig12_fhn.png").stat().st_size > 1000
+
+
+@pytest.mark.parametrize("kind", list(DAMAGE))
+def test_a_damaged_compare_json_is_one_line_then_force_rebuilds(
+        kind: str, grid_baseline: tuple[Path, dict], tmp_path: Path,
+        capsys: pytest.CaptureFixture) -> None:
+    root, expected = grid_baseline
+    out = tmp_path / "out"
+    shutil.copytree(root / "out", out)
+    damage(out / "compare.json", kind)
+    args = ["compare", *GRID, "--out", str(out), "--cache-dir", str(root / "datasets")]
+    if kind != "deleted":  # without it the runs are taken as they are
+        assert gru_main(args) == 2
+        err = capsys.readouterr().err.strip()
+        assert "compare.json is unreadable" in err and "\n" not in err
+        args.append("--force")
+    assert gru_main(args) == 0
+    assert run_files(out) == expected
+
+
+CONFIGS = {
+    "truncated YAML": "systems: [fhn, ring\nhidden_sizes: [2",
+    "garbage": "\x00\xff{{{: :",
+    "not a mapping": "- fhn\n- ring\n",
+    "unknown key": "systems: [fhn]\nepochz: 3\n",
+}
+
+
+@pytest.mark.parametrize("text", CONFIGS.values(), ids=CONFIGS.keys())
+@pytest.mark.parametrize("command", ["compare", "fit"])
+def test_a_damaged_config_is_one_line_and_creates_nothing(
+        command: str, text: str, in_tmp: Path, capsys: pytest.CaptureFixture) -> None:
+    (in_tmp / "config.yaml").write_text(text, errors="surrogateescape")
+    args = [command, "--config", "config.yaml"]
+    if command == "compare":
+        args += ["--out", "out"]
+    assert gru_main(args) == 2
+    err = capsys.readouterr().err.strip()
+    assert "error" in err and "\n" not in err and "Traceback" not in err, err
+    assert sorted(p.name for p in in_tmp.iterdir()) == ["config.yaml"]
+
+
+@pytest.mark.parametrize("kind", list(DAMAGE))
+def test_a_damaged_checkpoint_is_one_line_for_every_command(
+        kind: str, grid_baseline: tuple[Path, dict], in_tmp: Path,
+        capsys: pytest.CaptureFixture) -> None:
+    root, _ = grid_baseline
+    ckpt = in_tmp / "model.ckpt"
+    shutil.copy(root / "out/fhn/h2/seed0/model.ckpt", ckpt)
+    damage(ckpt, kind)
+    for args in (["fit", f"--ckpt_path={ckpt}", "--trainer.max_epochs=1"],
+                 ["test", f"--ckpt_path={ckpt}"], ["analyze", "--ckpt", str(ckpt)]):
+        assert gru_main(args) == 2, args
+        err = capsys.readouterr().err.strip()
+        assert "checkpoint" in err and "\n" not in err, err
+    assert sorted(p.name for p in in_tmp.iterdir()) == ([] if kind == "deleted"
+                                                        else ["model.ckpt"])
+
+
+# --- how files are written ----------------------------------------------------------------
+@pytest.mark.parametrize("umask", [0o022, 0o002, 0o077])
+def test_written_files_get_umask_permissions(umask: int, in_tmp: Path) -> None:
+    """Like open(path, "w"): 0666 less the umask (mkstemp's 0600 broke shared caches)."""
+    old = os.umask(umask)
+    try:
+        write_json_atomic(in_tmp / "a.json", {"x": 1})
+        dm = TrajectoryDataModule(**TINY_DATA)
+        dm.prepare_data()
+        for path in (in_tmp / "a.json", dm.cache_path):
+            assert path.stat().st_mode & 0o777 == 0o666 & ~umask, path
+    finally:
+        os.umask(old)
+
+
+def test_atomic_writes_reach_the_disk_before_and_after_the_rename(
+        in_tmp: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The file's data is flushed before the rename (else a power cut can leave an empty
+    "finished" file) and the folder after it (else the rename itself can be lost)."""
+    events: list[str] = []
+    real_fsync, real_replace = os.fsync, os.replace
+
+    def fsync(fd: int) -> None:
+        target = os.readlink(f"/proc/self/fd/{fd}") if LINUX else "?"
+        events.append(f"fsync {Path(target).name}")
+        real_fsync(fd)
+
+    def replace(a: str, b: str) -> None:
+        events.append(f"replace {Path(b).name}")
+        real_replace(a, b)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    monkeypatch.setattr(os, "replace", replace)
+    write_json_atomic(in_tmp / "a.json", {"x": 1})
+    assert events[-1] == f"fsync {in_tmp.name}" and events[-2] == "replace a.json"
+    assert events[-3].startswith("fsync .a.json" + TMP_MARK)
