@@ -7,13 +7,14 @@ and a box; never imports Lightning, the model or the data.
 from gru_learn.dynamics.analyze import DynamicsResult, analyze_vector_field
 from gru_learn.dynamics.bifurcation import Bifurcation, BifurcationResult, find_bifurcations
 from gru_learn.dynamics.continuous_attractors import SlowManifold, find_continuous_attractors
-from gru_learn.dynamics.cycles import LimitCycle, find_limit_cycles
+from gru_learn.dynamics.cycles import CycleResult, LimitCycle, find_limit_cycles
 from gru_learn.dynamics.fixed_points import (
     FixedPoint,
     FixedPointResult,
     SlowPoint,
     find_fixed_points,
 )
+from gru_learn.dynamics.gru_jacobian import gru_jacobian
 from gru_learn.dynamics.integrate import integrate, integrate_adaptive
 from gru_learn.dynamics.nullclines import nullclines
 from gru_learn.dynamics.stability import KINDS, classify, jacobian
@@ -23,6 +24,7 @@ __all__ = [
     "KINDS",
     "Bifurcation",
     "BifurcationResult",
+    "CycleResult",
     "DynamicsResult",
     "FixedPoint",
     "FixedPointResult",
@@ -37,6 +39,7 @@ __all__ = [
     "find_continuous_attractors",
     "find_fixed_points",
     "find_limit_cycles",
+    "gru_jacobian",
     "integrate",
     "integrate_adaptive",
     "jacobian",

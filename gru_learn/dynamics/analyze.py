@@ -13,7 +13,7 @@ import torch
 from torch import Tensor
 
 from gru_learn.dynamics.continuous_attractors import SlowManifold, find_continuous_attractors
-from gru_learn.dynamics.cycles import LimitCycle, find_limit_cycles
+from gru_learn.dynamics.cycles import CycleResult, LimitCycle, find_limit_cycles
 from gru_learn.dynamics.fixed_points import FixedPointResult, check_box, find_fixed_points
 
 VectorField = Callable[[Tensor], Tensor]
@@ -37,6 +37,8 @@ class DynamicsResult:
     def to_json(self) -> dict[str, Any]:
         out = self.fixed.to_json()
         out["limit_cycles"] = [c.to_json() for c in self.limit_cycles]
+        out["limit_cycle_candidates"] = [
+            c.to_json() for c in getattr(self.limit_cycles, "candidates", [])]
         out["continuous_attractors"] = [m.to_json() for m in self.continuous_attractors]
         out["box"] = [list(b) for b in self.box]
         out["time_unit"] = "the vector field's time unit (one GRU step = 1)"
@@ -80,7 +82,7 @@ def analyze_vector_field(
     """
     box = check_box(box, len(box) if starts is None else starts.shape[-1])
     fixed = find_fixed_points(f, box, starts=starts, step=step, generator=generator)
-    found: list[LimitCycle] = []
+    found: list[LimitCycle] = CycleResult()
     if cycles:
         init = cycle_starts(box, fixed) if len(box) <= 3 else torch.empty(0, len(box))
         if starts is not None:

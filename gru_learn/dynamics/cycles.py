@@ -6,8 +6,14 @@ crossings return to p (relative to its amplitude) without its speed collapsing i
 candidate, which rules out convergence to a fixed point (speed -> 0, returns shrink) and slow
 drift (no returns). Each candidate is refined by Newton's method on the periodic-orbit
 equations phi_T(x) - x = 0, <f(x0), x - x0> = 0 (unknowns x, T), whose Jacobian uses the
-monodromy matrix M = d phi_T / dx (central differences); M's eigenvalues are the Floquet
-multipliers (one is 1).
+monodromy matrix M = d phi_T / dx (central differences while iterating). At the solution, M is
+computed by autograd through the RK4 steps of phi_T (the exact derivative of the discrete flow,
+no finite differences); its eigenvalues are the Floquet multipliers (one is 1 up to the RK4
+error and the closing residual).
+
+A refined orbit is reported as a limit cycle only when it **closes**: its residual
+||phi_T(x) - x|| is at most ``close_rtol`` (default 1e-6) times its amplitude. Orbits that do
+not close are kept as unconverged candidates (``CycleResult.candidates``, with residuals).
 """
 
 from __future__ import annotations
@@ -35,6 +41,7 @@ class LimitCycle:
     amplitude: float  # half the largest peak-to-peak range over coordinates
     orbit: Tensor  # (n, d) points along one period
     residual: float  # ||phi_T(x) - x|| after shooting
+    converged: bool = True  # residual <= close_rtol * amplitude
 
     def to_json(self) -> dict[str, Any]:
         step = max(1, len(self.orbit) // 100)
@@ -48,20 +55,50 @@ class LimitCycle:
             "amplitude": self.amplitude,
             "center": self.orbit.mean(0).tolist(),
             "residual": self.residual,
+            "converged": self.converged,
             "orbit": self.orbit[::step].tolist(),
         }
 
 
+class CycleResult(list):
+    """The converged limit cycles (iterate it as a list of :class:`LimitCycle`), plus
+    ``candidates``: refined orbits whose closing residual stayed above tolerance."""
+
+    def __init__(self, cycles: list[LimitCycle] | None = None,
+                 candidates: list[LimitCycle] | None = None) -> None:
+        super().__init__(cycles or [])
+        self.candidates: list[LimitCycle] = list(candidates or [])
+
+
+def flow(f: VectorField, x: Tensor, period: float, n_steps: int) -> Tensor:
+    """phi_T(x): ``n_steps`` RK4 steps of size T / n_steps (differentiable in x)."""
+    h = x
+    for _ in range(n_steps):
+        h = rk4_step(f, h, period / n_steps)
+    return h
+
+
+def monodromy(f: VectorField, x: Tensor, period: float, n_steps: int) -> tuple[Tensor, Tensor]:
+    """(phi_T(x), M = d phi_T / dx) with M by autograd through the RK4 steps of phi_T
+    (reverse mode, the d output rows as one batched backward pass): the exact derivative of
+    the discrete flow, from which the Floquet multipliers are read."""
+    x = x.detach()
+    m = torch.autograd.functional.jacobian(lambda y: flow(f, y, period, n_steps), x,
+                                           vectorize=True)
+    with torch.no_grad():
+        end = flow(f, x, period, n_steps)
+    return end, m.detach()
+
+
 @torch.no_grad()
-def monodromy(
+def newton_monodromy(
     f: VectorField, x: Tensor, period: float, n_steps: int, eps: float = 1e-6
 ) -> tuple[Tensor, Tensor]:
-    """(phi_T(x), M = d phi_T / dx): M by central differences, all 2d + 1 states in one batch
-    (error O(eps^2), far below the shooting tolerance's effect on the multipliers)."""
+    """(phi_T(x), M) with M by central differences, all 2d + 1 states in one batch: the cheap
+    Jacobian for the shooting iterations only (error O(eps^2))."""
     d = x.shape[-1]
     e = eps * torch.eye(d, dtype=x.dtype)
-    states = torch.cat([x[None], x + e, x - e])
-    end = advance(f, states, period, period / n_steps)
+    end = advance(f, torch.cat([x[None], x + e, x - e]), period, period / n_steps)
     return end[0], ((end[1 : d + 1] - end[d + 1 :]) / (2 * eps)).T
 
 
@@ -77,7 +114,7 @@ def shoot(
         if not (0 < period < 1e6):
             return None
         n_steps = max(50, int(math.ceil(period / dt)))
-        end, m = monodromy(f, x, period, n_steps)
+        end, m = newton_monodromy(f, x, period, n_steps)
         r = end - x
         residual = float(r.norm())
         a = torch.zeros(d + 1, d + 1, dtype=x.dtype)
@@ -124,7 +161,8 @@ def find_limit_cycles(
     speed_tol: float = 1e-6,
     return_tol: float = 2e-2,
     min_amplitude: float = 1e-4,
-) -> list[LimitCycle]:
+    close_rtol: float = 1e-6,
+) -> CycleResult:
     """Stable limit cycles reached from ``starts`` (n, d) plus, when ``starts`` lie on one,
     unstable ones; each refined by shooting, deduplicated, with Floquet multipliers.
 
@@ -138,6 +176,7 @@ def find_limit_cycles(
         field = f(path[0])
         speed = f(path).norm(dim=-1).min(0).values
     cycles: list[LimitCycle] = []
+    candidates: list[LimitCycle] = []
     for j, (times, points) in enumerate(section_returns(path, field)):
         if float(speed[j]) < speed_tol or len(times) < 3:
             continue
@@ -147,16 +186,18 @@ def find_limit_cycles(
         if float((points[-1] - points[-2]).norm()) > return_tol * max(amp, 1e-12):
             continue
         x0 = points[-1]
-        if any(_on_orbit(x0, c, rel=0.1) for c in cycles):
+        if any(_on_orbit(x0, c, rel=0.1) for c in cycles + candidates):
             continue
         refined = shoot(f, x0, (times[-1] - times[-2]) * dt, dt)
         if refined is None:
             continue
         cycle = _cycle_from(f, *refined, dt=dt)
-        duplicate = any(_on_orbit(cycle.orbit[0], c) for c in cycles)
+        cycle.converged = cycle.residual <= close_rtol * cycle.amplitude
+        found = cycles if cycle.converged else candidates
+        duplicate = any(_on_orbit(cycle.orbit[0], c) for c in found)
         if cycle.amplitude >= min_amplitude and not duplicate:
-            cycles.append(cycle)
-    return cycles
+            found.append(cycle)
+    return CycleResult(cycles, candidates)
 
 
 def _on_orbit(x: Tensor, cycle: LimitCycle, rel: float = 1e-2) -> bool:
