@@ -14,6 +14,7 @@ import torch
 from jsonargparse import ArgumentError
 from lightning.pytorch.callbacks import ModelCheckpoint, ProgressBar
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
+from lightning.pytorch.utilities.exceptions import SIGTERMException
 
 from gru_learn.callbacks import DynamicsAnalysis, EpochProgressBar, LastCheckpoint
 from gru_learn.checkpoint_io import check_fits, read_checkpoint
@@ -200,6 +201,10 @@ def main(argv: list[str]) -> int:
             args=argv,
             auto_configure_optimizers=False,
         )
+    except SIGTERMException:  # Lightning stops at the next step and raises a SystemExit(None)
+        print(f"gru_learn {argv[0]}: terminated; resume with --ckpt_path "
+              "<run>/checkpoints/last.ckpt", file=sys.stderr)
+        return 143
     except UserError:
         raise
     except (ArgumentError, ValueError, TypeError) as e:
