@@ -3,6 +3,7 @@ GRU forward, read out affinely, and fit the whole horizon (paper Section 5, Eq 1
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Literal
 
@@ -93,7 +94,8 @@ def forced_forecast(
     return torch.stack(preds, dim=1)
 
 
-def adaptive_alpha(step, states: Tensor, max_sequences: int = 64) -> float:
+def adaptive_alpha(step: Callable[[Tensor], Tensor], states: Tensor,
+                   max_sequences: int = 64) -> float:
     """aGTF's alpha estimate (Hess et al. 2023, the reference code's "product_upper_bound"):
     for each sequence the geometric mean of the spectral norms ||J(h_k)||_2 of the map's
     Jacobians along it; N = the maximum over sequences; alpha = max(0, 1 - 1/N).

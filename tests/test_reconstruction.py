@@ -28,7 +28,7 @@ from gru_learn.dynamics.metrics import (
     state_space_divergence_reference,
 )
 from gru_learn.errors import UserError
-from gru_learn.model import GRUForecaster, forced_forecast, rollout_hidden
+from gru_learn.model import GRUForecaster, adaptive_alpha, forced_forecast, rollout_hidden
 from gru_learn.systems import get_system
 
 F64 = torch.float64
@@ -178,6 +178,15 @@ def test_readout_from_data_is_set_when_training_starts(in_tmp) -> None:
     torch.testing.assert_close(model.readout.bias.detach(), flat.mean(0), rtol=1e-5, atol=1e-5)
     torch.testing.assert_close(model.readout.weight.detach(), C0 * flat.std(0)[:, None],
                                rtol=1e-5, atol=1e-5)
+
+
+def test_adaptive_alpha_of_a_linear_map() -> None:
+    """J = A everywhere: N = ||A||_2 and alpha = 1 - 1/N; a contraction gives alpha = 0."""
+    A = torch.tensor([[1.5, 0.4], [-0.3, 0.8]], dtype=F64)
+    states = torch.randn(5, 7, 2, dtype=F64)
+    expected = 1 - 1 / float(torch.linalg.matrix_norm(A, ord=2))
+    assert adaptive_alpha(lambda h: h @ A.T, states) == pytest.approx(expected, rel=1e-12)
+    assert adaptive_alpha(lambda h: 0.5 * h, states) == 0.0
 
 
 def test_adaptive_alpha_is_saved_and_restored() -> None:
