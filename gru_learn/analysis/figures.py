@@ -14,6 +14,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
+from matplotlib.lines import Line2D  # noqa: E402
 from torch import Tensor  # noqa: E402
 
 from gru_learn.analysis.core import F64  # noqa: E402
@@ -154,8 +155,7 @@ def fixed_points_vs_input(points: list[Any]) -> Figure:
             q = ((p.h - mean) @ proj.T).numpy()
             marker, face = MARKERS[p.kind]
             ax.plot(q[0], q[1], marker=marker, color=c, mec="black" if face == "black" else c,
-                    mfc=c if face != "white" else "white", ms=8, ls="none",
-                    label=p.kind.replace("_", " "))
+                    mfc=c if face != "white" else "white", ms=8, ls="none")
             ax_r.plot(k, q[0], marker=marker, color=c, mfc=c if face != "white" else "white",
                       ms=7, ls="none")
     sm = plt.cm.ScalarMappable(cmap=cmap, norm=plt.Normalize(0, max(1, n - 1)))
@@ -166,5 +166,10 @@ def fixed_points_vs_input(points: list[Any]) -> Figure:
     ax_r.set_xlabel("input row")
     ax_r.set_ylabel("PC1 of the fixed point")
     ax_r.set_title("open = unstable, filled = stable", fontsize=10)
-    unique_legend(ax)
+    kinds = sorted({p.kind for pt in points for p in pt.result.fixed_points})
+    handles = [Line2D([], [], marker=MARKERS[k][0], ls="none", color="0.4",
+                      mfc="white" if MARKERS[k][1] == "white" else "0.4", label=k.replace("_", " "))
+               for k in kinds]
+    if handles:
+        ax.legend(handles=handles, fontsize=7, loc="best", framealpha=0.6)
     return fig
