@@ -114,6 +114,19 @@ FIG3A = {"uh11": 5.439796777555957, "uh12": -1.6694500387022342, "uh21": 2.45010
          "uh22": 5.049796049760738, "ur11": -0.7383845238899627, "ur12": 4.580044008429109,
          "ur21": 5.570682213002463, "ur22": 6.775541808470644, "bh1": -0.7424493653469612,
          "bh2": 0.6078291301917005, "br1": 2.963009248450951, "br2": 4.022486046240726}
+# found by `search-topology --saddle-node 1` (seed 0) and `--saddle-node 2 --seed 1`: a
+# sink + saddle (first kind) and a source + saddle (second kind) fused, located to 1e-12 in
+# the bias direction the search moved along (docs/catalogue.md)
+SN1_FOUND = {"uh11": 5.256967861785598, "uh12": 0.24781192300060156,
+             "uh21": -0.03298293934789408,
+         "uh22": 6.241671869928061, "ur11": 7.545285152303437, "ur12": -1.2392930903115045,
+         "ur21": 0.09648002904989703, "ur22": 8.077603253471011, "bh1": 0.6137289920824944,
+         "bh2": -1.8640788172587852, "br1": 4.545095824117243, "br2": 2.727573201083254}
+SN2_FOUND = {"uh11": 4.863883658653163, "uh12": 0.61524669596643,
+             "uh21": -4.514156919025433,
+         "uh22": 3.1538844139662734, "ur11": 2.61288180766893, "ur12": -5.640419164928536,
+         "ur21": 4.837028605185962, "ur22": 2.2072857039550993, "bh1": -1.0733257197084565,
+         "bh2": 2.011444664216097, "br1": 0.39951646303623123, "br2": 0.11463294643794245}
 B_HALF = half_stable_bias(4.0)  # -0.53284...: u_h = 4 unit with a half-stable node at sqrt(1/2)
 B_CLUSTER = -0.5328399682824843  # cluster_bias(4.0, 1e-4): its pair 1e-4 apart (tested)
 
@@ -147,6 +160,10 @@ PRESETS: dict[str, Preset] = {
                    description="Fig 4: sink, source and two saddles 1e-4 apart per axis"),
     "fig3a": Preset(gru2d, FIG3A, description="Fig 3A: 11 fixed points (5 sinks), found by "
                     "search"),
+    "sn1_found": Preset(gru2d, SN1_FOUND, description="a saddle-node of the first kind, "
+                        "found by search"),
+    "sn2_found": Preset(gru2d, SN2_FOUND, description="a saddle-node of the second kind, "
+                        "found by search"),
     "gru2d": Preset(gru2d, {k: 0.0 for k in ("uh11", "uh12", "uh21", "uh22", "ur11", "ur12",
                                              "ur21", "ur22", "bh1", "bh2", "br1", "br2")},
                     description="any 2-D GRU (U_z = b_z = 0)"),

@@ -51,6 +51,10 @@ class Settings:
         return 12 if self.quick else 100
 
     @property
+    def readings_grid(self) -> int:
+        return 16 if self.quick else 40
+
+    @property
     def bifurcation_steps(self) -> int:
         return 6 if self.quick else 21
 
@@ -171,11 +175,90 @@ def fig6(out: Path, s: Settings) -> list[Claim]:
     variances = [r["variance_frequency"] for r in rows]
     ok_mean = all(b < a for a, b in zip(means, means[1:], strict=False))
     ok_var = all(b < a for a, b in zip(variances, variances[1:], strict=False))
-    return [claim("Fig 6 right", "increasing the reset bias s slows the mean oscillation "
-                  "frequency and reduces its variance", "mean and variance fall with s",
-                  "; ".join(f"s={r['s']:g}: mean {r['mean_frequency']:.4g}, var "
-                            f"{r['variance_frequency']:.3g}" for r in rows),
-                  ok_mean and ok_var, f"{s.sweep_grid}x{s.sweep_grid} (alpha, beta) grid")]
+    readings = fig6_readings(s.readings_grid, (0.0, 1.0, 2.0))
+    write_json_atomic(out / "fig6_readings.json", readings)
+    matching = [k for k, r in readings["readings"].items() if r["reproduces"]]
+    return [
+        claim("Fig 6 right", "increasing the reset bias s slows the mean oscillation "
+              "frequency and reduces its variance", "mean and variance fall with s",
+              "; ".join(f"s={r['s']:g}: mean {r['mean_frequency']:.4g}, var "
+                        f"{r['variance_frequency']:.3g}" for r in rows),
+              ok_mean and ok_var, f"{s.sweep_grid}x{s.sweep_grid} (alpha, beta) grid"),
+        claim("Fig 6 readings", "which reading of Fig 6 gives 'increasing s slows the mean "
+              "frequency and reduces its variance'", "mean and variance fall with s",
+              "; ".join(f"{k}: mean {_trend(r['mean'])}, var {_trend(r['variance'])}"
+                        for k, r in readings["readings"].items()),
+              bool(matching), "reproduced by: " + (", ".join(matching) or "none") + ". "
+              + readings["analytic"] + f" Grid {s.readings_grid}^2, s = 0, 1, 2; "
+              "fig6_readings.json"),
+    ]
+
+
+def _trend(xs: list[float | None]) -> str:
+    vals = ["nan" if x is None else f"{x:.3g}" for x in xs]
+    return "->".join(vals)
+
+
+def fig6_readings(grid: int, s_values: tuple[float, ...], dt: float = 0.2,
+                  t_transient: float = 200.0, t_window: float = 200.0) -> dict[str, Any]:
+    """Fig 6 right under each reading that could reverse our trend: per reading, the mean and
+    variance of the frequency against s, and whether both fall with s (the paper's claim).
+
+    - ``ode``: our reading (ODE frequency, b_r = s, paper reset, mean over oscillating points);
+    - ``map``: the discrete GRU map h -> h + f(h), cycles per step;
+    - ``reset_after``: torch.nn.GRU's reset convention;
+    - ``minus_s``: b_r = -s (the bias entering with the opposite sign);
+    - ``fixed_region_zero``: mean over the whole (alpha, beta) rectangle, 0 where no cycle;
+    - ``fixed_region_s0``: mean over the points oscillating at the first s;
+    - ``period``: the mean period instead of the frequency (other units; Hz = a constant
+      factor of ours and cannot change a trend).
+    """
+    import numpy as np
+
+    from gru_learn.dynamics.frequency import map_frequency, oscillation_frequency, stacked_field
+    from gru_learn.presets import hopf
+
+    alphas = np.linspace(0, math.pi, grid + 2)[1:-1]
+    betas = np.linspace(1, 3, grid + 2)[1:-1]
+
+    def sweep(sign: float, reset: str, discrete: bool) -> dict[float, np.ndarray]:
+        grids = {}
+        for sv in s_values:
+            cells = [hopf(float(a), float(b), sign * sv, reset=reset) for a in alphas
+                     for b in betas]
+            h0 = torch.tensor([0.3, 0.0], dtype=torch.float64).expand(len(cells), 2).clone()
+            f = stacked_field(cells)
+            freq = (map_frequency(f, h0, n_transient=int(t_transient),
+                                  n_window=int(t_window)) if discrete else
+                    oscillation_frequency(f, h0, dt=dt, t_transient=t_transient,
+                                          t_window=t_window))
+            grids[sv] = freq.numpy()
+        return grids
+
+    def stats(values: list[np.ndarray]) -> dict[str, Any]:
+        mean = [float(np.mean(v)) if len(v) else None for v in values]
+        var = [float(np.var(v)) if len(v) else None for v in values]
+        falls = all(a is not None and b is not None and b < a
+                    for xs in (mean, var) for a, b in zip(xs, xs[1:], strict=False))
+        return {"mean": mean, "variance": var, "reproduces": falls}
+
+    ode = sweep(1.0, "before", False)
+    osc = [ode[sv][np.isfinite(ode[sv])] for sv in s_values]
+    first = np.isfinite(ode[s_values[0]])
+    readings = {
+        "ode": stats(osc),
+        "map": stats([v[np.isfinite(v)] for v in sweep(1.0, "before", True).values()]),
+        "reset_after": stats([v[np.isfinite(v)] for v in sweep(1.0, "after", False).values()]),
+        "minus_s": stats([v[np.isfinite(v)] for v in sweep(-1.0, "before", False).values()]),
+        "fixed_region_zero": stats([np.nan_to_num(ode[sv], nan=0.0) for sv in s_values]),
+        "fixed_region_s0": stats([ode[sv][first & np.isfinite(ode[sv])] for sv in s_values]),
+        "period": stats([1.0 / v for v in osc]),
+    }
+    analytic = ("Analytically r = sigma(s) is constant in Eq 8, so f = (tanh(sigma(s) beta "
+                "R(alpha) h) - h)/2: s only rescales the gain beta to sigma(s) beta; the "
+                "origin turns at sigma(s) beta sin(alpha)/2 rad per unit time, increasing in s, "
+                "and both reset conventions give the same field.")
+    return {"s": list(s_values), "grid": grid, "readings": readings, "analytic": analytic}
 
 
 def fig7_8(out: Path, s: Settings) -> list[Claim]:
@@ -213,6 +296,226 @@ def fig7_8(out: Path, s: Settings) -> list[Claim]:
                             "0.051 < gamma_H < 0.0535", f"{found['hopf']['value']:.10f}",
                             0.051 < found["hopf"]["value"] < 0.0535))
     return claims
+
+
+def _certified_counts(name: str) -> tuple[Any, Any]:
+    """(certificate, cell) of a 2-D preset by the exhaustive search at two resolutions."""
+    from gru_learn.presets import build_preset
+    from gru_learn.topology_search import certify, theta_from_cell
+
+    cell = build_preset(name)
+    return certify(theta_from_cell(cell)), cell
+
+
+def fig3_4(out: Path, s: Settings) -> list[Claim]:
+    """The catalogue of Fig 3 (presets found by search or built from 1-D units), certified in
+    this run, and the Fig 4 cluster's separation against float32 / float64 precision."""
+    from gru_learn.topology_search import saddle_node_kind
+
+    for preset in ("fig3a", "fig3_saddle_nodes", "fig3b", "fig4", "bistable_pair"):
+        _cli("portrait", "--preset", preset, "--no-cycles", "--out", out / f"{preset}.png",
+             "--json", out / f"{preset}.json")
+    claims = []
+    cert, _ = _certified_counts("fig3a")
+    c = cert.counts
+    claims.append(claim(
+        "Fig 3A", "a 2-D GRU with 11 fixed points (5 stable: a continuous analogue of 5 "
+        "discrete states)", "11 fixed points", f"{c['total']} fixed points: {c['sinks']} "
+        f"sinks, {c['saddles']} saddles, {c['sources']} sources; index sum {cert.index_sum}; "
+        f"{'certified' if cert.ok else 'NOT certified: ' + cert.reason}",
+        cert.ok and c["total"] == 11 and c["sinks"] == 5,
+        "preset fig3a, found by search-topology (docs/catalogue.md); certified here by the "
+        "exhaustive 2-D search at grids 64 and 128 and the index sum"))
+    basic = _json(out / "bistable_pair.json")["fixed_points"]
+    kinds = {p["kind"] for p in basic}
+    claims.append(claim("Fig 3", "sinks, sources and saddles", "all three",
+                        ", ".join(sorted(kinds)) + " (bistable_pair)",
+                        {"stable_node", "unstable_node", "saddle"} <= kinds))
+    sn = [saddle_node_kind(_eig(p)) for p in _json(out / "fig3_saddle_nodes.json")[
+        "fixed_points"]]
+    sides = _sides("fig3_saddle_nodes", "b1", 1e-3)
+    claims.append(claim(
+        "Fig 3 (footnote)", "saddle-node points of the first kind (sink + saddle fused) and "
+        "of the second kind (source + saddle fused)", "both kinds exist",
+        f"{sn.count(1)} of the first kind, {sn.count(2)} of the second; b1 -/+ 1e-3: "
+        f"{sides}", sn.count(1) == 2 and sn.count(2) == 1
+        and sides == "3 (index 1) / 9 (index 1)",
+        "preset fig3_saddle_nodes: unit x at its half-stable bias (closed form), unit y "
+        "bistable; kinds from the non-zero eigenvalue's sign"))
+    found = {}
+    for name in ("sn1_found", "sn2_found"):
+        _cli("portrait", "--preset", name, "--no-cycles", "--out", out / f"{name}.png",
+             "--json", out / f"{name}.json")
+        found[name] = [saddle_node_kind(_eig(p)) for p in _json(out / f"{name}.json")[
+            "fixed_points"]]
+    claims.append(claim(
+        "Fig 3 (footnote)", "saddle-node points of both kinds, found by search-topology",
+        "both kinds exist", f"sn1_found: kinds {sorted(k for k in found['sn1_found'] if k)}; "
+        f"sn2_found: kinds {sorted(k for k in found['sn2_found'] if k)}",
+        1 in found["sn1_found"] and 2 in found["sn2_found"],
+        "parameters from `search-topology --saddle-node 1|2` (docs/catalogue.md); kinds "
+        "recomputed here from the eigenvalues"))
+    fps = _json(out / "fig3b.json")["fixed_points"]
+    codim2 = sum(all(abs(e[0]) < 1e-6 for e in p["eigenvalues"]) for p in fps)
+    first = sum(saddle_node_kind(_eig(p)) == 1 for p in fps)
+    sinks = sum(p["kind"] == "stable_node" for p in fps)
+    claims.append(claim("Fig 3B", "a pseudo-codimension-2 point, a sink and two saddle-node "
+                        "points of the first kind", "1 + 1 + 2",
+                        f"{codim2} double-zero point, {sinks} sink, {first} first-kind "
+                        "saddle-nodes", codim2 == 1 and sinks == 1 and first == 2,
+                        "preset fig3b: both units at the half-stable bias, so the point is "
+                        "codimension-2 up to float64 rounding of the bias"))
+    claims += _cluster_precision(out)
+    return claims
+
+
+def _eig(p: dict[str, Any]) -> torch.Tensor:
+    return torch.tensor([complex(*e) for e in p["eigenvalues"]])
+
+
+def _sides(name: str, param: str, delta: float) -> str:
+    """Certified counts of a preset with ``param`` moved by -delta and +delta."""
+    from gru_learn.presets import PRESETS
+    from gru_learn.topology_search import certify, theta_from_cell
+
+    base = PRESETS[name].defaults
+    texts = []
+    for sign in (-1, 1):
+        params = {**base, param: base[param] + sign * delta}
+        c = certify(theta_from_cell(PRESETS[name].build(**params)), resolutions=(64,))
+        texts.append(f"{c.counts['total']} (index {c.index_sum})" if c.ok else c.reason)
+    return " / ".join(texts)
+
+
+def _cluster_precision(out: Path) -> list[Claim]:
+    """Fig 4 (preset fig4): the four points exactly (each unit's pair of roots in 40-digit
+    arithmetic), their separation d against the width within which f is below each
+    precision's roundoff, what a float64 search and f's signs in float32 / float64 see, and an
+    orbit from inside the cluster in float32, float64 and 40-digit arithmetic."""
+    import mpmath
+
+    from gru_learn.dynamics import find_fixed_points, integrate
+    from gru_learn.presets import PRESETS, build_preset
+    from gru_learn.topology_search import mp_gru_field, mp_rk4, resolution_radius, sign_changes
+
+    cell = build_preset("fig4")
+    b = PRESETS["fig4"].defaults["b1"]
+    h_star = math.sqrt(0.5)
+    with mpmath.workdps(40):
+        g = lambda h: mpmath.tanh(2 * h + mpmath.mpf(b)) - h  # noqa: E731 - unit x (= unit y)
+        u, w = (mpmath.findroot(g, h_star + sgn * 5e-5) for sgn in (-1, 1))
+    gap = float(w - u)
+    d = math.sqrt(2) * gap  # sink (w, w) to source (u, u)
+    c = float((u + w) / 2)
+    centre = torch.tensor([c, c], dtype=torch.float64)
+    _cli("portrait", "--preset", "fig4", "--no-cycles", "--box", c - 3 * gap, c + 3 * gap,
+         "--t-end", 1e5, "--dt", 100, "--out", out / "fig4_zoom.png")
+    res = find_fixed_points(cell.vector_field, [(c - 3 * gap, c + 3 * gap)] * 2,
+                            resolution=64, dedup_tol=0.1 * gap)
+    kinds = sorted(p.kind for p in res.fixed_points)
+    curv = 2.0 * h_star / 2  # f_x = g / 2 with g ~ (b - b*)/a - a h* (h - h*)^2, a = 2
+    width = {name: 2 * resolution_radius(curv, dt)
+             for name, dt in (("float32", torch.float32), ("float64", torch.float64))}
+    seg = [torch.tensor([c + k * 2 * gap, c], dtype=torch.float64) for k in (-1, 1)]
+    signs = {name: sign_changes(build_preset("fig4").to(dt).vector_field, *seg, 0, dt)
+             for name, dt in (("float32", torch.float32), ("float64", torch.float64))}
+    claims = [claim(
+        "Fig 4", "a sink, a source and two saddles closer together than machine precision "
+        "resolves act as one fixed point", "d below machine precision",
+        f"d = {d:.3e} (40 digits); float64 search of the zoomed box: {len(kinds)} points "
+        f"({', '.join(kinds)}); f_x along x through the cluster (4001 points): float64 "
+        f"{signs['float64'][0]} sign changes, {signs['float64'][1]} zeros; float32 "
+        f"{signs['float32'][0]} sign changes, {signs['float32'][1]} zeros (exact: 2, 0); "
+        f"f below roundoff over a width {width['float32']:.1e} (float32), "
+        f"{width['float64']:.1e} (float64)",
+        len(kinds) == 4 and width["float64"] < d < width["float32"]
+        and signs["float64"][0] == 2 and signs["float32"][0] != 2,
+        "preset fig4 (pair gap 1e-4 per axis, bias by mpmath bisection); a float64 bias "
+        "cannot put the pair closer than ~1e-8 (one ulp of b moves it by that much)")]
+    sink = torch.tensor([float(w), float(w)], dtype=torch.float64)
+    t_end, dt = 1e5, 100.0
+    exact = mp_rk4(mp_gru_field(cell), [mpmath.mpf(c), mpmath.mpf(c)], dt, int(t_end / dt))
+    ends = {"40 digits": torch.tensor([float(x) for x in exact], dtype=torch.float64)}
+    for name, dtype in (("float64", torch.float64), ("float32", torch.float32)):
+        _, path = integrate(build_preset("fig4").to(dtype).vector_field,
+                            centre.to(dtype)[None], t_end, dt)
+        ends[name] = path[-1, 0].to(torch.float64)
+    dist = {k: float((v - sink).norm()) for k, v in ends.items()}
+    moved = {k: float((v - centre).norm()) for k, v in ends.items()}
+    claims.append(claim(
+        "Fig 9 (precision)", "near the cluster, orbits from the source go to the sink in "
+        "exact arithmetic; whether a program sees it depends on its precision",
+        "a finite-precision effect", "orbit from the cluster's centre, t = 1e5 (RK4 step 100): "
+        + "; ".join(f"{k}: moved {moved[k]:.1e}, ends {dist[k]:.1e} from the sink"
+                    for k in ends),
+        dist["40 digits"] < 0.1 * d and dist["float64"] < 0.1 * d
+        and dist["float32"] > 0.3 * d,
+        "float64 follows the 40-digit orbit into the sink; in float32 f is rounding noise "
+        "inside the cluster, so the four points act as one (Fig 9's homoclinic-like regions "
+        "themselves are not reproduced: see the README)"))
+    return claims
+
+
+def eq8_saddle_nodes(out: Path, s: Settings) -> list[Claim]:
+    """Eq 8 below the Hopf point: every fixed-point pair that vanishes, where, and the 90-degree
+    rotation symmetry f(R h) = R f(h) that makes them vanish together; portraits both sides."""
+    import numpy as np
+
+    from gru_learn.dynamics import find_bifurcations
+    from gru_learn.dynamics.bifurcation import saddle_node_pairs
+    from gru_learn.presets import hopf, rotation
+
+    def family(a: float):  # noqa: ANN202 - a vector field
+        return hopf(a, 3.0, 0.0).vector_field
+
+    values = np.linspace(0.02, 0.3, s.bifurcation_steps).tolist()
+    r = find_bifurcations(family, "alpha", values, [(-1.0, 1.0)] * 2, homoclinic=False)
+    counts = [len(x.fixed_points) for x in r.fixed_points]
+    k = next((i for i in range(len(counts) - 1) if counts[i] != counts[i + 1]), None)
+    if k is None:
+        return [claim("Eq 8", "four simultaneous saddle-node bifurcations below the Hopf "
+                      "point", "4 pairs", f"no change in the fixed-point count over alpha in "
+                      f"{values[0]:.2f}..{values[-1]:.2f}: {counts}", False)]
+    pairs = saddle_node_pairs(family, values[k], values[k + 1], r.fixed_points[k],
+                              r.fixed_points[k + 1])
+    vals = [p["value"] for p in pairs]
+    states = torch.tensor([p["state"] for p in pairs], dtype=torch.float64)
+    rot = rotation(math.pi / 2)
+    sym = float(torch.cdist(states @ rot.T, states).min(1).values.max()) if len(pairs) else 1.0
+    h = 2 * torch.rand(2000, 2, dtype=torch.float64, generator=torch.Generator().manual_seed(0)) - 1
+    f = family(float(np.mean(vals)) if vals else 0.1)
+    with torch.no_grad():
+        equi = float((f(h @ rot.T) - f(h) @ rot.T).abs().max())
+    a_star = float(np.mean(vals)) if vals else values[k]
+    for tag, a in (("below", a_star - 0.03), ("above", a_star + 0.03)):
+        _cli("portrait", "--preset", "hopf", "--set", f"alpha={a}", "--set", "beta=3",
+             "--out", out / f"eq8_sn_{tag}.png", "--json", out / f"eq8_sn_{tag}.json")
+    below = _json(out / "eq8_sn_below.json")
+    above = _json(out / "eq8_sn_above.json")
+
+    def tally(js: dict[str, Any]) -> str:
+        ks = [p["kind"] for p in js["fixed_points"]]
+        st = sum(k.startswith("stable") for k in ks)
+        un = sum(k.startswith("unstable") for k in ks)
+        return f"{st} sinks, {ks.count('saddle')} saddles, {un} sources"
+
+    fig2a = _json(out / "fig2a.json") if (out / "fig2a.json").is_file() else None
+    same_as_2a = fig2a is not None and tally(below) == tally(fig2a)
+    kinds = sorted({"+".join(sorted(p["kinds"])) for p in pairs})
+    ours = (f"{len(pairs)} pairs ({', '.join(kinds)}) vanish at alpha = "
+            f"{min(vals):.10f}..{max(vals):.10f} (spread {max(vals) - min(vals):.1e}) at "
+            + "; ".join(f"({x:.4f}, {y:.4f})" for x, y in states.tolist())
+            + f"; R(pi/2) maps the set onto itself to {sym:.1e}; f(R h) - R f(h) <= "
+            f"{equi:.1e}. Below: {tally(below)} (Fig 2A: "
+            f"{tally(fig2a) if fig2a else 'not run'}); above: {tally(above)}, "
+            f"{len(above['limit_cycles'])} cycle(s)") if pairs else "no pair located"
+    ok = (len(pairs) == 4 and max(vals) - min(vals) < 1e-8 and sym < 1e-6 and equi < 1e-12
+          and same_as_2a)
+    return [claim("Eq 8", "decreasing alpha past the Hopf point: four simultaneous "
+                  "saddle-node bifurcations, ending topologically as Fig 2A", "4 pairs at once",
+                  ours, ok, "beta = 3, s = 0; tanh acts elementwise and R(pi/2) is a signed "
+                  "permutation, so f(R h) = R f(h): fixed points come in orbits of four and "
+                  "bifurcate together; portraits eq8_sn_below/above.png")]
 
 
 def _fit(system: str, seed: int, s: Settings, root: Path) -> dict[str, Any]:
@@ -341,8 +644,10 @@ def fig12(out: Path, s: Settings) -> list[Claim]:
 STEPS: tuple[Step, ...] = (
     Step("fig1", (0.1, 0.1), fig1),
     Step("fig2a", (0.2, 0.2), fig2a),
+    Step("fig3_4", (0.6, 0.6), fig3_4),
     Step("fig5", (0.5, 1.0), fig5),
-    Step("fig6", (0.5, 3.0), fig6),
+    Step("eq8_sn", (1.0, 1.5), eq8_saddle_nodes),
+    Step("fig6", (1.0, 10.0), fig6),
     Step("fig7_8", (1.0, 2.0), fig7_8),
     Step("fig11", (1.5, 15.0), fig11),
     Step("fig10", (0.2, 0.2), fig10),
@@ -366,7 +671,10 @@ CHOICES = """\
 | reset convention | "before" (the paper's Eq 4) | |
 | Fig 5B/C angles | alpha = 0.7 and 0.5 | not given; both below the Hopf point |
 | Fig 6 reset biases | s = 0, 1, 2 | not given |
-| Figs 3, 9 | not reproduced | their parameters are in the unavailable supplement |
+| Fig 3A | our own 11-point GRU (preset fig3a) | the paper's parameters are in the unavailable supplement; ours was found by `search-topology` |
+| Figs 3B, 4, saddle-nodes | two independent 1-D GRUs at (or 1e-4 past) the half-stable bias | closed-form tangency; topologically the paper's description |
+| Fig 9 | the finite-precision mechanism only | no parameters with homoclinic-like regions found (README) |
+| Fig 6 readings | grid 16 (quick) / 40 (full), s = 0, 1, 2 | seven readings x three s per run |
 """
 
 
@@ -377,8 +685,10 @@ def write_report(out: Path, claims: list[Claim], s: Settings, seconds: float) ->
     lines = ["# Reproducing Jordan, Sokół & Park (2021) with gru_learn", "",
              f"Settings: {'quick' if s.quick else 'full'} ({s.epochs} epochs, seeds "
              f"{s.seeds}, Fig 6 grid {s.sweep_grid}^2); total time {seconds / 60:.1f} min.",
-             "Figures are in this folder (fig1_*.png, fig2a.png, fig5*.png, fig6.png, "
-             "fig8*.png, fig10*.png, fig11.png, fig12/fig12_*.png).", "",
+             "Figures are in this folder (fig1_*.png, fig2a.png, fig3a.png, "
+             "fig3_saddle_nodes.png, fig3b.png, fig4.png, fig4_zoom.png, fig5*.png, "
+             "eq8_sn_below.png, eq8_sn_above.png, fig6.png, fig8*.png, fig10*.png, fig11.png, "
+             "fig12/fig12_*.png).", "",
              "| figure | claim | paper | ours | verdict | note |", "|---|---|---|---|---|---|"]
     for c in claims:
         lines.append("| " + " | ".join(cell(c[k]) for k in ("figure", "claim", "paper", "ours"))

@@ -50,3 +50,31 @@ def test_unknown_preset_or_parameter_is_a_user_error():
         build_preset("nope")
     with pytest.raises(UserError):
         build_preset("hopf", {"gamma": 1.0})
+
+
+def test_cluster_bias_gives_the_stated_separation():
+    from scipy.optimize import brentq
+
+    from gru_learn.presets import B_CLUSTER, cluster_bias
+
+    assert abs(cluster_bias(4.0, 1e-4) - B_CLUSTER) < 1e-15
+    # the two roots of tanh(2 h + b) - h around sqrt(1/2), by scipy in float64
+    g = lambda h: math.tanh(2 * h + B_CLUSTER) - h  # noqa: E731
+    c = math.sqrt(0.5)  # the tangency point: g > 0 there, g < 0 a little either side
+    lo = brentq(g, c - 1e-3, c, xtol=1e-15)
+    hi = brentq(g, c, c + 1e-3, xtol=1e-15)
+    assert abs((hi - lo) - 1e-4) < 1e-9
+
+
+def test_decoupled_saddle_nodes_sit_where_derived():
+    from gru_learn.dynamics import find_fixed_points
+    from gru_learn.topology_search import saddle_node_kind
+
+    res = find_fixed_points(build_preset("fig3_saddle_nodes").vector_field, [(-1.0, 1.0)] * 2)
+    sn = [(p.h.tolist(), saddle_node_kind(p.eigenvalues)) for p in res.fixed_points
+          if saddle_node_kind(p.eigenvalues)]
+    y_star = 0.9575040240772687  # tanh(2 y) = y, y > 0
+    assert sorted(k for _, k in sn) == [1, 1, 2]
+    for (x, y), kind in sn:
+        assert abs(x - math.sqrt(0.5)) < 1e-6  # the half-stable root, closed form
+        assert abs(abs(y) - (y_star if kind == 1 else 0.0)) < 1e-9
