@@ -241,3 +241,19 @@ def test_bad_modules_are_one_line_user_errors() -> None:
         gru_learn.analyze_gru(torch.nn.GRU(3, 2), states=np.zeros((5, 3)))
     with pytest.raises(UserError, match="readout takes 4"):
         gru_learn.analyze_gru(torch.nn.GRU(3, 2), readout=torch.nn.Linear(4, 1))
+
+
+@pytest.mark.parametrize("reset", ["before", "after"])
+def test_a_constant_input_is_a_bias_shift(reset: str) -> None:
+    from gru_learn.analysis.network import _jacobian, autonomous_at
+    from gru_learn.dynamics import jacobian
+
+    torch.manual_seed(0)
+    cell = GRUCell.from_torch_gru(torch.nn.GRU(3, 5)).double()
+    cell.reset = reset
+    x = torch.randn(3, dtype=F64)
+    h = 2 * torch.rand(7, 5, dtype=F64) - 1
+    assert torch.allclose(autonomous_at(cell, x).vector_field(h), cell.vector_field(h, x),
+                          atol=1e-15)
+    assert torch.allclose(_jacobian(cell, x)(h), jacobian(lambda y: cell.vector_field(y, x), h),
+                          atol=1e-13)

@@ -76,6 +76,20 @@ def _manifold_json(m: Any) -> dict[str, Any]:
     return m.to_json() if hasattr(m, "to_json") else dict(m)
 
 
+def autonomous_at(cell: GRUCell, x: Tensor | None) -> GRUCell:
+    """The input-free cell whose zero-input vector field is f(., x) of ``cell``: a constant
+    input only shifts the gates' input biases, b_ih <- b_ih + W_ih x."""
+    out = GRUCell(0, cell.hidden_size, reset=cell.reset).to(F64)
+    with torch.no_grad():
+        out.weight_hh.copy_(cell.weight_hh)
+        out.bias_hh.copy_(cell.bias_hh)
+        shift = 0 if x is None or cell.input_size == 0 else cell.weight_ih @ x.to(F64)
+        out.bias_ih.copy_(cell.bias_ih + shift)
+    for p in out.parameters():
+        p.requires_grad_(False)
+    return out
+
+
 def _vector_field(cell: GRUCell, x: Tensor | None) -> tuple[Callable[[Tensor], Tensor],
                                                              Callable[[Tensor], Tensor]]:
     """(f(., x), the map h -> cell(x, h)) at a constant input."""
@@ -89,6 +103,16 @@ def _vector_field(cell: GRUCell, x: Tensor | None) -> tuple[Callable[[Tensor], T
         return cell(x, h)
 
     return f, step
+
+
+def _jacobian(cell: GRUCell, x: Tensor | None) -> Callable[[Tensor], Tensor] | None:
+    """The closed-form Jacobian of f(., x) (``gru_jacobian`` of the input-free cell), or None
+    where this toolkit has none (autograd is used then)."""
+    try:
+        from gru_learn.dynamics import gru_jacobian
+    except ImportError:
+        return None
+    return gru_jacobian(autonomous_at(cell, x))
 
 
 def visited_states(cell: GRUCell, x: Tensor | None, n: int = 32, steps: int = 300,
@@ -108,7 +132,8 @@ def visited_states(cell: GRUCell, x: Tensor | None, n: int = 32, steps: int = 30
 
 def fixed_point_search(f: Callable[[Tensor], Tensor], step: Callable[[Tensor], Tensor],
                        box: tuple[tuple[float, float], ...], states: Tensor, n_starts: int,
-                       generator: torch.Generator) -> tuple[Any, dict[str, Any]]:
+                       generator: torch.Generator, jac: Callable[[Tensor], Tensor] | None = None
+                       ) -> tuple[Any, dict[str, Any]]:
     """Fixed and slow points of f in ``box`` with the evidence of the search.
 
     d <= 3: the toolkit's exhaustive grid search (plus ``states`` as extra starts). d > 3:
@@ -121,7 +146,7 @@ def fixed_point_search(f: Callable[[Tensor], Tensor], step: Callable[[Tensor], T
     """
     d = len(box)
     if d <= 3:
-        res = find_fixed_points(f, box, starts=states, step=step, generator=generator)
+        res = find_fixed_points(f, box, starts=states, step=step, generator=generator, jac=jac)
         return res, {"method": "grid (exhaustive in the box)", "n_starts": None,
                      "recall_estimate": 1.0}
     lo = torch.tensor([b[0] for b in box], dtype=F64)
@@ -131,8 +156,9 @@ def fixed_point_search(f: Callable[[Tensor], Tensor], step: Callable[[Tensor], T
     jitter = 0.01 * (hi - lo) * torch.randn(n_traj, d, dtype=F64, generator=generator)
     uniform = lo + (hi - lo) * torch.rand(n_starts - n_traj, d, dtype=F64, generator=generator)
     seeds = torch.cat([(states[pick] + jitter).clamp(lo, hi), uniform])
-    ends, speed, converged = levenberg_marquardt(f, seeds)
-    res = find_fixed_points(f, box, starts=ends, n_starts=0, step=step, generator=generator)
+    ends, speed, converged = levenberg_marquardt(f, seeds, jac=jac)
+    res = find_fixed_points(f, box, starts=ends, n_starts=0, step=step, generator=generator,
+                            jac=jac)
     points = torch.stack([p.h for p in res.fixed_points]) if res.fixed_points else \
         torch.empty(0, d, dtype=F64)
     if len(points):
@@ -185,7 +211,8 @@ def fixed_point_search(f: Callable[[Tensor], Tensor], step: Callable[[Tensor], T
 def find_manifolds(f: Callable[[Tensor], Tensor], fixed: Any, states: Tensor,
                    box: tuple[tuple[float, float], ...], generator: torch.Generator,
                    speed_tol: float | None = None,
-                   observe: Callable[[Tensor], Tensor] | None = None
+                   observe: Callable[[Tensor], Tensor] | None = None,
+                   jac: Callable[[Tensor], Tensor] | None = None
                    ) -> tuple[list[Any], list[str]]:
     """Continuous attractors (slow manifolds, any kind, attracting or not) of f: the toolkit's
     ``find_continuous_attractors`` seeded with ``states`` and with the fixed and slow points
@@ -197,7 +224,7 @@ def find_manifolds(f: Callable[[Tensor], Tensor], fixed: Any, states: Tensor,
         return [], ["continuous-attractor search not available in this toolkit version"]
     return list(find_continuous_attractors(f, box, starts=states, fixed=fixed,
                                            generator=generator, speed_tol=speed_tol,
-                                           observe=observe)), []
+                                           observe=observe, jac=jac)), []
 
 
 def analyze_at_input(cell: GRUCell, x: Tensor | None, *, states: Tensor | None,
@@ -220,8 +247,9 @@ def analyze_at_input(cell: GRUCell, x: Tensor | None, *, states: Tensor | None,
     states = states.reshape(-1, d).to(F64)
     box = tuple((-1.0, 1.0) for _ in range(d))
     n_starts = config.n_starts or (512 if d <= 32 else 256)
+    jac = _jacobian(cell, x)
     found = rec(prefix + "fixed_points", lambda: fixed_point_search(f, step, box, states,
-                                                                     n_starts, gen))
+                                                                     n_starts, gen, jac))
     notes: list[str] = []
     if found is None:
         from gru_learn.dynamics.fixed_points import FixedPointResult
@@ -237,10 +265,11 @@ def analyze_at_input(cell: GRUCell, x: Tensor | None, *, states: Tensor | None,
             init = torch.cat([init, states[pick]])
             return find_limit_cycles(f, init, dt=0.1, t_transient=config.cycle_transient,
                                      t_window=config.cycle_window)
-        cycles = rec(prefix + "limit_cycles", cycle_search) or []
+        cycles = rec(prefix + "limit_cycles", cycle_search)
+        cycles = [] if cycles is None else cycles
     result = DynamicsResult(fixed, cycles, box)
     manifolds = rec(prefix + "continuous_attractors",
-                    lambda: find_manifolds(f, fixed, states, box, gen, slow_tol, observe))
+                    lambda: find_manifolds(f, fixed, states, box, gen, slow_tol, observe, jac))
     if manifolds is None:
         manifolds = []
     else:

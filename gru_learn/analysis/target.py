@@ -47,7 +47,8 @@ def target_side(dm: TrajectoryDataModule, config: AnalysisConfig, rec: Recorder)
     box = box_of(flat)
     f = system.vector_field(params)
     res = rec("target_dynamics", lambda: analyze_vector_field(
-        f, box, cycles=config.cycles, dt=min(0.05, dt / 4), t_transient=100 * dt,
+        f, box, cycles=config.cycles, continuous=False, dt=min(0.05, dt / 4),
+        t_transient=100 * dt,
         t_window=200 * dt, generator=torch.Generator().manual_seed(0)))
     summary: dict[str, Any] = {"system": dm.system_name, "description": system.description,
                                "params": params, "dt": dt, "box": [list(b) for b in box]}
