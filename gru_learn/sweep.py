@@ -197,8 +197,13 @@ def _submitter(backend: str, workers: int,
     started = not ray.is_initialized()
     if started:
         kwargs = {"address": address} if address else {"num_cpus": workers}
+        ours = signal.getsignal(signal.SIGTERM)
         ray.init(**kwargs, include_dashboard=False, log_to_driver=False,
                  configure_logging=False)
+        # Ray replaces the SIGTERM handler (its core's aborts): put back ours, so SIGTERM
+        # cancels the tasks below and exits like an interrupt
+        if callable(ours) and threading.current_thread() is threading.main_thread():
+            signal.signal(signal.SIGTERM, ours)
     task = ray.remote(num_cpus=1)(run_cell)
     refs: list[Any] = []
 
