@@ -257,3 +257,20 @@ def test_a_constant_input_is_a_bias_shift(reset: str) -> None:
                           atol=1e-15)
     assert torch.allclose(_jacobian(cell, x)(h), jacobian(lambda y: cell.vector_field(y, x), h),
                           atol=1e-13)
+
+
+def test_any_dtype_read_in_float64() -> None:
+    torch.manual_seed(0)
+    rnn = torch.nn.GRU(2, 3)
+    ref = gru_learn.analyze_gru(rnn, cycles=False)
+    for dtype in (torch.bfloat16, torch.float16, torch.float64):
+        low = torch.nn.GRU(2, 3).to(dtype)
+        low.load_state_dict({k: v.to(dtype) for k, v in rnn.state_dict().items()})
+        res = gru_learn.analyze_gru(low, input=np.zeros(2, dtype=np.float32),
+                                    states=torch.zeros(4, 3, dtype=dtype), cycles=False)
+        assert res.fixed_points[0].h.dtype == F64
+        # the same weights up to the dtype's rounding: the same fixed points, nearly
+        tol = 1e-12 if dtype == torch.float64 else 5e-2
+        assert len(res.fixed_points) == len(ref.fixed_points)
+        for p, q in zip(res.fixed_points, ref.fixed_points, strict=True):
+            assert torch.allclose(p.h, q.h, atol=tol) and p.kind == q.kind

@@ -14,12 +14,18 @@ from gru_learn.analysis.network import NetworkAnalysis, analyze_network
 from gru_learn.errors import UserError
 
 
+def _float64(x: Any) -> Tensor:
+    """A float64 CPU tensor from a tensor of any dtype and device, an array or a list."""
+    if isinstance(x, Tensor):
+        return x.detach().to(device="cpu", dtype=F64)
+    return torch.as_tensor(np.asarray(x, dtype=np.float64))
+
+
 def as_inputs(x: Any, input_size: int) -> Tensor | None:
     """A constant input (p,) or several (K, p) as a float64 (K, p) tensor; checked."""
     if x is None:
         return None
-    t = torch.as_tensor(np.asarray(x.detach().cpu() if isinstance(x, Tensor) else x,
-                                   dtype=np.float64))
+    t = _float64(x)
     if t.ndim > 2 or t.shape[-1:] != (input_size,) and not (t.ndim == 0 and input_size == 1):
         raise UserError(f"the input must have {input_size} entries per row (the GRU's "
                         f"input_size); got shape {tuple(t.shape)}")
@@ -32,8 +38,7 @@ def as_states(h: Any, hidden_size: int) -> Tensor | None:
     """Hidden states (..., d) as a float64 (n, d) tensor; checked."""
     if h is None:
         return None
-    t = torch.as_tensor(np.asarray(h.detach().cpu() if isinstance(h, Tensor) else h,
-                                   dtype=np.float64))
+    t = _float64(h)
     if t.ndim == 0 or t.shape[-1] != hidden_size or t.numel() == 0:
         raise UserError(f"states must have shape (..., {hidden_size}) (the GRU's hidden size); "
                         f"got {tuple(t.shape)}")
