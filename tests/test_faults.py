@@ -34,7 +34,7 @@ LINUX = sys.platform.startswith("linux")
 ENV = {**os.environ, "PYTHONWARNINGS": "ignore", "OMP_NUM_THREADS": "1",
        "GRU_LEARN_NUM_THREADS": "1"}
 
-FIT = ["fit", "--seed_everything=3", "--trainer.max_epochs=300", "--data.n_train=16",
+FIT = ["fit", "--seed_everything=3", "--trainer.max_epochs=600", "--data.n_train=16",
        "--data.n_val=4", "--data.n_test=4", "--data.horizon=6", "--analysis.enabled=false",
        "--trainer.enable_progress_bar=false", "--trainer.enable_model_summary=false"]
 COMPARE = ["compare", "--systems", "fhn", "--hidden-sizes", "2", "3", "--seeds", "0", "1",
@@ -134,7 +134,7 @@ def test_fit_killed_at_a_random_moment_resumes_to_the_same_network(
     proc = start(FIT, tmp_path)
     if seed % 2:  # during training: from the moment the run's config is written
         wait_for((tmp_path / "logs" / "fhn", "version_*/config.yaml"), proc)
-        kill_at(proc, rng.uniform(0, 2.0), sig)
+        kill_at(proc, rng.uniform(0, 1.0), sig)  # training takes ~1-2 s
     else:
         kill_at(proc, rng.uniform(0, seconds), sig)
     saved = sorted(tmp_path.glob("logs/fhn/version_*/checkpoints/last.ckpt"))
@@ -145,7 +145,7 @@ def test_fit_killed_at_a_random_moment_resumes_to_the_same_network(
     assert result.returncode == 0, result.stderr
     final = sorted(tmp_path.glob("logs/fhn/version_*/checkpoints/last.ckpt"),
                    key=lambda p: int(p.parts[-3].split("_")[1]))[-1]
-    assert torch.load(final, weights_only=False)["global_step"] == 300
+    assert torch.load(final, weights_only=False)["global_step"] == 600
     assert_same_state(final, base)
     assert stray(tmp_path) == []
 
@@ -383,3 +383,47 @@ def test_atomic_writes_reach_the_disk_before_and_after_the_rename(
     write_json_atomic(in_tmp / "a.json", {"x": 1})
     assert events[-1] == f"fsync {in_tmp.name}" and events[-2] == "replace a.json"
     assert events[-3].startswith("fsync .a.json" + TMP_MARK)
+
+
+def descendants(pid: int) -> list[int]:
+    found, todo = [], [pid]
+    while todo:
+        kids = children(todo.pop())
+        found += kids
+        todo += kids
+    return found
+
+
+def cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+    except OSError:
+        return ""
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not LINUX, reason="reads /proc")
+def test_sigterm_stops_the_ray_tasks_with_the_command(tmp_path: Path) -> None:
+    """Two Ray tasks running on the local instance the command started: SIGTERM to the command
+    alone ends it with 143 and no Ray process (task, raylet, agents) survives it."""
+    pytest.importorskip("ray")
+    args = [*COMPARE, "--systems", "fhn", "ring", "--hidden-sizes", "2", "--seeds", "0",
+            "--epochs", "1000000", "--out", "out", "--backend", "ray", "--workers", "2"]
+    proc = start(args, tmp_path)
+    deadline, tasks = time.monotonic() + 240, []
+    while len(tasks) < 2 and proc.poll() is None and time.monotonic() < deadline:
+        family = descendants(proc.pid)
+        tasks = [p for p in family if "ray::run_cell" in cmdline(p)]
+        time.sleep(0.2)
+    assert len(tasks) == 2, proc.communicate()[1][-2000:]
+    family = descendants(proc.pid)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 143, err[-2000:]
+    deadline = time.monotonic() + 20
+    while any(alive(p) for p in family) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    left = [p for p in family if alive(p)]
+    for p in left:
+        os.kill(p, signal.SIGKILL)
+    assert not left, [cmdline(p)[:60] for p in left]
