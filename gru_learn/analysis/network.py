@@ -39,7 +39,7 @@ from gru_learn.dynamics.fixed_points import levenberg_marquardt
 from gru_learn.gru import GRUCell
 
 ROOT_TOL = 1e-10  # ||f|| of a fixed point (find_fixed_points' default)
-HIT_RADIUS = 1e-5  # a search endpoint within this distance of a fixed point found it
+HIT_RADIUS = 1e-5  # a search endpoint this close to a fixed point (or a root) found it
 MAX_CYCLE_STARTS = 64  # initial states of the cycle search in d > 3
 
 
@@ -164,7 +164,8 @@ def fixed_point_search(f: Callable[[Tensor], Tensor], step: Callable[[Tensor], T
     if len(points):
         dist = torch.cdist(ends, points)
         near, which = dist.min(1)
-        hit = near < HIT_RADIUS
+        # a root the deduplication merged into a reported point is a hit on that point
+        hit = (near < HIT_RADIUS) | (speed < ROOT_TOL)
     else:
         which = torch.zeros(len(ends), dtype=torch.long)
         hit = torch.zeros(len(ends), dtype=torch.bool)
