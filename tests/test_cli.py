@@ -235,8 +235,11 @@ def test_bad_inputs_fail_before_anything_is_created(command: str, args: list[str
 def test_ckpt_override_uses_the_explicit_values(trained_ckpt: Path, in_tmp: Path) -> None:
     assert fit_main(["fit", f"--ckpt_path={trained_ckpt}", "--model.lr=0.001",
                      "--ckpt_override=true", "--trainer.max_epochs=3", *TINY]) == 0
-    hparams = torch.load(last_ckpt(in_tmp), weights_only=False)["hyper_parameters"]
+    saved = torch.load(last_ckpt(in_tmp), weights_only=False)
+    hparams = saved["hyper_parameters"]
     assert hparams["lr"] == 0.001 and hparams["hidden_size"] == 2
+    # the optimizer trained with it too (restoring its state had brought back 0.01)
+    assert saved["optimizer_states"][0]["param_groups"][0]["lr"] == 0.001
     # the checkpoint's own values need no override (and defaults never conflict)
     assert fit_main(["fit", f"--ckpt_path={trained_ckpt}", "--model.hidden_size=2",
                      "--trainer.max_epochs=3", "--trainer.logger.init_args.name=b", *TINY]) == 0

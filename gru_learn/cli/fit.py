@@ -12,7 +12,7 @@ from typing import Any
 
 import torch
 from jsonargparse import ArgumentError
-from lightning.pytorch.callbacks import ModelCheckpoint, ProgressBar
+from lightning.pytorch.callbacks import Callback, ModelCheckpoint, ProgressBar
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 
@@ -88,6 +88,31 @@ def explicit_model_values(model: dict[str, Any], argv: list[str]) -> dict[str, A
             if k in named or (k in defaults and v != defaults[k])}
 
 
+class ApplyLearningRate(Callback):
+    """After a resumed checkpoint's optimizer state is restored (which brings back its learning
+    rate), scale every parameter group to the model's ``lr``: schedules here are proportional
+    to their base rate (lr_t = base * f(t)), so the resumed schedule continues from the new
+    base."""
+
+    def on_train_start(self, trainer: Any, pl_module: Any) -> None:
+        new = float(pl_module.hparams.lr)
+        schedulers = {id(c.scheduler.optimizer): c.scheduler for c in trainer.lr_scheduler_configs}
+        for opt in trainer.optimizers:
+            sched = schedulers.get(id(opt))
+            for i, group in enumerate(opt.param_groups):
+                old = sched.base_lrs[i] if sched is not None else group.get("initial_lr",
+                                                                             group["lr"])
+                ratio = new / old
+                group["lr"] *= ratio
+                group["initial_lr"] = new
+                if sched is not None:
+                    sched.base_lrs[i] = new
+                    if hasattr(sched, "eta_min"):
+                        sched.eta_min *= ratio
+                    if getattr(sched, "_last_lr", None):
+                        sched._last_lr[i] = group["lr"]
+
+
 class GRULearnCLI(LightningCLI):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         self._argv = list(kwargs.get("args") or [])
@@ -128,6 +153,7 @@ class GRULearnCLI(LightningCLI):
             raise UserError(f"{listed} conflict with checkpoint {path}; drop them to continue "
                             "it as trained, or add --ckpt_override true to use them")
         values = {**saved, **(given if override else {})}
+        self._new_lr = override and "lr" in conflicts
         try:
             self.config = self.parser.parse_object({sub: {"model": values}}, self.config)
         except (ArgumentError, ValueError, TypeError) as e:
@@ -162,6 +188,8 @@ class GRULearnCLI(LightningCLI):
 
     def before_fit(self) -> None:
         self._start_run()
+        if getattr(self, "_new_lr", False):
+            self.trainer.callbacks.append(ApplyLearningRate())
         if self.trainer.logger is not None:
             seed = self.config[self.subcommand].get("seed_everything")
             self.trainer.logger.log_hyperparams({"seed": seed})
