@@ -234,7 +234,7 @@ def test_analyze_cli_on_a_torch_gru(in_tmp: Path) -> None:
     (ring,) = s["target"]["continuous_attractors"]
     assert ring["kind"] == "ring" and ring["closed"] and ring["attracting"]
     assert s["target"]["declared_attractor"]["max_distance_to_declared"] < 0.01
-    assert "coverage" in s["comparison"]["slow_set_coverage"]
+    assert "coverage" in s["comparison"]["continuous_attractor"]
     assert (in_tmp / "net_analysis/comparison.png").is_file()
     bad = run_cli("analyze", "--state-dict", "net.pt", "--system", "fhn", "--dt", "0",
                   cwd=in_tmp)

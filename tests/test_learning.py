@@ -85,7 +85,7 @@ def check_continuum_verdict(summary: dict, kind: str) -> dict:
         assert learned["signature"][f"{kind}_attractors"] >= 1
         (row,) = [r for r in comp["continuous_attractors"] if r["kind"] == kind]
         assert row["coverage_of_target"] >= MIN_COVERAGE and row["holds_over_training_horizon"]
-        assert comp["slow_set_coverage"]["coverage_task"] >= MIN_COVERAGE / 2
+        assert comp["continuous_attractor"]["coverage_task"] >= MIN_COVERAGE / 2
     else:
         assert comp["topology_reason"]
     return comp
@@ -99,7 +99,7 @@ def test_line_becomes_a_pseudo_line_attractor(in_tmp: Path) -> None:
     assert 1 <= len(learned["fixed_points"]) < 20  # finitely many, not a continuum
     comp = check_continuum_verdict(summary, "line")
     # a slow region along the line, on the task's time scale
-    assert comp["slow_set_coverage"]["coverage_task"] > 0.5
+    assert comp["continuous_attractor"]["coverage_task"] > 0.5
 
 
 @pytest.mark.slow

@@ -285,7 +285,7 @@ def analyze(model: GRUForecaster, dm: _SplitDataModule, config: AnalysisConfig |
         comp["cycle_hausdorff"] = hausdorff(observe(cyc[0].orbit),
                                             target_res.limit_cycles[0].orbit)
     if tside is not None and tside.manifolds and slow is not None:
-        comp["slow_set_coverage"] = rec("coverage", lambda: _slow_set_coverage(
+        comp["continuous_attractor"] = rec("coverage", lambda: _slow_set_coverage(
             tside.manifolds, dm, observe(slow), observe(slow_all[0]), learned_res, observe,
             radius, slow_speed, task_speed))
     # statistics of long free runs, of the model's own rollout
@@ -329,6 +329,7 @@ def _slow_set_coverage(manifolds: list[Any], dm: TrajectoryDataModule, slow_obs:
               if p.kind in ("stable_node", "stable_focus")]
     on = [s for s in stable if torch.cdist(s[None], pts).min() <= radius] if len(pts) else []
     return {
+        "kind": "/".join(str(getattr(m, "kind", "?")) for m in manifolds),
         "coverage": coverage(pts, slow_obs, radius) if len(pts) else None,
         "coverage_task": coverage(pts, task_obs, radius) if len(pts) else None,
         "task_speed": task_speed,
