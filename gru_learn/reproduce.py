@@ -52,7 +52,7 @@ class Settings:
 
     @property
     def readings_grid(self) -> int:
-        return 16 if self.quick else 40
+        return 12 if self.quick else 40
 
     @property
     def bifurcation_steps(self) -> int:
@@ -312,7 +312,7 @@ def fig3_4(out: Path, s: Settings) -> list[Claim]:
     this run, and the Fig 4 cluster's separation against float32 / float64 precision."""
     from gru_learn.topology_search import saddle_node_kind
 
-    for preset in ("fig3a", "fig3_saddle_nodes", "fig3b", "fig4", "bistable_pair"):
+    for preset in ("fig3a", "fig3_saddle_nodes", "fig3b", "fig4"):
         _cli("portrait", "--preset", preset, "--no-cycles", "--out", out / f"{preset}.png",
              "--json", out / f"{preset}.json")
     claims = []
@@ -326,7 +326,7 @@ def fig3_4(out: Path, s: Settings) -> list[Claim]:
         cert.ok and c["total"] == 11 and c["sinks"] == 5,
         "preset fig3a, found by search-topology (docs/catalogue.md); certified here by the "
         "exhaustive 2-D search at grids 64 and 128 and the index sum"))
-    basic = _json(out / "bistable_pair.json")["fixed_points"]
+    basic = _json(out / "fig2a.json")["fixed_points"]  # the bistable_pair preset
     kinds = {p["kind"] for p in basic}
     claims.append(claim("Fig 3", "sinks, sources and saddles", "all three",
                         ", ".join(sorted(kinds)) + " (bistable_pair)",
@@ -487,7 +487,9 @@ def eq8_saddle_nodes(out: Path, s: Settings) -> list[Claim]:
     with torch.no_grad():
         equi = float((f(h @ rot.T) - f(h) @ rot.T).abs().max())
     a_star = float(np.mean(vals)) if vals else values[k]
-    for tag, a in (("below", a_star - 0.03), ("above", a_star + 0.03)):
+    # above: far enough that the cycle born at the saddle-nodes (its period diverges there,
+    # a saddle-node on an invariant circle) fits the cycle search's 300-unit window
+    for tag, a in (("below", a_star - 0.03), ("above", a_star + 0.1)):
         _cli("portrait", "--preset", "hopf", "--set", f"alpha={a}", "--set", "beta=3",
              "--out", out / f"eq8_sn_{tag}.png", "--json", out / f"eq8_sn_{tag}.json")
     below = _json(out / "eq8_sn_below.json")
@@ -507,10 +509,11 @@ def eq8_saddle_nodes(out: Path, s: Settings) -> list[Claim]:
             + "; ".join(f"({x:.4f}, {y:.4f})" for x, y in states.tolist())
             + f"; R(pi/2) maps the set onto itself to {sym:.1e}; f(R h) - R f(h) <= "
             f"{equi:.1e}. Below: {tally(below)} (Fig 2A: "
-            f"{tally(fig2a) if fig2a else 'not run'}); above: {tally(above)}, "
-            f"{len(above['limit_cycles'])} cycle(s)") if pairs else "no pair located"
+            f"{tally(fig2a) if fig2a else 'not run'}); at alpha* + 0.1: {tally(above)}, "
+            + ", ".join(f"{'stable' if c['stable'] else 'unstable'} cycle T = {c['period']:.4g}"
+                        for c in above["limit_cycles"])) if pairs else "no pair located"
     ok = (len(pairs) == 4 and max(vals) - min(vals) < 1e-8 and sym < 1e-6 and equi < 1e-12
-          and same_as_2a)
+          and same_as_2a and any(c["stable"] for c in above["limit_cycles"]))
     return [claim("Eq 8", "decreasing alpha past the Hopf point: four simultaneous "
                   "saddle-node bifurcations, ending topologically as Fig 2A", "4 pairs at once",
                   ours, ok, "beta = 3, s = 0; tanh acts elementwise and R(pi/2) is a signed "
@@ -674,7 +677,7 @@ CHOICES = """\
 | Fig 3A | our own 11-point GRU (preset fig3a) | the paper's parameters are in the unavailable supplement; ours was found by `search-topology` |
 | Figs 3B, 4, saddle-nodes | two independent 1-D GRUs at (or 1e-4 past) the half-stable bias | closed-form tangency; topologically the paper's description |
 | Fig 9 | the finite-precision mechanism only | no parameters with homoclinic-like regions found (README) |
-| Fig 6 readings | grid 16 (quick) / 40 (full), s = 0, 1, 2 | seven readings x three s per run |
+| Fig 6 readings | grid 12 (quick) / 40 (full), s = 0, 1, 2 | seven readings x three s per run |
 """
 
 

@@ -270,7 +270,7 @@ class SearchResult:
 
 
 def search(target: Target, *, reset: Reset = "before", seed: int = 0, population: int = 256,
-           elite: int = 16, scale: float = 4.0, sigma: float = 0.3, grid: int = 64,
+           elite: int = 16, scale: float = 4.0, sigma: float = 0.3, grid: int = 48,
            time_budget: float = 120.0, max_generations: int = 100_000,
            restart_after: int = 150, bound: float | None = None,
            start: Tensor | None = None,
@@ -278,7 +278,11 @@ def search(target: Target, *, reset: Reset = "before", seed: int = 0, population
     """Evolution strategy on the proxy; returns the first certified parameter set meeting
     ``target`` (for a saddle-node target, the located bifurcation point), or ``found=False``
     after ``time_budget`` seconds. Random starts are N(0, scale^2) per parameter; ``start``
-    (12,) seeds the population around a known parameter set instead."""
+    (12,) seeds the population around a known parameter set instead. Each generation keeps the
+    ``elite`` best by proxy and adds N(0, sigma^2) mutations of them; after ``restart_after``
+    generations without a smaller deficit the population is drawn afresh; ``bound`` clamps
+    every parameter to [-bound, bound]. Candidates whose proxy meets the target are certified
+    (at most 8 per generation), best first."""
     gen = torch.Generator().manual_seed(seed)
     t0 = time.perf_counter()
     if start is None:
