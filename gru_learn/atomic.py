@@ -2,18 +2,21 @@
 disk, then rename, so a reader (or a rerun after Ctrl-C, a kill or a power cut) never sees half
 a file.
 
-Temporaries are named ``.<target>.tmp-<pid>-<random>``: the writer's process id lets any later
-writer remove the leftovers of writers that died (:func:`remove_stale_temporaries`) without
-touching those of a writer still running. Finished files get the permissions an ordinary
+Temporaries are named ``.<target>.tmp-<pid>.<host>-<random>``: the writer's process id (and a
+tag of its machine) lets any later writer on the same machine remove the leftovers of writers
+that died (:func:`remove_stale_temporaries`) without touching those of a writer still running,
+here or on another machine sharing the folder. Finished files get the permissions an ordinary
 ``open(path, "w")`` would give them (``0666`` less the umask), not ``mkstemp``'s ``0600``.
 """
 
 from __future__ import annotations
 
 import glob
+import hashlib
 import json
 import os
 import shutil
+import socket
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -36,9 +39,15 @@ def _umask() -> int:
     return mask
 
 
+def _host() -> str:
+    """A short tag of this machine: a folder shared between machines (a dataset cache on NFS)
+    holds other machines' temporaries, whose process ids mean nothing here."""
+    return hashlib.sha1(socket.gethostname().encode()).hexdigest()[:8]
+
+
 def temporary_prefix(name: str) -> str:
     """The name prefix of this process's temporaries for a target called ``name``."""
-    return f".{name}{TMP_MARK}{os.getpid()}-"
+    return f".{name}{TMP_MARK}{os.getpid()}.{_host()}-"
 
 
 def _fsync(path: Path) -> None:
@@ -132,9 +141,11 @@ def stale_temporaries(folder: str | os.PathLike, name: str | None = None,
         return []
     pattern = f".{glob.escape(name) if name else '*'}{TMP_MARK}*"
     found = folder.rglob(pattern) if recursive else folder.glob(pattern)
-    stale = []
+    stale, host = [], _host()
     for p in found:
-        pid = p.name.rpartition(TMP_MARK)[2].partition("-")[0]
+        pid, _, where = p.name.rpartition(TMP_MARK)[2].partition("-")[0].partition(".")
+        if where and where != host:
+            continue  # another machine's: it may be alive
         if not pid.isdigit() or not _alive(int(pid)):
             stale.append(p)
     return stale

@@ -427,3 +427,24 @@ def test_sigterm_stops_the_ray_tasks_with_the_command(tmp_path: Path) -> None:
     for p in left:
         os.kill(p, signal.SIGKILL)
     assert not left, [cmdline(p)[:60] for p in left]
+
+
+def test_only_dead_writers_temporaries_of_this_machine_are_removed(in_tmp: Path) -> None:
+    from gru_learn.atomic import _host, remove_stale_temporaries, temporary_prefix
+
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    proc.wait()
+    dead, here = proc.pid, _host()
+    names = {f".a.json{TMP_MARK}{dead}.{here}-x.tmp": False,  # dead writer here: removed
+             f".a.json{TMP_MARK}{dead}-x.tmp": False,  # no machine tag: taken as here
+             f"{temporary_prefix('a.json')}y.tmp": True,  # this live process: kept
+             f".a.json{TMP_MARK}{dead}.00000000-z.tmp": True,  # another machine's: kept
+             "a.json": True}
+    for name in names:
+        (in_tmp / name).write_text("{")
+    (in_tmp / "sub").mkdir()
+    (in_tmp / "sub" / f".fig{TMP_MARK}{dead}.{here}-w").mkdir()
+    assert remove_stale_temporaries(in_tmp, recursive=True) == 3
+    assert {p.name for p in in_tmp.iterdir()} == {n for n, kept in names.items() if kept} | {
+        "sub"}
+    assert not list((in_tmp / "sub").iterdir())
