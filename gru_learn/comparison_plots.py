@@ -16,6 +16,7 @@ import torch  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 from torch import Tensor  # noqa: E402
 
+from gru_learn.analysis.core import points_on  # noqa: E402
 from gru_learn.analysis.target import manifold_points  # noqa: E402
 from gru_learn.dynamics import DynamicsResult  # noqa: E402
 from gru_learn.dynamics.integrate import integrate  # noqa: E402
@@ -25,12 +26,23 @@ VectorField = Callable[[Tensor], Tensor]
 
 
 def _mark_points(ax: Any, result: DynamicsResult | None, to_obs: Callable[[Tensor], Tensor],
-                 cycle_label: str = "cycle") -> None:
+                 cycle_label: str = "cycle", manifolds: list[Any] | None = None) -> None:
+    """Fixed points by kind (those on a found continuous attractor are drawn as it), cycles,
+    and the continuous attractors' states."""
+    on = {id(p) for m in manifolds or [] for p in points_on(m, result)}
     for p in result.fixed_points if result else []:
+        if id(p) in on:
+            continue
         marker, face = MARKERS[p.kind]
         q = to_obs(p.h[None])[0]
         ax.plot(q[0], q[1], marker=marker, mfc=face, mec="black", ms=9, ls="none", zorder=6,
                 label=p.kind.replace("_", " "))
+    for m in manifolds or []:
+        pts = manifold_points(m)
+        if pts is not None and len(pts):
+            q = to_obs(pts)
+            ax.plot(q[:, 0], q[:, 1], ".", color="tab:green", ms=4, zorder=5,
+                    label=f"{getattr(m, 'kind', 'slow')} attractor (found)")
     for c in result.limit_cycles if result else []:
         o = to_obs(torch.cat([c.orbit, c.orbit[:1]]))
         ax.plot(o[:, 0], o[:, 1], color="red", lw=2.2, ls="-" if c.stable else "--", zorder=5,
@@ -55,6 +67,7 @@ def analysis_figures(
     target_f: VectorField | None,
     target: DynamicsResult | None,
     manifolds: list[Any],
+    learned_manifolds: list[Any] | None = None,
     test: Tensor,
     gen_obs: Tensor,
     truth_long: Tensor | None,
@@ -88,12 +101,7 @@ def analysis_figures(
         _, paths = integrate(target_f, test[:6, 0].to(torch.float64), 30 * dt, dt / 10)
         for j in range(paths.shape[1]):
             ax_t.plot(paths[:, j, 0], paths[:, j, 1], color=TRAJECTORY, lw=0.8)
-        _mark_points(ax_t, target, lambda h: h.numpy())
-        for m in manifolds:
-            pts = manifold_points(m)
-            if pts is not None and len(pts):
-                ax_t.plot(pts[:, 0], pts[:, 1], ".", color="red", ms=3,
-                          label=f"{getattr(m, 'kind', 'slow')} attractor (found)")
+        _mark_points(ax_t, target, lambda h: h.numpy(), manifolds=manifolds)
         ax_t.set_title("target system", fontsize=10)
     else:
         for traj in np2(test[:16]):
@@ -104,7 +112,8 @@ def analysis_figures(
         ax_l.plot(s[:, 0], s[:, 1], ".", color="0.6", ms=1.5, label="slow set", zorder=1)
     for traj in np2(gen_obs[:16, :300]):
         ax_l.plot(traj[:, 0], traj[:, 1], color=TRAJECTORY, lw=0.8, zorder=2)
-    _mark_points(ax_l, learned, lambda h: np2(observe(h)), "cycle of the ODE")
+    _mark_points(ax_l, learned, lambda h: np2(observe(h)), "cycle of the ODE",
+                 manifolds=learned_manifolds)
     for m in manifolds:
         pts = manifold_points(m)
         if pts is not None and len(pts):

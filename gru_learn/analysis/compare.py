@@ -309,6 +309,7 @@ def analyze(model: GRUForecaster, dm: _SplitDataModule, config: AnalysisConfig |
             f=f, box=learned_res.box, learned=learned_res, observe=observe, hidden=hidden,
             target_f=None if tside is None else tside.vector_field,
             target=target_res, manifolds=[] if tside is None else tside.manifolds,
+            learned_manifolds=point.manifolds,
             test=test, gen_obs=gen_obs, truth_long=truth_long,
             slow_obs=observe(slow) if slow is not None else None,
             dt=dt, horizon=horizon)) or {}

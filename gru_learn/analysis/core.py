@@ -123,7 +123,7 @@ def signature(result: Any, manifolds: list[Any] | None = None) -> dict[str, int]
     Isolated fixed points that lie on a found continuous attractor are counted with it, not
     as separate points (a GRU's approximate ring is a chain of points and saddles).
     """
-    on_manifold = {id(p) for m in manifolds or [] for p in _points_on(m, result)}
+    on_manifold = {id(p) for m in manifolds or [] for p in points_on(m, result)}
     kinds = [p.kind for p in (result.fixed_points if result else [])
              if id(p) not in on_manifold]
     cycles = result.limit_cycles if result else []
@@ -150,7 +150,7 @@ def _attracting(manifold: Any) -> bool:
     return bool(getattr(manifold, "attracting", True))
 
 
-def _points_on(manifold: Any, result: Any) -> list[Any]:
+def points_on(manifold: Any, result: Any) -> list[Any]:
     """The result's fixed points that lie on the manifold: those it lists (``fixed_points``,
     indices into the result's list) and those within two link radii of its states (the nodes
     and saddles at the ends and along an approximate continuum made of a chain of points)."""
