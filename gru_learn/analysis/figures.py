@@ -49,8 +49,9 @@ def _field(cell: GRUCell, x: Tensor | None) -> Callable[[Tensor], Tensor]:
 
 
 def _title(pt: Any) -> str:
-    x = "none" if pt.input is None else np.array2string(pt.input.numpy(), precision=3,
-                                                         threshold=6)
+    if pt.input is None:
+        return "GRU (no input) as an ODE (time in GRU steps)"
+    x = np.array2string(pt.input.numpy(), precision=3, threshold=6)
     return f"GRU as an ODE at input {x} (time in GRU steps)"
 
 
