@@ -102,7 +102,9 @@ def log_figure(loggers: list[Any], name: str, fig: Figure, step: int) -> None:
 
 
 class DynamicsAnalysis(Callback):
-    """Read the trained GRU as a dynamical system and compare it with the target system.
+    """Read the trained GRU as a dynamical system and compare it with the target system
+    (``gru_learn.analysis.analyze``: fixed points, cycles and continuous attractors found on
+    both sides, a graded topology verdict, and the model's own rollout for its predictions).
 
     At the end of fit: ``<log_dir>/analysis/summary.json`` plus ``phase_portrait.png``,
     ``comparison.png`` and ``timeseries.png``, the same figures and the key scalars

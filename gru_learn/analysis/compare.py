@@ -375,6 +375,7 @@ def summary_scalars(summary: dict[str, Any]) -> dict[str, float]:
         "dynamics/d_stsp": num(comp.get("d_stsp")),
         "dynamics/d_h": num(comp.get("d_h")),
         "dynamics/topology_match": num(comp.get("topology_match")),
+        "dynamics/continuous_attractors": num(sig.get("continuous_attractors")),
     }
 
 
