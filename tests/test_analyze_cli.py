@@ -149,3 +149,22 @@ def test_help_is_plain_text_and_explains_every_option() -> None:
             assert action.help, action.option_strings
     assert "fhn, line, lorenz, ring, vdp" in text.replace("\n", " ").replace("  ", " ")
     assert "Exit codes" in text
+
+
+def test_a_fit_checkpoint_read_alone_keeps_its_convention(in_tmp: Path) -> None:
+    from gru_learn.model import GRUForecaster
+
+    torch.manual_seed(0)
+    model = GRUForecaster(hidden_size=3, reset="before", obs_dim=2)
+    # the layout Lightning writes: state_dict (cell.*, readout.*) and hyper_parameters
+    torch.save({"state_dict": model.state_dict(), "epoch": 3,
+                "hyper_parameters": dict(model.hparams)}, in_tmp / "last.ckpt")
+    assert main(["--state-dict", "last.ckpt", "--out", "o", "--no-cycles"]) == 0
+    s = json.loads((in_tmp / "o/summary.json").read_text())
+    assert s["network"]["reset"] == "before" and s["network"]["hidden_size"] == 3
+    cell = model.cell.double()
+    for p in s["inputs"][0]["fixed_points"]:
+        assert cell.vector_field(torch.tensor(p["h"], dtype=torch.float64)).norm() < 1e-9
+    assert main(["--state-dict", "last.ckpt", "--out", "o2", "--no-cycles",
+                 "--reset", "after"]) == 0
+    assert json.loads((in_tmp / "o2/summary.json").read_text())["network"]["reset"] == "after"

@@ -143,17 +143,20 @@ def _check_finite(cell: nn.Module, readout: nn.Module | None, name: str) -> None
                 raise UserError(f"{name}: {pname} holds NaN or infinite values")
 
 
-def read_state_dict(path: Path, reset: Reset = "after") -> Network:
-    """A :class:`Network` from a ``torch.save``d state dict file."""
+def read_state_dict(path: Path, reset: Reset | None = None) -> Network:
+    """A :class:`Network` from a ``torch.save``d state dict file, or from a ``fit`` checkpoint
+    (its ``state_dict``, read in the convention its hyperparameters record). ``reset``: the
+    candidate-state convention; None: the checkpoint's own, else "after" (torch's)."""
     if not path.is_file():
         raise UserError(f"state dict {str(path)!r} does not exist")
     try:
         raw = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:
         raise UserError(f"cannot read {path} as a torch.save file: {type(e).__name__}") from None
-    if isinstance(raw, nn.Module):  # pragma: no cover - weights_only refuses modules
-        raw = raw.state_dict()
-    return network_from_state_dict(raw, reset, name=str(path))
+    if isinstance(raw, dict) and isinstance(raw.get("state_dict"), dict):  # a checkpoint
+        reset = reset or (raw.get("hyper_parameters") or {}).get("reset")
+        raw = raw["state_dict"]
+    return network_from_state_dict(raw, reset or "after", name=str(path))
 
 
 def network_from_module(rnn: Any, readout: Any = None, reset: Reset | None = None) -> Network:

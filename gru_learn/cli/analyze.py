@@ -35,7 +35,8 @@ Sources (one of):
                       nested, with or without one torch.nn.Linear readout beside it, e.g.
                       torch.save({"gru": rnn.state_dict(), "readout": head.state_dict()}, F)
   --ckpt FILE         a checkpoint written by "python -m gru_learn fit" (compared with the
-                      system it was trained on)
+                      system it was trained on; give it to --state-dict to read the network
+                      alone)
 
 Without --system the network is analysed alone, at a constant input (default zeros):
 summary.json, portrait.png (2-D: phase portrait; higher: PCA projection of the hidden
@@ -66,9 +67,10 @@ def _parser() -> Any:
     p.add_argument("--dt", type=float, metavar="T",
                    help="with --system: the target time one GRU step stands for (default: "
                         "the system's sampling interval)")
-    p.add_argument("--reset", choices=("after", "before"), default="after",
+    p.add_argument("--reset", choices=("after", "before"),
                    help="candidate-state convention of a --state-dict network: after = "
-                        "torch.nn.GRU/GRUCell (default), before = Cho et al. (the paper)")
+                        "torch.nn.GRU/GRUCell (the default), before = Cho et al. (the paper); "
+                        "a fit checkpoint given to --state-dict is read in its own")
     inp = p.add_mutually_exclusive_group()
     inp.add_argument("--input", type=float, nargs="+", metavar="X",
                      help="the constant input the network is analysed at, one number per "
@@ -232,7 +234,7 @@ def _with_system(args: Any, config: Any) -> tuple[Any, Path]:
     return analyze(model, dm, config), out
 
 
-def model_from_state_dict(path: Path, system: str, dt: float | None, reset: str = "after"
+def model_from_state_dict(path: Path, system: str, dt: float | None, reset: str | None = None
                           ) -> tuple[Any, Any]:
     """A GRUForecaster with the weights of a saved GRU + readout, and the system's data."""
     from gru_learn.analysis.load import read_state_dict
@@ -248,7 +250,7 @@ def model_from_state_dict(path: Path, system: str, dt: float | None, reset: str 
     if dm.obs_dim != obs or p != obs:
         raise UserError(f"system {system!r} has {dm.obs_dim} observed dimensions; the GRU takes "
                         f"{p} inputs and its readout produces {obs}")
-    model = GRUForecaster(hidden_size=d, reset=reset, obs_dim=obs, dt=dm.dt,  # type: ignore
+    model = GRUForecaster(hidden_size=d, reset=net.cell.reset, obs_dim=obs, dt=dm.dt,
                           system=system).double()
     model.cell.load_state_dict(net.cell.state_dict())
     model.readout.load_state_dict(net.readout.state_dict())
