@@ -11,7 +11,7 @@ manifolds) and, for d > 3 where no search is exhaustive, the evidence for how co
 slowest unconverged candidates. Time is in GRU steps.
 
 ``analyze_network`` is the engine behind ``python -m gru_learn analyze --state-dict`` (no
-system) and ``gru_learn.analyze_gru``; ``network_side`` is the learned half of the
+system) and ``gru_learn.analyze_gru``; ``analyze_at_input`` is also the learned half of the
 learned-versus-target comparison.
 """
 
@@ -21,7 +21,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
 import torch
 from torch import Tensor
 
@@ -366,10 +365,3 @@ def _figures(cell: GRUCell, points: list[NetworkPoint],
     from gru_learn.analysis.figures import network_figures
 
     return network_figures(cell, points, readout)
-
-
-def check_finite(name: str, x: np.ndarray | Tensor) -> None:
-    """Raise ValueError when ``x`` holds a NaN or an infinity."""
-    arr = x.detach().cpu().numpy() if isinstance(x, Tensor) else np.asarray(x)
-    if arr.size and not np.isfinite(arr).all():
-        raise ValueError(f"{name} holds {int((~np.isfinite(arr)).sum())} non-finite values")
