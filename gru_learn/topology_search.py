@@ -144,8 +144,10 @@ class Target:
         for k, want in enumerate((self.sinks, self.saddles, self.sources)):
             if want is not None:
                 deficit += (counts[:, k] - want).abs()
-        if self.stable_cycle:  # a cycle needs a source inside it (no hidden attractors seen)
-            deficit += (counts[:, 2] < 1).to(torch.float64)
+        if self.stable_cycle:
+            # a source and no sink: in the invariant box almost every orbit must then end on a
+            # cycle (Poincare-Bendixson); cycles beside sinks are possible but not sought
+            deficit += (counts[:, 2] < 1).to(torch.float64) + counts[:, 0].to(torch.float64)
         if self.saddle_node == 1:
             deficit += ((counts[:, 0] < 1) | (counts[:, 1] < 1)).to(torch.float64)
         elif self.saddle_node == 2:
