@@ -26,6 +26,7 @@ from gru_learn.atomic import TMP_MARK, write_json_atomic
 from gru_learn.cli.compare import main as compare_main
 from gru_learn.data import TrajectoryDataModule
 from tests.conftest import run_cli
+from tests.test_compare import dead_pid
 
 SIGNALS = (signal.SIGKILL, signal.SIGTERM, signal.SIGINT)
 # kill-time seeds per command; GRU_LEARN_FAULT_SEEDS=N for a longer campaign than CI's 3
@@ -432,9 +433,7 @@ def test_sigterm_stops_the_ray_tasks_with_the_command(tmp_path: Path) -> None:
 def test_only_dead_writers_temporaries_of_this_machine_are_removed(in_tmp: Path) -> None:
     from gru_learn.atomic import _host, remove_stale_temporaries, temporary_prefix
 
-    proc = subprocess.Popen([sys.executable, "-c", "pass"])
-    proc.wait()
-    dead, here = proc.pid, _host()
+    dead, here = dead_pid(), _host()
     names = {f".a.json{TMP_MARK}{dead}.{here}-x.tmp": False,  # dead writer here: removed
              f".a.json{TMP_MARK}{dead}-x.tmp": False,  # no machine tag: taken as here
              f"{temporary_prefix('a.json')}y.tmp": True,  # this live process: kept
