@@ -67,6 +67,7 @@ def analyze_vector_field(
     continuous: bool = True,
     speed_tol: float | None = None,
     observe: VectorField | None = None,
+    jac: Callable[[Tensor], Tensor] | None = None,
     dt: float = 0.1,
     t_transient: float = 200.0,
     t_window: float = 300.0,
@@ -79,9 +80,10 @@ def analyze_vector_field(
     and for cycles. Limit cycles are searched with RK4 of step ``dt`` after ``t_transient``.
     With ``continuous``, manifolds of states slower than ``speed_tol`` are found by
     :func:`find_continuous_attractors` (``observe`` adds observation-unit extents and speeds).
+    ``jac`` (h (n, d) -> (n, d, d), e.g. ``gru_jacobian(cell)``) replaces autograd Jacobians.
     """
     box = check_box(box, len(box) if starts is None else starts.shape[-1])
-    fixed = find_fixed_points(f, box, starts=starts, step=step, generator=generator)
+    fixed = find_fixed_points(f, box, starts=starts, step=step, generator=generator, jac=jac)
     found: list[LimitCycle] = CycleResult()
     if cycles:
         init = cycle_starts(box, fixed) if len(box) <= 3 else torch.empty(0, len(box))
@@ -95,5 +97,5 @@ def analyze_vector_field(
     if continuous:
         manifolds = find_continuous_attractors(
             f, box, starts=starts, fixed=fixed, speed_tol=speed_tol, observe=observe,
-            generator=generator)
+            generator=generator, jac=jac)
     return DynamicsResult(fixed, found, box, continuous_attractors=manifolds)

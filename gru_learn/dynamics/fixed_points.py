@@ -111,10 +111,23 @@ def check_box(box: Box | list, dim: int) -> Box:
 
 def levenberg_marquardt(
     f: VectorField, h: Tensor, max_iter: int = 100, tol: float = 1e-13,
-    jac: JacobianFn | None = None,
+    jac: JacobianFn | None = None, *, give_up_above: float | None = None,
+    within: tuple[Tensor, Tensor] | None = None, max_step: float | None = None,
 ) -> tuple[Tensor, Tensor, Tensor]:
     """Drive every row of ``h`` (n, d) to a local minimum of q = 1/2 ||f||^2 (``jac``: a
     closed-form Jacobian, else autograd).
+
+    Damping after Nielsen (1999): mu starts at 1e-3 max diag(J^T J); an accepted step with gain
+    ratio rho (actual over predicted decrease of q) scales mu by max(1/3, 1 - (2 rho - 1)^3), a
+    rejected one by nu (2, doubling on every rejection in a row). The system
+    (J^T J + mu I) step = J^T f is solved by Cholesky. With ``give_up_above``, a row whose q fell
+    by less than 2 % over the last 10 iterations stops (near a root, simple or double, q falls
+    by orders of magnitude in 10 iterations): it counts as converged (a slow point, its minimum
+    of q known to 2 %) when its speed is below ``give_up_above``, else it is dropped. With
+    ``within`` = (lo, hi), a row that leaves that box stops (unconverged): outside the box
+    of interest q can keep falling towards infinity (a GRU's saturated update gates make f
+    small far from (-1, 1)^d), which costs iterations and yields nothing. ``max_step`` bounds
+    the length of a step (a trust region; the gain test still decides acceptance).
 
     Returns ``(h, speed, converged)``: the final states, ||f|| there, and whether the step
     became negligible (a minimum of q was reached, root or not).
@@ -122,33 +135,58 @@ def levenberg_marquardt(
     n, d = h.shape
     eye = torch.eye(d, dtype=h.dtype)
     h = h.clone()
-    mu = torch.full((n,), 1e-3, dtype=h.dtype)
+    mu = torch.full((n,), -1.0, dtype=h.dtype)  # set from J^T J at the first iteration
+    nu = torch.full((n,), 2.0, dtype=h.dtype)
     with torch.no_grad():
         fh = f(h)
     q = 0.5 * (fh * fh).sum(-1)
     converged = q <= 0.5 * tol**2
-    for _ in range(max_iter):
-        act = torch.nonzero(~converged).flatten()  # iterate only the rows still moving
+    moving = ~converged
+    q_then = q.clone()
+    for it in range(max_iter):
+        act = torch.nonzero(moving).flatten()  # iterate only the rows still moving
         if len(act) == 0:
             break
         ha, fa, qa = h[act], fh[act], q[act]
         jm = jac(ha) if jac is not None else jacobian(f, ha).detach()
         jt = jm.transpose(-1, -2)
         grad = (jt @ fa.unsqueeze(-1)).squeeze(-1)
-        a = jt @ jm + mu[act, None, None] * eye
-        step = torch.linalg.solve(a, grad.unsqueeze(-1)).squeeze(-1)
+        jtj = jt @ jm
+        m = mu[act]
+        m = torch.where(m < 0, 1e-3 * jtj.diagonal(dim1=-2, dim2=-1).amax(-1), m).clamp_min(1e-300)
+        chol, info = torch.linalg.cholesky_ex(jtj + m[:, None, None] * eye)
+        if bool((info != 0).any()):
+            step = torch.linalg.lstsq(jtj + m[:, None, None] * eye, grad.unsqueeze(-1)).solution
+        else:
+            step = torch.cholesky_solve(grad.unsqueeze(-1), chol)
+        step = step.squeeze(-1)
+        if max_step is not None:
+            norm = step.norm(dim=-1, keepdim=True)
+            step = step * (max_step / norm.clamp_min(1e-300)).clamp_max(1.0)
         with torch.no_grad():
             trial = ha - step
             f_trial = f(trial)
         q_trial = 0.5 * (f_trial * f_trial).sum(-1)
         better = torch.isfinite(q_trial) & (q_trial <= qa)
+        predicted = 0.5 * (step * (m[:, None] * step + grad)).sum(-1)
+        gain = (qa - q_trial) / predicted.clamp_min(1e-300)
         h[act] = torch.where(better[:, None], trial, ha)
         fh[act] = torch.where(better[:, None], f_trial, fa)
         q[act] = torch.where(better, q_trial, qa)
-        mu[act] = torch.where(better, (mu[act] / 3.0).clamp_min(1e-15), mu[act] * 4.0)
+        shrink = (1 - (2 * gain - 1) ** 3).clamp(min=1 / 3)
+        mu[act] = torch.where(better, m * shrink, m * nu[act])
+        nu[act] = torch.where(better, torch.full_like(m, 2.0), nu[act] * 2)
         small = step.norm(dim=-1) <= 1e-12 * (1.0 + ha.norm(dim=-1))
         stationary = grad.norm(dim=-1) <= 1e-8 * qa.mul(2.0).sqrt()  # a minimum of q, no root
         converged[act] = (better & small) | stationary | (q[act] <= 0.5 * tol**2)
+        moving &= ~converged
+        if within is not None:
+            moving &= ((h >= within[0]) & (h <= within[1])).all(-1)
+        if give_up_above is not None and it % 10 == 9:
+            stalled = moving & (q > 0.98 * q_then)
+            converged |= stalled & (q <= 0.5 * give_up_above**2)  # a slow point, to 2 % in q
+            moving &= ~stalled
+            q_then = q.clone()
     return h, q.mul(2.0).sqrt(), converged
 
 
@@ -222,7 +260,7 @@ def find_fixed_points(
     box: Box | list,
     *,
     starts: Tensor | None = None,
-    n_starts: int = 512,
+    n_starts: int | None = None,
     resolution: int | None = None,
     step: VectorField | None = None,
     tol: float = 1e-10,
@@ -235,7 +273,9 @@ def find_fixed_points(
 
     In d <= 3 (or when ``resolution`` is given) the search is exhaustive on a grid of
     ``resolution`` points per axis (default 64 in 2-D). Otherwise it starts from ``starts``
-    (e.g. trajectory states plus noise) and ``n_starts`` uniform samples of the box.
+    (e.g. trajectory states plus noise) and ``n_starts`` uniform samples of the box (default
+    512, or 128 when ``starts`` are given: in 64-128 dimensions each Levenberg-Marquardt row
+    costs O(d^3) per iteration, and the states the dynamics visit seed the relevant points).
     ``step`` is the discrete map (for a GRU, h + f(h)) whose stability is also reported.
     ``dedup_tol`` replaces the scale-aware merge distance by one absolute radius; ``jac``
     (h (n, d) -> (n, d, d), e.g. :func:`gru_learn.dynamics.gru_jacobian.gru_jacobian`) replaces
@@ -254,10 +294,15 @@ def find_fixed_points(
     if starts is not None:
         seeds.append(starts.reshape(-1, dim).to(torch.float64))
     if resolution is None:
+        if n_starts is None:
+            n_starts = 512 if starts is None else 128
         u = torch.rand(n_starts, dim, dtype=torch.float64, generator=generator)
         seeds.append(lo + (hi - lo) * u)
     seed = torch.cat(seeds)
-    h, speed, converged = levenberg_marquardt(f, seed, jac=jac)
+    wide = (lo - 0.5 * (hi - lo), hi + 0.5 * (hi - lo))  # rows leaving it stop
+    reach = float((hi - lo).max())  # the longest step: one box side
+    h, speed, converged = levenberg_marquardt(f, seed, jac=jac, give_up_above=slow_tol,
+                                              within=wide, max_step=reach)
     margin = 1e-6 * (hi - lo)
     inside = ((h >= lo - margin) & (h <= hi + margin)).all(-1) & torch.isfinite(speed)
     rho_max = DEDUP_MAX * float((hi - lo).max())
@@ -269,7 +314,9 @@ def find_fixed_points(
     if bool(roots.any()):
         partners = partner_seeds(jac_fn, h[roots], rho_max)
         if len(partners):
-            h2, speed2, conv2 = levenberg_marquardt(f, partners, jac=jac)
+            h2, speed2, conv2 = levenberg_marquardt(f, partners, jac=jac,
+                                                    give_up_above=slow_tol, within=wide,
+                                                    max_step=reach)
             h, speed = torch.cat([h, h2]), torch.cat([speed, speed2])
             converged = torch.cat([converged, conv2])
             inside = ((h >= lo - margin) & (h <= hi + margin)).all(-1) & torch.isfinite(speed)
