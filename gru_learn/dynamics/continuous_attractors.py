@@ -108,7 +108,7 @@ class SlowManifold:
             "mean_speed": self.mean_speed,
             "drift_time": num(self.drift_time),
             "attracting": self.attracting,
-            "transverse_max_real": self.transverse_max_real,
+            "transverse_max_real": num(self.transverse_max_real),
             "relaxation_time": num(self.relaxation_time),
             "fixed_points": list(self.fixed_points),
             "n_points": len(self.points),
@@ -371,11 +371,15 @@ def _measure(f: VectorField, pts: Tensor, graph: csr_matrix, eps: float, speed_t
     pick = torch.randperm(len(pts), generator=gen)[: min(n_jacobians, len(pts))]
     jac = jac_fn(pts[pick])
     normal = _normal_frames(pts, pick, eps, neighbours, k)
-    block = normal.transpose(-1, -2) @ jac @ normal
-    max_re = torch.linalg.eigvals(block).real.amax(-1)
-    t_max = float(torch.quantile(max_re, 0.9))
-    attracting = t_max < 0
-    relax = 1.0 / abs(t_max) if t_max != 0 else math.inf
+    if normal.shape[-1] == 0:  # the manifold fills the space: no transverse direction
+        t_max, attracting, relax = math.nan, False, math.nan
+        notes.append("no transverse directions (dimension = d)")
+    else:
+        block = normal.transpose(-1, -2) @ jac @ normal
+        max_re = torch.linalg.eigvals(block).real.amax(-1)
+        t_max = float(torch.quantile(max_re, 0.9))
+        attracting = t_max < 0
+        relax = 1.0 / abs(t_max) if t_max != 0 else math.inf
 
     on: list[int] = []
     if fixed is not None:
