@@ -3,16 +3,17 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any
 
 import lightning as L
 from lightning.pytorch.callbacks import Callback, ModelCheckpoint, ProgressBar
-from lightning.pytorch.utilities import rank_zero_warn
+from lightning.pytorch.utilities import rank_zero_info, rank_zero_warn
 from matplotlib.figure import Figure
 from tqdm.auto import tqdm
 
-from gru_learn.analysis import Analysis, AnalysisConfig, analyze, summary_scalars
+from gru_learn.analysis import Analysis, AnalysisConfig, analyze, summary_scalars, timeline
 from gru_learn.atomic import write_json_atomic
 from gru_learn.errors import UserError
 
@@ -94,11 +95,25 @@ class EpochProgressBar(ProgressBar):
 
 
 def log_figure(loggers: list[Any], name: str, fig: Figure, step: int) -> None:
-    """Send ``fig`` to every logger that can show images (TensorBoard's ``add_figure``)."""
+    """Send ``fig`` to every logger that can show images: TensorBoard (``add_figure``),
+    Weights & Biases (``log_image``) and MLflow (``log_figure`` on the run); others skip."""
     for logger in loggers:
         experiment = getattr(logger, "experiment", None)
         if hasattr(experiment, "add_figure"):
             experiment.add_figure(name, fig, global_step=step, close=False)
+        elif hasattr(logger, "log_image"):  # WandbLogger
+            logger.log_image(key=name, images=[fig], step=step)
+        elif hasattr(experiment, "log_figure") and hasattr(logger, "run_id"):  # MLflowLogger
+            experiment.log_figure(logger.run_id, fig, f"{name}_{step}.png")
+
+
+def log_text(loggers: list[Any], name: str, text: str, step: int) -> None:
+    """Send ``text`` (markdown) to every logger with a text view (TensorBoard's TEXT tab);
+    others skip."""
+    for logger in loggers:
+        experiment = getattr(logger, "experiment", None)
+        if hasattr(experiment, "add_text"):
+            experiment.add_text(name, text, global_step=step)
 
 
 class DynamicsAnalysis(Callback):
@@ -107,25 +122,37 @@ class DynamicsAnalysis(Callback):
     both sides, a graded topology verdict, and the model's own rollout for its predictions).
 
     At the end of fit: ``<log_dir>/analysis/summary.json`` plus ``phase_portrait.png``,
-    ``comparison.png`` and ``timeseries.png``, the same figures and the key scalars
-    (``dynamics/*``) in TensorBoard. With ``every_n_epochs``, also every N epochs (TensorBoard
-    only), to watch the topology form. A failing analysis never touches the checkpoints: the
-    reason goes into summary.json and a warning.
+    ``comparison.png``, ``timeseries.png`` and ``timeline.png``, the same figures, the key
+    scalars (``dynamics/*``) and a text summary (TEXT tab) in every logger that takes them.
+
+    During training, the topology's history (``gru_learn.analysis.timeline``): a snapshot at
+    the start and every ``every_n_epochs`` epochs (default: every 10 % of training), scalars
+    ``timeline/*`` at each, and in summary.json a ``timeline`` key with the snapshots and the
+    bifurcations between them named ("epoch 240-260: Hopf"). ``timeline="light"`` (default):
+    fixed points and kinds (exhaustive in d <= 3), cycles only in d <= 2, no figures until the
+    end; ``"full"``: the whole analysis at each snapshot (continuous-attractor coverage, and
+    its figures logged); ``"off"``: none. A failing analysis never touches the checkpoints:
+    the reason goes into summary.json and a warning.
 
     Args:
         enabled: run at all (``--analysis.enabled false`` turns it off).
-        every_n_epochs: also analyse during training, every N epochs.
+        every_n_epochs: snapshot the topology every N epochs (None: max_epochs // 10).
+        timeline: "light", "full" or "off".
         n_initial, long_steps, cycles: see ``gru_learn.analysis.AnalysisConfig``.
     """
 
     def __init__(self, enabled: bool = True, every_n_epochs: int | None = None,
-                 n_initial: int = 32, long_steps: int = 1000, cycles: bool = True) -> None:
+                 timeline: str = "light", n_initial: int = 32, long_steps: int = 1000,
+                 cycles: bool = True) -> None:
         super().__init__()
         if every_n_epochs is not None and every_n_epochs <= 0:
             raise UserError(f"every_n_epochs must be positive, got {every_n_epochs}")
-        self.enabled, self.every_n_epochs = enabled, every_n_epochs
+        if timeline not in ("light", "full", "off"):
+            raise UserError(f"timeline must be light, full or off, got {timeline!r}")
+        self.enabled, self.every_n_epochs, self.timeline = enabled, every_n_epochs, timeline
         self.config = AnalysisConfig(n_initial=n_initial, long_steps=long_steps, cycles=cycles)
         self.last: Analysis | None = None
+        self.snapshots: list[dict[str, Any]] = []
 
     def _run(self, trainer: L.Trainer, module: L.LightningModule, figures: bool = True
              ) -> Analysis:
@@ -143,41 +170,120 @@ class DynamicsAnalysis(Callback):
         for name, fig in analysis.figures.items():
             log_figure(trainer.loggers, f"analysis/{name}", fig, step)
 
-    def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        n, epoch = self.every_n_epochs, trainer.current_epoch + 1
-        if not (self.enabled and n and epoch % n == 0 and epoch < (trainer.max_epochs or 0)):
-            return
-        if trainer.datamodule is None or not trainer.is_global_zero:
+    def _interval(self, trainer: L.Trainer) -> int:
+        return self.every_n_epochs or max(1, (trainer.max_epochs or 10) // 10)
+
+    def _snapshot(self, trainer: L.Trainer, module: L.LightningModule, epoch: int) -> None:
+        """One timeline snapshot (light or full) at ``epoch``; never stops training."""
+        if not (self.enabled and self.timeline != "off") or not trainer.is_global_zero:
             return
         try:
-            analysis = self._run(trainer, pl_module)
-            self._log(trainer, analysis)
-            analysis.close()
+            if self.timeline == "light":
+                snap = timeline.snapshot(module, epoch, cycles=self.config.cycles,
+                                         seed=self.config.seed)
+            else:
+                if trainer.datamodule is None:
+                    return
+                start = time.perf_counter()
+                analysis = self._run(trainer, module)
+                snap = timeline.from_summary(analysis.summary, epoch,
+                                             time.perf_counter() - start)
+                self._log(trainer, analysis)
+                analysis.close()
+            self.snapshots.append(snap)
+            for logger in trainer.loggers:
+                logger.log_metrics(timeline.timeline_scalars(snap), step=trainer.global_step)
         except Exception as e:  # a periodic analysis must never stop training
             rank_zero_warn(f"dynamics analysis at epoch {epoch} failed: {e}")
+
+    def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self.snapshots = []
+        self._snapshot(trainer, pl_module, trainer.current_epoch)
+
+    def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        epoch = trainer.current_epoch + 1
+        if epoch % self._interval(trainer) == 0 and epoch < (trainer.max_epochs or 0):
+            self._snapshot(trainer, pl_module, epoch)
+
+    def _timeline(self, trainer: L.Trainer, final: dict[str, Any] | None,
+                  dt: float | None) -> dict[str, Any] | None:
+        """The timeline with the end-of-fit analysis as its last snapshot; its figure, text
+        and scalars sent to the loggers."""
+        if self.timeline == "off":
+            return None
+        snaps = list(self.snapshots)
+        if final is not None and final.get("learned"):
+            last = timeline.from_summary(final, trainer.current_epoch)
+            if snaps and snaps[-1]["epoch"] == last["epoch"]:
+                snaps.pop()
+            snaps.append(last)
+        out = timeline.timeline_summary(snaps, dt)
+        if out["events"]:
+            rank_zero_info("topology over training:\n" + timeline.line(out["events"]))
+        return out
 
     def on_fit_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         if not self.enabled or trainer.datamodule is None or not trainer.is_global_zero:
             return
         out = Path(trainer.log_dir or trainer.default_root_dir) / "analysis"
+        dt = getattr(trainer.datamodule, "dt", None)
         if getattr(pl_module, "diverged", None):  # nothing worth reading: say why, quickly
             write_json_atomic(out / "summary.json", {
                 "learned": None, "target": None, "comparison": None,
+                "timeline": self._timeline(trainer, None, dt),
                 "errors": {"analysis": f"skipped: {pl_module.diverged}"}})
             return
         try:
             analysis = self._run(trainer, pl_module)
+            line_ = self._timeline(trainer, analysis.summary, dt)
+            if line_ is not None:
+                analysis.summary["timeline"] = line_
+                if len(line_["snapshots"]) > 1:
+                    analysis.figures["timeline"] = timeline.timeline_figure(line_, dt)
             path = analysis.save(out)
             self._log(trainer, analysis)
+            log_text(trainer.loggers, "analysis/summary", text_summary(analysis.summary),
+                     trainer.global_step)
             analysis.close()
             self.last = analysis
             print(f"dynamics analysis: {one_line(analysis.summary)} -> {path}")
         except Exception as e:
             write_json_atomic(out / "summary.json", {
                 "learned": None, "target": None, "comparison": None,
+                "timeline": self._timeline(trainer, None, dt),
                 "errors": {"analysis": f"{type(e).__name__}: {e}"}})
             rank_zero_warn(f"dynamics analysis failed ({e}); checkpoints are intact; "
                            f"reason recorded in {out / 'summary.json'}")
+
+
+def text_summary(summary: dict[str, Any]) -> str:
+    """The analysis as markdown for TensorBoard's TEXT tab: the one-line verdict, the topology
+    of each side, periods in target time (GRU steps in brackets) and the timeline's events."""
+    learned, target = summary.get("learned") or {}, summary.get("target") or {}
+    comp = summary.get("comparison") or {}
+    lines = [f"**{one_line(summary)}**", ""]
+    lines.append(f"- learned: {timeline.describe(learned.get('signature') or {})}")
+    if target:
+        lines.append(f"- target: {timeline.describe(target.get('signature') or {})}")
+    if comp.get("topology_reason"):
+        lines.append(f"- topology: {comp.get('topology_verdict')} ({comp['topology_reason']})")
+    for c in learned.get("limit_cycles") or []:
+        if c.get("stable") and c.get("period") is not None:
+            lines.append(f"- learned ODE cycle: period {c['period']:.4g} "
+                         f"({c.get('period_steps', float('nan')):.4g} GRU steps)")
+    loop = learned.get("closed_loop") or {}
+    if loop.get("period") is not None:
+        lines.append(f"- closed loop ({loop.get('rollout')}): period {loop['period']:.4g} "
+                     f"({loop['period_steps']:.4g} GRU steps)")
+    for k in ("d_stsp", "d_h", "test_mse", "cycle_hausdorff"):
+        if isinstance(comp.get(k), (int, float)):
+            lines.append(f"- {k}: {comp[k]:.4g}")
+    events_ = (summary.get("timeline") or {}).get("events") or []
+    if events_:
+        lines += ["", "**topology over training**", ""]
+        lines += [f"- {e}" for e in timeline.line(events_).splitlines()]
+    lines += ["", f"({summary.get('time_unit', '')})"]
+    return "\n".join(lines)
 
 
 def one_line(summary: dict[str, Any]) -> str:

@@ -30,6 +30,7 @@ from gru_learn.dynamics.metrics import (
     power_spectrum_distance,
     state_space_divergence,
 )
+from gru_learn.dynamics.periods import crossing_period
 from gru_learn.model import GRUForecaster, rollout_hidden
 
 TOPOLOGY_KEYS = ("stable_points", "unstable_points", "saddles", "stable_cycles",
@@ -139,11 +140,10 @@ def closed_loop_behaviour(obs: Tensor, dt: float) -> dict[str, Any]:
             continue
         x = traj - traj.mean(0)
         pc = x @ torch.linalg.svd(x, full_matrices=False).Vh[0]
-        up = torch.nonzero((pc[:-1] < 0) & (pc[1:] >= 0)).flatten().to(F64)
-        gaps = up.diff()
-        if len(gaps) >= 2 and float(gaps.std() / gaps.mean()) < 0.25:
+        period, cv, _ = crossing_period(pc)
+        if period is not None and cv is not None and cv < 0.25:
             kinds.append("oscillates")
-            periods.append(float(gaps.mean()))
+            periods.append(period)
         else:
             kinds.append("drifts")
     verdict = max(set(kinds), key=kinds.count)

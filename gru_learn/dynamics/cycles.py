@@ -27,6 +27,7 @@ import torch
 from torch import Tensor
 
 from gru_learn.dynamics.integrate import advance, integrate, rk4_step
+from gru_learn.dynamics.periods import upward_crossings
 
 VectorField = Callable[[Tensor], Tensor]
 
@@ -140,14 +141,14 @@ def section_returns(path: Tensor, field: Tensor) -> list[tuple[list[float], list
     of its upward crossings of the hyperplane through path[0] normal to ``field`` (n, d)."""
     path = path.detach()
     s = ((path - path[0]) * field.detach()).sum(-1)  # (T, n)
-    up = (s[:-1] < 0) & (s[1:] >= 0)
+    up, times = upward_crossings(s)
     out = []
     for j in range(path.shape[1]):
-        idx = torch.nonzero(up[:, j]).flatten()
-        w = s[idx, j] / (s[idx, j] - s[idx + 1, j])
-        pairs = list(zip(idx.tolist(), w.tolist(), strict=True))
-        points = [path[i, j] + wi * (path[i + 1, j] - path[i, j]) for i, wi in pairs]
-        out.append(([i + wi for i, wi in pairs], points))
+        idx = torch.nonzero(up[:, j]).flatten().tolist()
+        t = times[idx, j].tolist()
+        points = [path[i, j] + (ti - i) * (path[i + 1, j] - path[i, j])
+                  for i, ti in zip(idx, t, strict=True)]
+        out.append((t, points))
     return out
 
 

@@ -19,6 +19,7 @@ import torch
 from torch import Tensor, nn
 
 from gru_learn.dynamics.integrate import advance, integrate
+from gru_learn.dynamics.periods import upward_crossings
 
 VectorField = Callable[[Tensor], Tensor]
 
@@ -94,10 +95,8 @@ def frequency_from_samples(
     half = x.shape[0] // 2
     amp1 = (x[:half].amax(0) - x[:half].amin(0)) / 2
     amp2 = (x[half:].amax(0) - x[half:].amin(0)) / 2
-    centred = x - x.mean(0)
-    up = (centred[:-1] < 0) & (centred[1:] >= 0)
-    w = centred[:-1] / (centred[:-1] - centred[1:]).where(up, torch.ones_like(centred[1:]))
-    times = (torch.arange(x.shape[0] - 1, dtype=x.dtype)[:, None] + w) * dt
+    up, times = upward_crossings(x - x.mean(0))
+    times = times * dt
     count = up.sum(0)
     first = torch.where(up, times, torch.full_like(times, float("inf"))).amin(0)
     last = torch.where(up, times, torch.full_like(times, float("-inf"))).amax(0)

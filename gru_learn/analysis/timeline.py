@@ -1,0 +1,269 @@
+"""The topology's history over training: snapshots of the learned dynamics at checkpoints and
+the bifurcations between them, named from how the signature changes.
+
+A snapshot (``snapshot``) records the learned vector field's signature (counts of stable and
+unstable points, saddles, stable and unstable cycles, continuous attractors), the kinds and
+states of its fixed points and the periods of its cycles. Light mode is cheap enough to run by
+default: in d <= 3 the exhaustive grid search for fixed points (128 random starts above), a
+short cycle search only in d <= 2 (where its starts are a handful of points around the fixed
+points and the box corners), no continuous attractors and no figures. Full mode is the
+end-of-fit analysis (``analyze(..., figures=False)``) with its continuous-attractor coverage.
+
+Between two consecutive snapshots the change of signature Delta (after minus before) is named
+by the local bifurcation whose normal form produces it (Kuznetsov, Elements of Applied
+Bifurcation Theory, ch. 3-4), read in either direction of training:
+
+- Hopf: a stable point becomes unstable and a stable cycle is born (supercritical) or an
+  unstable cycle dies (subcritical) -- Delta stable_points = -1, unstable_points = +1 with
+  stable_cycles = +1 (or unstable_cycles = -1); reversed signs: the cycle shrinks into the point;
+- saddle-node: a saddle and a node appear or vanish together -- Delta saddles = Delta nodes = +-1;
+  a pitchfork gives the same counts, and is named when the new saddle sits where the old node
+  was (states known) while the two new nodes lie around it;
+- saddle-node on an invariant circle (SNIC): a node and a saddle vanish while a stable cycle
+  appears (or the reverse);
+- fold of cycles: a stable and an unstable cycle appear or vanish together;
+- continuous attractor formed/lost: a slow manifold of the given kind appears/disappears;
+- anything else: "change in topology" (several events between two snapshots, or a global one
+  such as a homoclinic loss of a cycle).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+
+from gru_learn.analysis.core import F64, STABLE_KINDS, UNSTABLE_KINDS, as_float64, signature
+
+COUNT_KEYS = ("stable_points", "unstable_points", "saddles", "non_hyperbolic",
+              "stable_cycles", "unstable_cycles", "continuous_attractors")
+LIGHT_STARTS = 128  # random starts of the light fixed-point search in d > 3
+
+
+def snapshot(model: Any, epoch: int, *, cycles: bool = True, seed: int = 0) -> dict[str, Any]:
+    """Light snapshot of ``model`` (a ``GRUForecaster``: ``.cell`` and ``.readout``) at
+    ``epoch``: signature, fixed points (kind, state) and cycle periods (GRU steps) of the
+    zero-input ODE dh/dt = f(h). The cycle search runs only in d <= 2 (and if ``cycles``)."""
+    from gru_learn.analysis.network import _jacobian, _vector_field, fixed_point_search
+    from gru_learn.dynamics import DynamicsResult, find_limit_cycles
+    from gru_learn.dynamics.analyze import cycle_starts
+
+    start = time.perf_counter()
+    cell = as_float64(model.cell)
+    d = cell.hidden_size
+    gen = torch.Generator().manual_seed(seed)
+    f, step = _vector_field(cell, None)
+    box = tuple((-1.0, 1.0) for _ in range(d))
+    states = torch.empty(0, d, dtype=F64) if d <= 3 else 2 * torch.rand(
+        LIGHT_STARTS, d, dtype=F64, generator=gen) - 1
+    fixed, _ = fixed_point_search(f, step, box, states, LIGHT_STARTS, gen, _jacobian(cell, None))
+    found: list[Any] = []
+    if cycles and d <= 2:
+        found = list(find_limit_cycles(f, cycle_starts(box, fixed), dt=0.1, t_transient=100.0,
+                                       t_window=100.0))
+    res = DynamicsResult(fixed, found, box)
+    return {"epoch": int(epoch), "mode": "light", "signature": signature(res),
+            "points": [{"kind": p.kind, "h": p.h.tolist()} for p in fixed.fixed_points],
+            "cycle_periods": [float(c.period) for c in found if c.stable],
+            "cycles_searched": bool(cycles and d <= 2),
+            "seconds": round(time.perf_counter() - start, 3)}
+
+
+def from_summary(summary: dict[str, Any], epoch: int, seconds: float | None = None
+                 ) -> dict[str, Any]:
+    """A full snapshot from an analysis summary (``analyze``'s): signature, points, stable
+    cycle periods (GRU steps) and the continuous-attractor coverage of the target's."""
+    learned = summary.get("learned") or {}
+    comp = summary.get("comparison") or {}
+    cov = (comp.get("continuous_attractor") or {}).get("coverage")
+    return {"epoch": int(epoch), "mode": "full", "signature": dict(learned.get("signature") or {}),
+            "points": [{"kind": p.get("kind"), "h": p.get("h")}
+                       for p in learned.get("fixed_points") or []],
+            "cycle_periods": [float(c.get("period_steps", c.get("period")))
+                              for c in learned.get("limit_cycles") or [] if c.get("stable")],
+            "cycles_searched": True, "coverage": cov,
+            "seconds": None if seconds is None else round(seconds, 3)}
+
+
+def _delta(before: dict[str, int], after: dict[str, int]) -> dict[str, int]:
+    keys = set(before) | set(after)
+    return {k: after.get(k, 0) - before.get(k, 0) for k in keys
+            if after.get(k, 0) != before.get(k, 0)}
+
+
+def _near(a: Sequence[float], b: Sequence[float], tol: float) -> bool:
+    return sum((x - y) ** 2 for x, y in zip(a, b, strict=True)) ** 0.5 < tol
+
+
+def _pitchfork(before: Sequence[dict[str, Any]], after: Sequence[dict[str, Any]],
+               node_kinds: tuple[str, ...], tol: float = 0.05) -> bool:
+    """A saddle of ``after`` where ``before`` had a node of ``node_kinds`` and no saddle, with
+    two new nodes of the same stability on either side of it (their midpoint at the saddle)."""
+    old_nodes = [p["h"] for p in before if p.get("kind") in node_kinds and p.get("h")]
+    old_saddles = [p["h"] for p in before if p.get("kind") == "saddle" and p.get("h")]
+    for s in (p["h"] for p in after if p.get("kind") == "saddle" and p.get("h")):
+        if any(_near(s, o, tol) for o in old_saddles) or \
+                not any(_near(s, o, tol) for o in old_nodes):
+            continue
+        new = [p["h"] for p in after if p.get("kind") in node_kinds and p.get("h")
+               and not any(_near(p["h"], o, tol) for o in old_nodes)]
+        for i, a in enumerate(new):
+            for b in new[i + 1:]:
+                if _near([(x + y) / 2 for x, y in zip(a, b, strict=True)], s, 4 * tol):
+                    return True
+    return False
+
+
+def name_event(before: dict[str, Any], after: dict[str, Any]) -> str | None:
+    """The bifurcation between two snapshots (or signatures): None if the signature did not
+    change, else its name (see the module docstring) or "change in topology"."""
+    sb = before.get("signature", before)
+    sa = after.get("signature", after)
+    d = _delta(sb, sa)
+    for kind in ("ring", "line", "plane"):  # manifolds: named by kind, counted once
+        d.pop(f"{kind}_attractors", None)
+    if not d:
+        return None
+    manifold = {k: sa.get(f"{k}_attractors", 0) - sb.get(f"{k}_attractors", 0)
+                for k in ("ring", "line", "plane")}
+    if set(d) == {"continuous_attractors"}:
+        kinds = [k for k, v in manifold.items() if v]
+        what = " ".join(kinds) + " " if kinds else ""
+        return (f"continuous {what}attractor formed" if d["continuous_attractors"] > 0
+                else f"continuous {what}attractor lost")
+    pts_b, pts_a = before.get("points") or [], after.get("points") or []
+    s, u = d.get("stable_points", 0), d.get("unstable_points", 0)
+    sad, sc, uc = d.get("saddles", 0), d.get("stable_cycles", 0), d.get("unstable_cycles", 0)
+    rest = set(d) - {"stable_points", "unstable_points", "saddles", "stable_cycles",
+                     "unstable_cycles"}
+    if rest:
+        return "change in topology"
+    key = (s, u, sad, sc, uc)
+    named = {
+        (-1, 1, 0, 1, 0): "Hopf (supercritical: stable point -> unstable focus + stable cycle)",
+        (1, -1, 0, -1, 0): "Hopf (supercritical, reversed: stable cycle shrinks into a stable "
+                           "point)",
+        (-1, 1, 0, 0, -1): "Hopf (subcritical: unstable cycle shrinks onto a stable point)",
+        (1, -1, 0, 0, 1): "Hopf (subcritical, reversed: unstable cycle born around a stable "
+                          "point)",
+        (-1, 0, -1, 1, 0): "saddle-node on invariant circle (SNIC: node and saddle merge into a "
+                           "stable cycle)",
+        (1, 0, 1, -1, 0): "saddle-node on invariant circle (SNIC, reversed: a stable cycle "
+                          "breaks into a node and a saddle)",
+        (0, 0, 0, 1, 1): "fold of cycles (a stable and an unstable cycle born)",
+        (0, 0, 0, -1, -1): "fold of cycles (a stable and an unstable cycle annihilate)",
+        (0, 0, 0, -1, 0): "stable cycle lost (homoclinic or fold of cycles)",
+    }
+    if key in named:
+        return named[key]
+    if sc == uc == 0 and abs(sad) == 1 and (s, u) in ((sad, 0), (0, sad)):
+        kinds = STABLE_KINDS if s else UNSTABLE_KINDS
+        if sad > 0 and _pitchfork(pts_b, pts_a, kinds):
+            return "pitchfork (a node splits into a saddle and two nodes)"
+        if sad < 0 and _pitchfork(pts_a, pts_b, kinds):
+            return "pitchfork (reversed: two nodes and a saddle merge into one node)"
+        node = "stable" if s else "unstable"
+        return (f"saddle-node (a saddle and a {node} node born)" if sad > 0
+                else f"saddle-node (a saddle and a {node} node annihilate)")
+    return "change in topology"
+
+
+def events(snapshots: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The named changes between consecutive snapshots: ``{"from_epoch", "to_epoch", "name",
+    "before", "after"}`` (signatures as count strings)."""
+    out = []
+    for a, b in zip(snapshots, snapshots[1:], strict=False):
+        name = name_event(a, b)
+        if name is not None:
+            out.append({"from_epoch": a["epoch"], "to_epoch": b["epoch"], "name": name,
+                        "before": describe(a["signature"]), "after": describe(b["signature"])})
+    return out
+
+
+def describe(sig: dict[str, int]) -> str:
+    """A signature as a short phrase: '1 stable point, 1 stable cycle'."""
+    words = {"stable_points": "stable point", "unstable_points": "unstable point",
+             "saddles": "saddle", "non_hyperbolic": "non-hyperbolic point",
+             "stable_cycles": "stable cycle", "unstable_cycles": "unstable cycle",
+             "ring_attractors": "ring attractor", "line_attractors": "line attractor",
+             "plane_attractors": "plane attractor"}
+    parts = [f"{sig[k]} {w}" + ("s" if sig[k] > 1 else "") for k, w in words.items()
+             if sig.get(k)]
+    return ", ".join(parts) or "nothing found"
+
+
+def timeline_summary(snapshots: Sequence[dict[str, Any]], dt: float | None = None
+                     ) -> dict[str, Any]:
+    """What summary.json's ``timeline`` key holds: the snapshots, the named events and the
+    analysis time spent during training (seconds)."""
+    return {"snapshots": list(snapshots), "events": events(snapshots),
+            "period_unit": "GRU steps" + ("" if dt is None else f" (x dt = {dt} in target time)"),
+            "seconds": round(sum(s.get("seconds") or 0.0 for s in snapshots), 3)}
+
+
+def timeline_scalars(snap: dict[str, Any]) -> dict[str, float]:
+    """TensorBoard scalars of one snapshot (``timeline/*``)."""
+    sig = snap["signature"]
+    out = {f"timeline/{k}": float(sig.get(k, 0)) for k in COUNT_KEYS}
+    if snap.get("cycle_periods"):
+        out["timeline/cycle_period_steps"] = float(snap["cycle_periods"][0])
+    if snap.get("coverage") is not None:
+        out["timeline/coverage"] = float(snap["coverage"])
+    return out
+
+
+def line(events_: Sequence[dict[str, Any]]) -> str:
+    """Events as one line each: 'epoch 240-260: Hopf (...)'."""
+    return "\n".join(f"epoch {e['from_epoch']}-{e['to_epoch']}: {e['name']} "
+                     f"({e['before']} -> {e['after']})" for e in events_)
+
+
+def timeline_figure(timeline: dict[str, Any], dt: float | None = None) -> Any:
+    """Counts of each kind against epoch (steps), the stable cycle's period, the coverage if
+    known, and every named event as a shaded interval with its name."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    snaps = timeline["snapshots"]
+    ep = [s["epoch"] for s in snaps]
+    has_cov = any(s.get("coverage") is not None for s in snaps)
+    fig, axes = plt.subplots(3 if has_cov else 2, 1, sharex=True, layout="constrained",
+                             figsize=(8, 6.5 if has_cov else 5))
+    ax = axes[0]
+    styles = {"stable_points": ("tab:blue", "o"), "unstable_points": ("tab:red", "s"),
+              "saddles": ("tab:orange", "x"), "stable_cycles": ("tab:green", "^"),
+              "unstable_cycles": ("tab:purple", "v"), "continuous_attractors": ("k", "D")}
+    for k, (c, m) in styles.items():
+        ys = [s["signature"].get(k, 0) for s in snaps]
+        if any(ys) or k in ("stable_points", "stable_cycles"):
+            ax.step(ep, ys, where="post", color=c, marker=m, label=k.replace("_", " "))
+    ax.set_ylabel("count")
+    ax.set_title("learned topology over training")
+    for e in timeline["events"]:
+        for a in axes:
+            a.axvspan(e["from_epoch"], e["to_epoch"], color="0.85", zorder=0)
+        ax.annotate(e["name"].split(" (")[0], (e["to_epoch"], ax.get_ylim()[1]),
+                    rotation=90, va="top", ha="right", fontsize=8)
+    ax.legend(fontsize=8, loc="upper left", title="grey band: named event", title_fontsize=8)
+    ax = axes[1]
+    per = [(s["epoch"], s["cycle_periods"][0]) for s in snaps if s.get("cycle_periods")]
+    if per:
+        x, y = zip(*per, strict=True)
+        ax.plot(x, [v * (dt or 1.0) for v in y], "g^-", label="stable cycle of the ODE")
+        ax.legend(fontsize=8)
+    unit = "target time" if dt else "GRU steps"
+    ax.set_ylabel(f"period ({unit})" if not per else f"period ({unit})")
+    if not per:
+        ax.text(0.5, 0.5, "no stable cycle found", transform=ax.transAxes, ha="center")
+    if has_cov:
+        cov = [(s["epoch"], s["coverage"]) for s in snaps if s.get("coverage") is not None]
+        x, y = zip(*cov, strict=True)
+        axes[2].plot(x, y, "kD-", label="coverage of the target's continuous attractor")
+        axes[2].set_ylabel("coverage")
+        axes[2].legend(fontsize=8)
+    axes[-1].set_xlabel("epoch")
+    return fig

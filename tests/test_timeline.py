@@ -1,0 +1,107 @@
+"""The topology's history over training: bifurcation naming on synthetic signature sequences,
+light snapshots against hand-built GRUs, and the shared period-from-crossings function."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from gru_learn.analysis import timeline
+from gru_learn.dynamics.periods import crossing_period, upward_crossings
+
+
+def sig(**counts: int) -> dict[str, int]:
+    base = {k: 0 for k in timeline.COUNT_KEYS}
+    base.update(counts)
+    return base
+
+
+@pytest.mark.parametrize(("before", "after", "name"), [
+    (sig(stable_points=1), sig(unstable_points=1, stable_cycles=1), "Hopf (supercritical"),
+    (sig(unstable_points=1, stable_cycles=1), sig(stable_points=1), "Hopf (supercritical, rev"),
+    (sig(stable_points=1, unstable_cycles=1), sig(unstable_points=1), "Hopf (subcritical"),
+    (sig(stable_points=1), sig(stable_points=2, saddles=1), "saddle-node (a saddle and a stable"),
+    (sig(stable_points=2, saddles=1), sig(stable_points=1), "saddle-node (a saddle and a stable "
+                                                            "node annihilate"),
+    (sig(unstable_points=1), sig(unstable_points=2, saddles=1),
+     "saddle-node (a saddle and a unstable"),
+    (sig(stable_points=1, saddles=1, unstable_points=1), sig(unstable_points=1, stable_cycles=1),
+     "saddle-node on invariant circle (SNIC:"),
+    (sig(stable_points=1), sig(stable_points=1, stable_cycles=1, unstable_cycles=1),
+     "fold of cycles (a stable and an unstable cycle born"),
+    (sig(stable_points=1), sig(stable_points=1, continuous_attractors=1, ring_attractors=1),
+     "continuous ring attractor formed"),
+    (sig(stable_points=1), sig(stable_points=3, saddles=2, stable_cycles=1), "change in topology"),
+    (sig(stable_points=1), sig(stable_points=1), None),
+])
+def test_events_are_named_from_the_change_of_signature(before, after, name) -> None:
+    got = timeline.name_event(before, after)
+    assert (got is None) if name is None else got.startswith(name), got
+
+
+def test_pitchfork_told_from_saddle_node_by_where_the_saddle_appears() -> None:
+    one = {"signature": sig(stable_points=1), "points": [{"kind": "stable_node", "h": [0.0, 0.0]}]}
+    split = {"signature": sig(stable_points=2, saddles=1),
+             "points": [{"kind": "saddle", "h": [0.0, 0.0]},
+                        {"kind": "stable_node", "h": [0.3, 0.0]},
+                        {"kind": "stable_node", "h": [-0.3, 0.0]}]}
+    apart = {"signature": sig(stable_points=2, saddles=1),
+             "points": [{"kind": "stable_node", "h": [0.0, 0.0]},
+                        {"kind": "saddle", "h": [0.5, 0.5]},
+                        {"kind": "stable_node", "h": [0.7, 0.5]}]}
+    assert timeline.name_event(one, split).startswith("pitchfork (a node")
+    assert timeline.name_event(split, one).startswith("pitchfork (reversed")
+    assert timeline.name_event(one, apart).startswith("saddle-node")
+
+
+def test_events_carry_epochs_and_a_readable_line() -> None:
+    snaps = [{"epoch": e, "signature": s} for e, s in [
+        (0, sig(stable_points=1)), (20, sig(stable_points=1)),
+        (40, sig(unstable_points=1, stable_cycles=1)), (60, sig(unstable_points=1, stable_cycles=1))]]
+    (ev,) = timeline.events(snaps)
+    assert (ev["from_epoch"], ev["to_epoch"]) == (20, 40)
+    assert timeline.line([ev]).startswith("epoch 20-40: Hopf")
+    assert ev["before"] == "1 stable point" and ev["after"] == "1 unstable point, 1 stable cycle"
+
+
+def _rotation_cell(a: float, omega: float = 0.3):
+    """A 2-unit GRU (reset before) whose vector field near 0 is (1 - z)(tanh(W h) - h) with
+    z = sigmoid(b_z) constant, W = [[1 + a, -omega], [omega, 1 + a]] (no input): a stable focus
+    at 0 for a < 0; for a > 0 an unstable focus inside a stable cycle (tanh saturates)."""
+    from gru_learn.gru import GRUCell
+
+    cell = GRUCell(0, 2, reset="before")
+    with torch.no_grad():
+        for p in cell.parameters():
+            p.zero_()
+        w = torch.tensor([[1 + a, -omega], [omega, 1 + a]])
+        cell.weight_hh.view(3, 2, 2)[2] = w  # candidate block (r, z, n order)
+        cell.bias_ih.view(3, 2)[1] = -3.0   # z = sigmoid(-3): slow but nonzero update
+        cell.bias_ih.view(3, 2)[0] = 10.0   # r = 1
+    return cell
+
+
+def test_light_snapshots_name_the_hopf_of_a_hand_built_gru() -> None:
+    from types import SimpleNamespace
+
+    snaps = [timeline.snapshot(SimpleNamespace(cell=_rotation_cell(a), readout=None), e)
+             for e, a in [(0, -0.2), (10, -0.1), (20, 0.15), (30, 0.25)]]
+    kinds = [[p["kind"] for p in s["points"]] for s in snaps]
+    assert kinds[0] == ["stable_focus"] and kinds[-1] == ["unstable_focus"], kinds
+    assert snaps[-1]["signature"]["stable_cycles"] == 1 and snaps[-1]["cycle_periods"]
+    (ev,) = timeline.events(snaps)
+    assert (ev["from_epoch"], ev["to_epoch"]) == (10, 20) and ev["name"].startswith("Hopf")
+
+
+def test_upward_crossings_interpolate_and_give_the_period() -> None:
+    dt, period = 0.05, 2 * math.pi / 1.3
+    t = torch.arange(0, 60, dt, dtype=torch.float64)
+    s = torch.sin(1.3 * t + 0.4) + 0.2
+    got, cv, n = crossing_period(s, dt)
+    assert got == pytest.approx(period, rel=1e-3) and cv < 1e-2 and n >= 10
+    # a straight line crossing zero between samples 2 and 3 at exactly 2.25
+    up, times = upward_crossings(torch.tensor([-2.25, -1.25, -0.25, 0.75, 1.75]))
+    assert up.tolist() == [False, False, True, False] and float(times[2]) == pytest.approx(2.25)
+    assert crossing_period(torch.ones(50), 1.0)[0] is None
