@@ -169,9 +169,10 @@ def _die_with_parent(parent: int, reader: Connection, writer: Connection) -> Non
 
 
 @contextmanager
-def _submitter(backend: str, workers: int,
-               address: str | None) -> Iterator[Callable[[Cell], Future]]:
-    """``submit(cell) -> Future`` of ``run_cell(cell)`` in a process pool or as a Ray task.
+def _submitter(backend: str, workers: int, address: str | None,
+               fn: Callable[[Any], Any] = run_cell) -> Iterator[Callable[[Any], Future]]:
+    """``submit(x) -> Future`` of ``fn(x)`` (``run_cell`` unless told) in a process pool or as
+    a Ray task.
     Leaving the block by an exception (Ctrl-C included) ends every worker or Ray task at once."""
     if backend == "local":
         # fork where there is one: workers inherit the imports (seconds each), not redo them
@@ -180,7 +181,7 @@ def _submitter(backend: str, workers: int,
         pool = ProcessPoolExecutor(workers, mp_context=context, initializer=_die_with_parent,
                                    initargs=(os.getpid(), reader, writer))
         try:
-            yield lambda cell: pool.submit(run_cell, cell)
+            yield lambda cell: pool.submit(fn, cell)
         except BaseException:
             writer.close()  # every worker's watchdog sees end-of-file and exits now
             pool.shutdown(wait=True, cancel_futures=True)
@@ -204,7 +205,7 @@ def _submitter(backend: str, workers: int,
         # cancels the tasks below and exits like an interrupt
         if callable(ours) and threading.current_thread() is threading.main_thread():
             signal.signal(signal.SIGTERM, ours)
-    task = ray.remote(num_cpus=1)(run_cell)
+    task = ray.remote(num_cpus=1)(fn)
     refs: list[Any] = []
 
     def submit(cell: Cell) -> Future:
@@ -389,13 +390,35 @@ def analysis_hook() -> Callable[[str, str], dict] | None:
     return getattr(importlib.import_module("gru_learn.analysis"), "analyze_checkpoint", None)
 
 
-def analyze_runs(out: Path, grid: Grid) -> None:
-    """Run the analysis hook on every finished run that has no analysis.json yet."""
+def _analyze_one(path: str) -> dict[str, Any]:
+    """The analysis hook on one run folder; a failure becomes ``{"error": "Type: message"}``
+    (counted as such by ``compare``'s summary, not retried on resume; ``--force`` retrains)."""
+    from gru_learn.cli.fit import set_cpu_threads
+
+    set_cpu_threads()
     analyze = analysis_hook()
-    if analyze is None:
-        return
-    for run in load_runs(out, grid):
-        path = run_dir(out, run["system"], run["hidden_size"], run["seed"])
-        if not (path / "analysis.json").is_file():
-            write_json_atomic(path / "analysis.json",
-                              analyze(str(path / "model.ckpt"), str(path / "analysis")))
+    assert analyze is not None
+    try:
+        return analyze(str(Path(path) / "model.ckpt"), str(Path(path) / "analysis"))
+    except Exception as e:  # noqa: BLE001 - one bad network must not stop the grid's others
+        return {"error": f"{type(e).__name__}: {e}".splitlines()[0]}
+
+
+def analyze_runs(out: Path, grid: Grid, backend: str = "local", workers: int = 1,
+                 address: str | None = None) -> int:
+    """Run the analysis hook on every finished run that has no analysis.json yet, in the same
+    kind of worker pool as training (``workers`` processes or Ray tasks; inline for one local
+    worker). Returns how many runs were analysed."""
+    if analysis_hook() is None:
+        return 0
+    paths = [run_dir(out, r["system"], r["hidden_size"], r["seed"]) for r in load_runs(out, grid)]
+    todo = [str(p) for p in paths if not (p / "analysis.json").is_file()]
+    if backend == "local" and workers == 1:
+        for path in todo:
+            write_json_atomic(Path(path) / "analysis.json", _analyze_one(path))
+        return len(todo)
+    with _submitter(backend, min(workers, max(len(todo), 1)), address, _analyze_one) as submit:
+        futures = {submit(path): path for path in todo}
+        for future in as_completed(futures):
+            write_json_atomic(Path(futures[future]) / "analysis.json", future.result())
+    return len(todo)

@@ -13,6 +13,7 @@ import csv
 import io
 import math
 import statistics
+import time
 from pathlib import Path
 from typing import Any
 
@@ -122,9 +123,94 @@ def _mean_std(values: list[float]) -> tuple[float, float]:
     return statistics.fmean(values), statistics.stdev(values) if len(values) > 1 else 0.0
 
 
+VERDICTS = ("exact", "approximate", "mismatch")
+
+
+def _number(v: Any) -> float | None:
+    """A finite float, or None (missing, null, not a number)."""
+    if isinstance(v, bool) or not isinstance(v, (int, float)):
+        return None
+    return float(v) if math.isfinite(v) else None
+
+
+def run_dynamics(run: dict[str, Any]) -> dict[str, Any]:
+    """One run's dynamical reading from its ``analysis.json`` (``gru_learn.analysis`` schema,
+    ``comparison`` block), flattened for aggregation.
+
+    ``status``: ``analysed``, ``failed`` (the analysis raised; ``error`` says why) or
+    ``not_analysed``. ``verdict``: exact / approximate / mismatch (None when the topology step
+    itself failed). Where the target has a continuous attractor: ``slow_coverage`` = fraction
+    of the target's attractor within the matching radius of the network's slow set (through
+    the readout); ``ca_coverage`` = the same for the best learned continuous attractor of the
+    target's kind (0 when the network has none); ``drift_time`` = that attractor's drift time in
+    target time units (inf where it does not drift; None when there is no such attractor).
+    ``d_stsp``, ``d_h``: the statistics of long free runs (None where not computed)."""
+    a = run.get("analysis")
+    if a is None:
+        return {"status": "not_analysed"}
+    if "error" in a and "comparison" not in a:
+        return {"status": "failed", "error": a["error"]}
+    comp = a.get("comparison") or {}
+    verdict = comp.get("topology_verdict")
+    if verdict not in VERDICTS and isinstance(comp.get("topology_match"), bool):
+        verdict = None  # an older schema: a match flag without a graded verdict
+    out: dict[str, Any] = {"status": "analysed", "verdict": verdict,
+                           "topology_match": comp.get("topology_match"),
+                           "d_stsp": _number(comp.get("d_stsp")), "d_h": _number(comp.get("d_h")),
+                           "slow_coverage": None, "ca_coverage": None, "drift_time": None}
+    if isinstance(comp.get("continuous_attractor"), dict):  # the target has one
+        out["slow_coverage"] = _number(comp["continuous_attractor"].get("coverage"))
+        rows = [r for r in comp.get("continuous_attractors") or [] if isinstance(r, dict)]
+        best = max(rows, key=lambda r: _number(r.get("coverage_of_target")) or 0.0, default=None)
+        out["ca_coverage"] = 0.0 if best is None else _number(best.get("coverage_of_target"))
+        if best is not None:
+            drift = best.get("drift_time")
+            out["drift_time"] = math.inf if drift is None else _number(drift)
+    return out
+
+
+def _stats(values: list[float | None], centre: str = "mean") -> dict[str, Any]:
+    """``n`` values present (the rest missing), and mean ± sample std (``centre="mean"``) or
+    median with min and max (``"median"``, for heavy-tailed drift times; inf allowed)."""
+    present = [v for v in values if v is not None]
+    out: dict[str, Any] = {"n": len(present), "missing": len(values) - len(present)}
+    if centre == "median":
+        out.update(median=statistics.median(present) if present else None,
+                   min=min(present, default=None), max=max(present, default=None))
+    else:
+        out["mean"], out["std"] = _mean_std(present) if present else (None, None)
+    return out
+
+
+def aggregate_dynamics(group: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """Per (system, size) over seeds: analysis counts, graded verdict counts, topology match
+    rate (exact + approximate over runs with a verdict), mean ± std of coverages, d_stsp, d_h,
+    median drift time. None when no run of the group has an analysis."""
+    dyn = [run_dynamics(r) for r in group]
+    if all(d["status"] == "not_analysed" for d in dyn):
+        return None
+    ok = [d for d in dyn if d["status"] == "analysed"]
+    verdicts = [d["verdict"] for d in ok if d["verdict"] is not None]
+    matches = [d["topology_match"] for d in ok if isinstance(d["topology_match"], bool)]
+    return {
+        "analysed": len(ok), "failed": sum(d["status"] == "failed" for d in dyn),
+        "not_analysed": sum(d["status"] == "not_analysed" for d in dyn),
+        "verdicts": {v: verdicts.count(v) for v in VERDICTS},
+        "no_verdict": len(ok) - len(verdicts),
+        "topology_match_rate": sum(matches) / len(matches) if matches else None,
+        "slow_coverage": _stats([d["slow_coverage"] for d in ok]),
+        "ca_coverage": _stats([d["ca_coverage"] for d in ok]),
+        "drift_time": _stats([d["drift_time"] for d in ok], "median"),
+        "d_stsp": _stats([d["d_stsp"] for d in ok]),
+        "d_h": _stats([d["d_h"] for d in ok]),
+    }
+
+
 def summarize(grid: Grid, runs: list[dict[str, Any]]) -> dict[str, Any]:
     """Per-run final losses, per (system, size) mean ± sample std over seeds, and the Fig 12
-    question: does the loss fall with hidden size (ratio of largest to smallest size)?"""
+    question: does the loss fall with hidden size (ratio of largest to smallest size)? With
+    analyses, each row also gets ``dynamics`` (``aggregate_dynamics``) and each run its
+    ``run_dynamics``."""
     table, finding = [], {}
     for system in grid.systems:
         means = {}
@@ -136,10 +222,11 @@ def summarize(grid: Grid, runs: list[dict[str, Any]]) -> dict[str, Any]:
             for split in ("train", "val", "test"):
                 row[f"{split}_mean"], row[f"{split}_std"] = _mean_std(
                     [r[f"final_{split}_loss"] for r in group])
-            matches = [r["analysis"]["comparison"]["topology_match"] for r in group
-                       if "topology_match" in r.get("analysis", {}).get("comparison", {})]
-            if matches:
-                row["topology_match_rate"] = sum(map(bool, matches)) / len(matches)
+            dynamics = aggregate_dynamics(group)
+            if dynamics is not None:
+                if dynamics["topology_match_rate"] is not None:
+                    row["topology_match_rate"] = dynamics["topology_match_rate"]
+                row["dynamics"] = dynamics
             table.append(row)
             means[d] = row["train_mean"]
         if len(means) > 1:
@@ -158,12 +245,25 @@ def summarize(grid: Grid, runs: list[dict[str, Any]]) -> dict[str, Any]:
             item["topology_match"] = comparison.get("topology_match")
             item["period"] = r["analysis"].get("learned", {}).get("closed_loop", {}).get("period")
             item["period_rel_error"] = comparison.get("period_rel_error")
+            item["dynamics"] = run_dynamics(r)
         per_run.append(item)
     return {"systems": list(grid.systems), "hidden_sizes": list(grid.hidden_sizes),
             "seeds": list(grid.seeds), "settings": grid.settings.__dict__,
             "runs_finished": len(runs),
             "runs_expected": len(grid.systems) * len(grid.hidden_sizes) * len(grid.seeds),
             "table": table, "finding": finding, "runs": per_run}
+
+
+def _fmt(stats: dict[str, Any], digits: str = ".2f") -> str:
+    """``mean ± std`` or ``median [min, max]`` with ``(n)`` where values are missing."""
+    if not stats["n"]:
+        return "-"
+    if "median" in stats:
+        text = (f"{stats['median']:.3g} [{stats['min']:.3g}, {stats['max']:.3g}]"
+                if stats["n"] > 1 else f"{stats['median']:.3g}")
+    else:
+        text = f"{stats['mean']:{digits}} ± {stats['std']:{digits}}"
+    return text + (f" (n={stats['n']})" if stats["missing"] else "")
 
 
 def format_table(summary: dict[str, Any]) -> str:
@@ -177,18 +277,33 @@ def format_table(summary: dict[str, Any]) -> str:
         lines.append(f"{system}: loss(largest size) / loss(smallest size) = "
                      f"{f['ratio_largest_to_smallest']:.3g}"
                      f"{' (falls with every size)' if f['decreases_monotonically'] else ''}")
+    rows = [r for r in summary["table"] if "dynamics" in r]
+    if rows:
+        lines += ["", "dynamics over seeds (verdicts exact/approximate/mismatch; coverage of the "
+                  "target's continuous attractor by the slow set and by the best learned one, "
+                  "mean ± sd; drift time in target units, median [min, max]):",
+                  f"{'system':<8}{'hidden':>7} {'analysed':>9} {'verdicts':>9} {'match':>6}  "
+                  f"{'slow-set cov.':<14}{'attractor cov.':<15}{'drift time':<22}"
+                  f"{'d_stsp':<16}{'d_h'}"]
+        for row in rows:
+            g = row["dynamics"]
+            v = "/".join(str(g["verdicts"][k]) for k in VERDICTS)
+            rate = g["topology_match_rate"]
+            failed = (f" ({g['failed']} failed)" if g["failed"] else "") + (
+                f" ({g['not_analysed']} not analysed)" if g["not_analysed"] else "")
+            lines.append(
+                f"{row['system']:<8}{row['hidden_size']:>7} {g['analysed']:>4}/{row['runs']:<4}"
+                f"{v:>9} {'-' if rate is None else f'{rate:.2f}':>6}  "
+                f"{_fmt(g['slow_coverage']):<14}{_fmt(g['ca_coverage']):<15}"
+                f"{_fmt(g['drift_time']):<22}{_fmt(g['d_stsp'], '.3g'):<16}"
+                f"{_fmt(g['d_h'], '.3g')}{failed}")
     return "\n".join(lines)
 
 
-def fig12(system: str, runs: list[dict[str, Any]], sizes: tuple[int, ...]):
+def _loss_panel(ax, system: str, runs: list[dict[str, Any]], sizes: tuple[int, ...]) -> None:
     """Training loss against epoch, log scale: seeds thin and light, mean per size bold."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
     import numpy as np
 
-    fig, ax = plt.subplots(figsize=(5, 3.6))
     for i, d in enumerate(sizes):
         group = [r for r in runs if r["system"] == system and r["hidden_size"] == d]
         if not group:
@@ -201,6 +316,74 @@ def fig12(system: str, runs: list[dict[str, Any]], sizes: tuple[int, ...]):
         ax.plot(epochs, np.nanmean(curves, axis=0), color=color, lw=2, label=f"{d} units")
     ax.set(yscale="log", xlabel="epoch", ylabel="training loss (MSE)", title=system)
     ax.legend(frameon=False)
+
+
+def _size_panel(ax, sizes: list[int], values: list[list[float]], centre: str, ylabel: str,
+                log: bool = False) -> None:
+    """A measure against hidden size: each seed a light dot, the mean (or median) bold.
+    Infinite values (no drift) are drawn at the top edge as open triangles."""
+    import numpy as np
+
+    finite = [v for vs in values for v in vs if math.isfinite(v)]
+    top = (max(finite) * (3 if log else 1.1)) if finite else 1.0
+    for d, vs in zip(sizes, values, strict=True):
+        inf = [v for v in vs if not math.isfinite(v)]
+        fin = [v for v in vs if math.isfinite(v)]
+        ax.plot([d] * len(fin), fin, "o", color="0.5", alpha=0.5, ms=4)
+        ax.plot([d] * len(inf), [top] * len(inf), "^", mfc="none", color="0.5", ms=6)
+    xs = [d for d, vs in zip(sizes, values, strict=True) if vs]
+    ys = [float(np.median(vs)) if centre == "median" else float(np.mean(vs))
+          for vs in values if vs]
+    ax.plot(xs, [min(y, top) for y in ys], "-o", color="k", lw=2, ms=5, label=centre)
+    ax.set(xscale="log", xticks=sizes, xlabel="hidden units", ylabel=ylabel)
+    ax.set_xticklabels([str(d) for d in sizes])
+    ax.minorticks_off()
+    if log and finite and min(finite) > 0:
+        ax.set_yscale("log")
+
+
+def fig12(system: str, runs: list[dict[str, Any]], sizes: tuple[int, ...]):
+    """The loss curves (the paper's Fig 12) and, with analyses, the dynamics against hidden
+    size beside them: fraction of exact / approximate topology matches, coverage of the
+    target's continuous attractor by the slow set, drift time along the learned attractor
+    (median bold), d_stsp (mean bold); seeds as light dots."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    mine = [r for r in runs if r["system"] == system]
+    dyn = {d: [run_dynamics(r) for r in mine if r["hidden_size"] == d] for d in sizes}
+    dyn = {d: [x for x in v if x["status"] == "analysed"] for d, v in dyn.items()}
+    ds = [d for d in sizes if dyn[d]]
+    panels: list[tuple[str, str, str, bool]] = []  # key, centre, label, log
+    if ds:
+        if any(x["slow_coverage"] is not None for d in ds for x in dyn[d]):
+            panels += [("slow_coverage", "mean", "coverage of target attractor\n(slow set)",
+                        False),
+                       ("drift_time", "median", "drift time along learned\nattractor "
+                        "(target units)", True)]
+        panels.append(("d_stsp", "mean", "d_stsp", True))
+    n = 1 + (1 if ds else 0) + len(panels)
+    fig, axes = plt.subplots(1, n, figsize=(5 + 3.1 * (n - 1), 3.6), squeeze=False,
+                             gridspec_kw={"width_ratios": [1.6] + [1] * (n - 1)})
+    axes = axes[0]
+    _loss_panel(axes[0], system, runs, sizes)
+    if ds:
+        ax = axes[1]
+        bottom = [0.0] * len(ds)
+        for verdict, color in zip(VERDICTS, ("tab:green", "tab:olive", "tab:red"), strict=True):
+            frac = [sum(x["verdict"] == verdict for x in dyn[d]) / len(dyn[d]) for d in ds]
+            ax.bar(range(len(ds)), frac, bottom=bottom, color=color, label=verdict, width=0.6)
+            bottom = [b + f for b, f in zip(bottom, frac, strict=True)]
+        ax.set(xticks=range(len(ds)), xticklabels=[str(d) for d in ds], ylim=(0, 1.05),
+               xlabel="hidden units", ylabel="fraction of seeds", title="topology verdict")
+        ax.legend(frameon=False, fontsize=7, loc="upper left")
+        for ax, (key, centre, label, log) in zip(axes[2:], panels, strict=True):
+            values = [[x[key] for x in dyn[d] if x[key] is not None] for d in ds]
+            _size_panel(ax, ds, values, centre, label, log)
+            if key == "slow_coverage":
+                ax.set_ylim(-0.05, 1.05)
     fig.tight_layout()
     return fig
 
@@ -250,7 +433,11 @@ def main(argv: list[str]) -> int:
             bar.set_postfix_str(f"{cell.system} h{cell.hidden_size}: {result['seconds']:.0f} s")
             bar.update()
     if args.analyze:
-        analyze_runs(out, grid)
+        start = time.perf_counter()
+        n = analyze_runs(out, grid, args.backend, args.workers, args.address)
+        if n:
+            print(f"compare: analysed {n} run(s) in {time.perf_counter() - start:.0f} s "
+                  f"({args.workers} worker(s))")
     runs = load_runs(out, grid)
     write_results_csv(out / "results.csv", runs)
     summary = summarize(grid, runs)

@@ -1,0 +1,165 @@
+"""compare --analyze read dynamically: per (system, size) aggregation of the analyses' graded
+topology verdicts, coverage, drift time, d_stsp and d_h over seeds, with failed and missing
+analyses counted; the figure's panels; analyses in a worker pool; one real tiny grid."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from gru_learn import sweep
+from gru_learn.cli.compare import (
+    aggregate_dynamics,
+    fig12,
+    format_table,
+    run_dynamics,
+    summarize,
+)
+from gru_learn.cli.compare import main as compare_main
+from gru_learn.sweep import Grid, TrainSettings
+
+TINY = ["--n-train", "16", "--n-val", "4", "--n-test", "4", "--horizon", "6"]
+
+
+def analysis(verdict: str, slow_cov: float, rows: list[tuple[float, float | None]],
+             d_stsp: float | None, d_h: float | None = 0.1) -> dict:
+    """An analysis.json as gru_learn.analysis writes it, for a target with a ring: rows are
+    (coverage_of_target, drift_time) of the learned rings."""
+    return {"comparison": {
+        "topology_match": verdict != "mismatch", "topology_verdict": verdict,
+        "topology_reason": "synthetic",
+        "continuous_attractors": [{"kind": "ring", "coverage_of_target": c, "drift_time": t}
+                                  for c, t in rows],
+        "continuous_attractor": {"kind": "ring", "coverage": slow_cov},
+        "d_stsp": d_stsp, "d_h": d_h}}
+
+
+def run(system: str, d: int, seed: int, a: dict | None, loss: float = 0.5) -> dict:
+    r = {"system": system, "hidden_size": d, "seed": seed, "final_train_loss": loss,
+         "final_val_loss": loss, "final_test_loss": loss,
+         "curve": {"epoch": [0, 10, 20], "train_loss": [1.0, 0.7, loss],
+                   "val_loss": [1.0, 0.7, loss]}}
+    if a is not None:
+        r["analysis"] = a
+    return r
+
+
+RUNS = [
+    # 2 units: two mismatches (one with no learned ring), one failed analysis
+    run("ring", 2, 0, analysis("mismatch", 0.10, [], 5.0)),
+    run("ring", 2, 1, analysis("mismatch", 0.30, [(0.2, 3.0), (0.25, 7.0)], 7.0)),
+    run("ring", 2, 2, {"error": "RuntimeError: boom"}),
+    # 4 units: an exact match (no drift: inf), two approximate ones
+    run("ring", 4, 0, analysis("exact", 1.0, [(1.0, None)], 1.0, None)),
+    run("ring", 4, 1, analysis("approximate", 0.9, [(0.9, 40.0)], 2.0)),
+    run("ring", 4, 2, analysis("approximate", 0.8, [(0.8, 20.0)], None)),
+    # FHN: no continuous attractor in the target, one run not analysed
+    run("fhn", 2, 0, {"comparison": {"topology_match": True, "topology_verdict": "exact",
+                                     "d_stsp": 0.5, "d_h": 0.2}}),
+    run("fhn", 2, 1, None),
+]
+GRID = Grid(("ring", "fhn"), (2, 4), (0, 1, 2), TrainSettings())
+
+
+def test_run_dynamics_reads_the_analysis_schema() -> None:
+    assert run_dynamics(RUNS[0]) == {
+        "status": "analysed", "verdict": "mismatch", "topology_match": False, "d_stsp": 5.0,
+        "d_h": 0.1, "slow_coverage": 0.1, "ca_coverage": 0.0, "drift_time": None}
+    best = run_dynamics(RUNS[1])  # the learned ring covering most of the target's
+    assert (best["ca_coverage"], best["drift_time"]) == (0.25, 7.0)
+    assert run_dynamics(RUNS[3])["drift_time"] == math.inf  # drift_time None: it never drifts
+    assert run_dynamics(RUNS[2]) == {"status": "failed", "error": "RuntimeError: boom"}
+    assert run_dynamics(RUNS[7]) == {"status": "not_analysed"}
+    fhn = run_dynamics(RUNS[6])  # no target attractor: coverage and drift not applicable
+    assert fhn["slow_coverage"] is None and fhn["ca_coverage"] is None
+
+
+def test_aggregate_over_seeds_against_numpy() -> None:
+    g2 = aggregate_dynamics(RUNS[0:3])
+    assert (g2["analysed"], g2["failed"], g2["not_analysed"]) == (2, 1, 0)
+    assert g2["verdicts"] == {"exact": 0, "approximate": 0, "mismatch": 2}
+    assert g2["topology_match_rate"] == 0.0  # over the 2 analysed runs, not the 3
+    assert g2["slow_coverage"]["mean"] == pytest.approx(np.mean([0.1, 0.3]))
+    assert g2["slow_coverage"]["std"] == pytest.approx(np.std([0.1, 0.3], ddof=1))
+    assert g2["drift_time"] == {"n": 1, "missing": 1, "median": 7.0, "min": 7.0, "max": 7.0}
+
+    g4 = aggregate_dynamics(RUNS[3:6])
+    assert g4["verdicts"] == {"exact": 1, "approximate": 2, "mismatch": 0}
+    assert g4["topology_match_rate"] == 1.0
+    assert g4["ca_coverage"]["mean"] == pytest.approx(np.mean([1.0, 0.9, 0.8]))
+    assert g4["drift_time"]["median"] == np.median([np.inf, 40.0, 20.0]) == 40.0
+    assert g4["drift_time"]["max"] == math.inf
+    assert g4["d_stsp"] == pytest.approx({"n": 2, "missing": 1, "mean": 1.5,
+                                          "std": np.std([1.0, 2.0], ddof=1)})
+    assert g4["d_h"]["n"] == 2 and g4["d_h"]["missing"] == 1
+
+    fhn = aggregate_dynamics(RUNS[6:8])
+    assert (fhn["analysed"], fhn["not_analysed"]) == (1, 1)
+    assert fhn["slow_coverage"]["n"] == 0 and fhn["drift_time"]["median"] is None
+    assert aggregate_dynamics([RUNS[7]]) is None  # nothing analysed: no dynamics block
+
+
+def test_summary_and_printed_table_carry_the_dynamics() -> None:
+    summary = summarize(GRID, RUNS)
+    rows = {(r["system"], r["hidden_size"]): r for r in summary["table"]}
+    assert rows["ring", 4]["topology_match_rate"] == 1.0
+    assert rows["ring", 2]["dynamics"]["failed"] == 1
+    json.dumps(summary, allow_nan=True)  # inf drift times serialise (as Infinity)
+    text = format_table(summary)
+    lines = {tuple(line.split()[:2]): line for line in text.splitlines() if line[:1] in "rf"}
+    assert "0/0/2" in lines["ring", "2"] and "(1 failed)" in lines["ring", "2"]
+    assert "1/2/0" in lines["ring", "4"] and "40 [20, inf]" in lines["ring", "4"]
+    assert "(1 not analysed)" in lines["fhn", "2"]
+
+
+def test_figure_panels_follow_the_data() -> None:
+    import matplotlib.pyplot as plt
+
+    ring = fig12("ring", RUNS, (2, 4))  # loss, verdicts, coverage, drift time, d_stsp
+    fhn = fig12("fhn", RUNS, (2, 4))  # loss, verdicts, d_stsp: no target attractor
+    bare = fig12("ring", [{k: v for k, v in r.items() if k != "analysis"} for r in RUNS], (2, 4))
+    assert [len(f.axes) for f in (ring, fhn, bare)] == [5, 3, 1]
+    bars = [p.get_height() for p in ring.axes[1].patches]  # exact, approximate, mismatch x size
+    assert bars == pytest.approx([0, 1 / 3, 0, 2 / 3, 1, 0])
+    for f in (ring, fhn, bare):
+        plt.close(f)
+
+
+def fake_analysis(path: str, out_dir: str) -> dict:
+    if "seed1" in path:
+        raise ValueError("no slow set\nsecond line")
+    return analysis("approximate", 0.5, [(0.5, 10.0)], 1.0)
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_analyses_in_the_worker_pool_and_failures_counted(workers: int, in_tmp: Path,
+                                                         monkeypatch, capsys) -> None:
+    monkeypatch.setattr(sweep, "analysis_hook", lambda: fake_analysis)
+    args = ["--systems", "ring", "--hidden-sizes", "2", "--seeds", "0", "1", "--epochs", "3",
+            "--out", "out", "--workers", str(workers), *TINY]
+    assert compare_main([*args, "--analyze"]) == 0
+    failed = json.loads((in_tmp / "out/ring/h2/seed1/analysis.json").read_text())
+    assert failed == {"error": "ValueError: no slow set"}
+    row = json.loads((in_tmp / "out/summary.json").read_text())["table"][0]
+    assert (row["dynamics"]["analysed"], row["dynamics"]["failed"]) == (1, 1)
+    assert "analysed 2 run(s)" in capsys.readouterr().out
+    assert compare_main([*args, "--analyze"]) == 0  # resumed: nothing analysed again
+    assert "analysed" not in capsys.readouterr().out.split("dynamics over seeds")[0]
+
+
+@pytest.mark.slow
+def test_real_tiny_grid_with_analysis(in_tmp: Path, capsys) -> None:
+    """gru_learn.analysis on a real 2-unit ring network (30 epochs): the row has a verdict and
+    a slow-set coverage in [0, 1] (the target's ring is found by the toolkit)."""
+    args = ["--systems", "ring", "--hidden-sizes", "2", "--seeds", "0", "--epochs", "30",
+            "--out", "out", "--analyze", *TINY]
+    assert compare_main(args) == 0
+    summary = json.loads((in_tmp / "out/summary.json").read_text())
+    g = summary["table"][0]["dynamics"]
+    assert g["analysed"] == 1 and sum(g["verdicts"].values()) == 1
+    assert 0.0 <= g["slow_coverage"]["mean"] <= 1.0
+    assert (in_tmp / "out/fig12_ring.png").stat().st_size > 10_000
