@@ -239,7 +239,8 @@ class DynamicsAnalysis(Callback):
             if line_ is not None:
                 analysis.summary["timeline"] = line_
                 if len(line_["snapshots"]) > 1:
-                    analysis.figures["timeline"] = timeline.timeline_figure(line_, dt)
+                    analysis.figures["timeline"] = timeline.timeline_figure(
+                        line_, dt, _target_period(analysis.summary))
             path = analysis.save(out)
             self._log(trainer, analysis)
             log_text(trainer.loggers, "analysis/summary", text_summary(analysis.summary),
@@ -254,6 +255,11 @@ class DynamicsAnalysis(Callback):
                 "errors": {"analysis": f"{type(e).__name__}: {e}"}})
             rank_zero_warn(f"dynamics analysis failed ({e}); checkpoints are intact; "
                            f"reason recorded in {out / 'summary.json'}")
+
+
+def _target_period(summary: dict[str, Any]) -> float | None:
+    cycles = [c for c in (summary.get("target") or {}).get("limit_cycles") or [] if c.get("stable")]
+    return cycles[0].get("period") if cycles else None
 
 
 def text_summary(summary: dict[str, Any]) -> str:

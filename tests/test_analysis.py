@@ -207,7 +207,7 @@ def test_fit_writes_analysis_and_tensorboard(in_tmp: Path) -> None:
     assert fit_main(["fit", "--trainer.max_epochs=4", "--data.n_train=16", "--data.n_val=4",
                      "--data.n_test=4", "--trainer.enable_progress_bar=false",
                      "--analysis.long_steps=200", "--analysis.every_n_epochs=2",
-                     "--analysis.cycles=false"]) == 0
+                     "--analysis.timeline=full", "--analysis.cycles=false"]) == 0
     run = in_tmp / "logs/fhn/version_0"
     s = json.loads((run / "analysis/summary.json").read_text())
     assert set(s) >= {"learned", "target", "comparison"}
@@ -217,8 +217,16 @@ def test_fit_writes_analysis_and_tensorboard(in_tmp: Path) -> None:
     acc = EventAccumulator(str(run), size_guidance={"images": 0}).Reload()
     assert {"dynamics/d_stsp", "dynamics/topology_match", "dynamics/has_limit_cycle"} <= set(
         acc.Tags()["scalars"])
-    assert "analysis/comparison" in acc.Tags()["images"]
-    assert len(acc.Scalars("dynamics/d_stsp")) == 2  # epoch 2 and the end
+    assert {"analysis/comparison", "analysis/timeline"} <= set(acc.Tags()["images"])
+    assert len(acc.Scalars("dynamics/d_stsp")) == 3  # start, epoch 2 and the end
+    # the timeline: full snapshots at epochs 0 and 2, the end analysis as the last one
+    line = s["timeline"]
+    assert [x["epoch"] for x in line["snapshots"]] == [0, 2, 4]
+    assert [x["mode"] for x in line["snapshots"]] == ["full", "full", "full"]
+    assert line["snapshots"][-1]["signature"] == s["learned"]["signature"]
+    assert len(acc.Scalars("timeline/stable_points")) == 2
+    text = EventAccumulator(str(run), size_guidance={"tensors": 0}).Reload()
+    assert "analysis/summary/text_summary" in text.Tags()["tensors"]
 
 
 def test_analyze_cli_on_a_torch_gru(in_tmp: Path) -> None:

@@ -59,7 +59,8 @@ def test_pitchfork_told_from_saddle_node_by_where_the_saddle_appears() -> None:
 def test_events_carry_epochs_and_a_readable_line() -> None:
     snaps = [{"epoch": e, "signature": s} for e, s in [
         (0, sig(stable_points=1)), (20, sig(stable_points=1)),
-        (40, sig(unstable_points=1, stable_cycles=1)), (60, sig(unstable_points=1, stable_cycles=1))]]
+        (40, sig(unstable_points=1, stable_cycles=1)),
+        (60, sig(unstable_points=1, stable_cycles=1))]]
     (ev,) = timeline.events(snaps)
     assert (ev["from_epoch"], ev["to_epoch"]) == (20, 40)
     assert timeline.line([ev]).startswith("epoch 20-40: Hopf")
@@ -105,3 +106,26 @@ def test_upward_crossings_interpolate_and_give_the_period() -> None:
     up, times = upward_crossings(torch.tensor([-2.25, -1.25, -0.25, 0.75, 1.75]))
     assert up.tolist() == [False, False, True, False] and float(times[2]) == pytest.approx(2.25)
     assert crossing_period(torch.ones(50), 1.0)[0] is None
+
+
+@pytest.mark.slow
+def test_a_real_fhn_fit_names_its_hopf(in_tmp) -> None:
+    """The shipped FHN config (2 units, discrete map) starts at a stable point and learns the
+    cycle in its first few hundred epochs: the light timeline names the event a Hopf, and its
+    last snapshot is the end analysis."""
+    import json
+    from pathlib import Path
+
+    from gru_learn.cli.fit import main as fit_main
+
+    config = Path(__file__).resolve().parents[1] / "configs/fhn.yaml"
+    assert fit_main(["fit", "--config", str(config), "--trainer.max_epochs=400",
+                     "--analysis.every_n_epochs=50", "--analysis.long_steps=300",
+                     "--trainer.enable_progress_bar=false"]) == 0
+    s = json.loads((in_tmp / "logs/fhn/version_0/analysis/summary.json").read_text())
+    line = s["timeline"]
+    assert [x["epoch"] for x in line["snapshots"]] == list(range(0, 401, 50))
+    assert line["snapshots"][0]["signature"]["stable_points"] == 1
+    assert line["snapshots"][-1]["signature"] == s["learned"]["signature"]
+    assert any(e["name"].startswith("Hopf") for e in line["events"]), line["events"]
+    assert (in_tmp / "logs/fhn/version_0/analysis/timeline.png").stat().st_size > 10_000

@@ -4,9 +4,10 @@ the bifurcations between them, named from how the signature changes.
 A snapshot (``snapshot``) records the learned vector field's signature (counts of stable and
 unstable points, saddles, stable and unstable cycles, continuous attractors), the kinds and
 states of its fixed points and the periods of its cycles. Light mode is cheap enough to run by
-default: in d <= 3 the exhaustive grid search for fixed points (128 random starts above), a
-short cycle search only in d <= 2 (where its starts are a handful of points around the fixed
-points and the box corners), no continuous attractors and no figures. Full mode is the
+default: in d <= 3 the exhaustive grid search for fixed points (128 random starts above); in
+d <= 2 and only when no stable point exists, one trajectory for the cycle Poincare-Bendixson
+then guarantees (its period from upward crossings); no continuous attractors, no figures. A
+stable cycle beside a stable point (bistability) is not seen by light mode. Full mode is the
 end-of-fit analysis (``analyze(..., figures=False)``) with its continuous-attractor coverage.
 
 Between two consecutive snapshots the change of signature Delta (after minus before) is named
@@ -47,8 +48,7 @@ def snapshot(model: Any, epoch: int, *, cycles: bool = True, seed: int = 0) -> d
     ``epoch``: signature, fixed points (kind, state) and cycle periods (GRU steps) of the
     zero-input ODE dh/dt = f(h). The cycle search runs only in d <= 2 (and if ``cycles``)."""
     from gru_learn.analysis.network import _jacobian, _vector_field, fixed_point_search
-    from gru_learn.dynamics import DynamicsResult, find_limit_cycles
-    from gru_learn.dynamics.analyze import cycle_starts
+    from gru_learn.dynamics import DynamicsResult
 
     start = time.perf_counter()
     cell = as_float64(model.cell)
@@ -59,16 +59,39 @@ def snapshot(model: Any, epoch: int, *, cycles: bool = True, seed: int = 0) -> d
     states = torch.empty(0, d, dtype=F64) if d <= 3 else 2 * torch.rand(
         LIGHT_STARTS, d, dtype=F64, generator=gen) - 1
     fixed, _ = fixed_point_search(f, step, box, states, LIGHT_STARTS, gen, _jacobian(cell, None))
-    found: list[Any] = []
-    if cycles and d <= 2:
-        found = list(find_limit_cycles(f, cycle_starts(box, fixed), dt=0.1, t_transient=100.0,
-                                       t_window=100.0))
-    res = DynamicsResult(fixed, found, box)
-    return {"epoch": int(epoch), "mode": "light", "signature": signature(res),
+    sig = signature(DynamicsResult(fixed, [], box))
+    periods: list[float] = []
+    searched = bool(cycles and d <= 2 and sig["stable_points"] + sig["non_hyperbolic"] == 0)
+    if searched:
+        periods = _cycle_period(f, fixed, d)
+        sig["stable_cycles"] = len(periods)
+    return {"epoch": int(epoch), "mode": "light", "signature": sig,
             "points": [{"kind": p.kind, "h": p.h.tolist()} for p in fixed.fixed_points],
-            "cycle_periods": [float(c.period) for c in found if c.stable],
-            "cycles_searched": bool(cycles and d <= 2),
+            "cycle_periods": periods, "cycles_searched": searched,
             "seconds": round(time.perf_counter() - start, 3)}
+
+
+def _cycle_period(f: Any, fixed: Any, d: int, dt: float = 1.0, t: float = 150.0
+                  ) -> list[float]:
+    """The cheap 2-D cycle check of light mode, used only when no stable or non-hyperbolic
+    point was found: the cube [-1, 1]^d is forward-invariant (f = (1 - z)(n - h), |n| < 1), so
+    by Poincare-Bendixson a generic trajectory tends to a periodic orbit (a cycle made of
+    saddle connections is not generic). One trajectory from beside the first unstable point
+    (or the centre), RK4 with step ``dt`` for ``t`` of transient, then ``t`` in which the first
+    coordinate must cross its mean upward regularly: [its period in GRU steps], else []."""
+    from gru_learn.dynamics.integrate import advance, integrate
+    from gru_learn.dynamics.periods import crossing_period
+
+    pts = [p.h for p in fixed.fixed_points]
+    h0 = (pts[0] if pts else torch.zeros(d, dtype=F64)) + 1e-2
+    with torch.no_grad():
+        h = advance(f, h0[None].to(F64), t, dt)
+        _, path = integrate(f, h, t, dt)
+    x = path[:, 0, 0]
+    period, cv, _ = crossing_period(x, dt)
+    if period is None or cv is None or cv > 0.05 or float(x.max() - x.min()) < 1e-3:
+        return []
+    return [period]
 
 
 def from_summary(summary: dict[str, Any], epoch: int, seconds: float | None = None
@@ -220,45 +243,63 @@ def line(events_: Sequence[dict[str, Any]]) -> str:
                      f"({e['before']} -> {e['after']})" for e in events_)
 
 
-def timeline_figure(timeline: dict[str, Any], dt: float | None = None) -> Any:
-    """Counts of each kind against epoch (steps), the stable cycle's period, the coverage if
-    known, and every named event as a shaded interval with its name."""
+def timeline_figure(timeline: dict[str, Any], dt: float | None = None,
+                    target_period: float | None = None) -> Any:
+    """Counts of each kind against epoch, the stable cycle's period (target time with GRU
+    steps on the right axis when ``dt`` is known) beside the target's ``target_period``, the
+    coverage if known, and every named event as a shaded interval, numbered, with its name in
+    the legend."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.patches import Patch
+    from matplotlib.ticker import MaxNLocator
 
     snaps = timeline["snapshots"]
     ep = [s["epoch"] for s in snaps]
     has_cov = any(s.get("coverage") is not None for s in snaps)
     fig, axes = plt.subplots(3 if has_cov else 2, 1, sharex=True, layout="constrained",
-                             figsize=(8, 6.5 if has_cov else 5))
+                             figsize=(8, 7 if has_cov else 5.5))
     ax = axes[0]
-    styles = {"stable_points": ("tab:blue", "o"), "unstable_points": ("tab:red", "s"),
-              "saddles": ("tab:orange", "x"), "stable_cycles": ("tab:green", "^"),
-              "unstable_cycles": ("tab:purple", "v"), "continuous_attractors": ("k", "D")}
-    for k, (c, m) in styles.items():
+    styles = {"stable_points": ("tab:blue", "o", 9), "unstable_points": ("tab:red", "s", 7),
+              "saddles": ("tab:orange", "X", 7), "stable_cycles": ("tab:green", "^", 5),
+              "unstable_cycles": ("tab:purple", "v", 5),
+              "continuous_attractors": ("k", "D", 4)}
+    for k, (c, m, size) in styles.items():
         ys = [s["signature"].get(k, 0) for s in snaps]
         if any(ys) or k in ("stable_points", "stable_cycles"):
-            ax.step(ep, ys, where="post", color=c, marker=m, label=k.replace("_", " "))
-    ax.set_ylabel("count")
-    ax.set_title("learned topology over training")
-    for e in timeline["events"]:
+            ax.step(ep, ys, where="post", color=c, marker=m, markersize=size, alpha=0.85,
+                    label=k.replace("_", " "))
+    ax.yaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_ylabel("count (learned ODE)")
+    ax.set_title("learned topology over training", pad=14)
+    handles, labels = ax.get_legend_handles_labels()
+    for i, e in enumerate(timeline["events"], 1):
         for a in axes:
             a.axvspan(e["from_epoch"], e["to_epoch"], color="0.85", zorder=0)
-        ax.annotate(e["name"].split(" (")[0], (e["to_epoch"], ax.get_ylim()[1]),
-                    rotation=90, va="top", ha="right", fontsize=8)
-    ax.legend(fontsize=8, loc="upper left", title="grey band: named event", title_fontsize=8)
+        ax.text((e["from_epoch"] + e["to_epoch"]) / 2, 1.0, str(i), ha="center", va="bottom",
+                transform=ax.get_xaxis_transform(), fontsize=9, fontweight="bold")
+        handles.append(Patch(color="0.85"))
+        labels.append(f"{i}: epoch {e['from_epoch']}-{e['to_epoch']}: {e['name']}")
+    fig.legend(handles, labels, loc="outside lower center", fontsize=8, ncols=1)
     ax = axes[1]
     per = [(s["epoch"], s["cycle_periods"][0]) for s in snaps if s.get("cycle_periods")]
     if per:
         x, y = zip(*per, strict=True)
-        ax.plot(x, [v * (dt or 1.0) for v in y], "g^-", label="stable cycle of the ODE")
-        ax.legend(fontsize=8)
-    unit = "target time" if dt else "GRU steps"
-    ax.set_ylabel(f"period ({unit})" if not per else f"period ({unit})")
+        ax.plot(x, [v * (dt or 1.0) for v in y], "g^-", label="stable cycle of the learned ODE")
+    if target_period is not None and dt:
+        ax.axhline(target_period, color="k", ls="--", lw=1, label="target's cycle")
+    if per or (target_period is not None and dt):
+        ax.legend(fontsize=8, loc="lower right")
     if not per:
         ax.text(0.5, 0.5, "no stable cycle found", transform=ax.transAxes, ha="center")
+    if dt:
+        ax.set_ylabel("period (target time)")
+        sec = ax.secondary_yaxis("right", functions=(lambda v: v / dt, lambda v: v * dt))
+        sec.set_ylabel("[GRU steps]")
+    else:
+        ax.set_ylabel("period [GRU steps]")
     if has_cov:
         cov = [(s["epoch"], s["coverage"]) for s in snaps if s.get("coverage") is not None]
         x, y = zip(*cov, strict=True)
