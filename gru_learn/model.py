@@ -333,7 +333,7 @@ class GRUForecaster(L.LightningModule):
             self.last_finite = {"params": [p.detach().clone() for p in self.parameters()],
                                 "loss": loss.detach(), "epoch": self.current_epoch,
                                 "step": self.global_step}
-        self.log("train_loss", loss, on_step=False, on_epoch=True, prog_bar=True)
+        self.log("loss/train", loss, on_step=False, on_epoch=True, prog_bar=True)
         return loss
 
     def _restore_last_finite(self) -> str:
@@ -348,14 +348,14 @@ class GRUForecaster(L.LightningModule):
                 f"epoch {kept['epoch']})")
 
     def validation_step(self, batch: Tensor, batch_idx: int) -> None:
-        self.log("val_loss", self.loss(batch), prog_bar=True)
+        self.log("loss/val", self.loss(batch), prog_bar=True)
 
     def test_step(self, batch: Tensor, batch_idx: int) -> None:
         target = batch[:, 1:]
         err = ((self(batch[:, 0], target.shape[1]) - target) ** 2).mean(dim=(0, 2))
-        self.log("test_loss", err.mean())
+        self.log("loss/test", err.mean())
         for k in (1, len(err) // 2, len(err)):
-            self.log(f"test_mse_step{k}", err[k - 1])
+            self.log(f"test/mse_step{k}", err[k - 1])
 
     def predict_step(self, batch: Tensor, batch_idx: int) -> dict[str, Tensor]:
         out = {"truth": batch, "prediction": self(batch[:, 0], batch.shape[1] - 1)}

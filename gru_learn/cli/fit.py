@@ -4,6 +4,7 @@ trajectory DataModule, with TensorBoard under ``logs/<system>/version_N`` by def
 from __future__ import annotations
 
 import inspect
+import json
 import os
 import sys
 import warnings
@@ -14,12 +15,14 @@ import torch
 from jsonargparse import ArgumentError
 from lightning.pytorch.callbacks import Callback, ModelCheckpoint, ProgressBar
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
+from lightning.pytorch.loggers import TensorBoardLogger
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 
 from gru_learn.callbacks import DynamicsAnalysis, EpochProgressBar, LastCheckpoint
 from gru_learn.checkpoint_io import check_fits, read_checkpoint
 from gru_learn.data import _SplitDataModule
 from gru_learn.errors import UserError, find_user_error
+from gru_learn.hparams import final_metrics, run_hparams
 from gru_learn.model import GRUForecaster
 
 AUTO_NAME = "<system>"  # replaced by the data's system name: logs/<system>/version_N
@@ -44,13 +47,14 @@ def trainer_defaults() -> dict[str, Any]:
         "check_val_every_n_epoch": 50,
         "log_every_n_steps": 1,
         "logger": {
-            "class_path": "lightning.pytorch.loggers.TensorBoardLogger",
+            "class_path": "gru_learn.cli.fit.RunLogger",
             "init_args": {"save_dir": "logs", "name": AUTO_NAME, "default_hp_metric": False},
         },
         "callbacks": [
-            ModelCheckpoint(monitor="val_loss", filename="best-{epoch}-{val_loss:.4g}",
-                            save_top_k=1),
+            ModelCheckpoint(monitor="loss/val", save_top_k=1, auto_insert_metric_name=False,
+                            filename="best-epoch={epoch}-loss_val={loss/val:.4g}"),
             LastCheckpoint(),
+            OptimizerCurves(),
             EpochProgressBar(),
         ],
     }
@@ -86,6 +90,40 @@ def explicit_model_values(model: dict[str, Any], argv: list[str]) -> dict[str, A
                 if p.default is not inspect.Parameter.empty}
     return {k: v for k, v in model.items()
             if k in named or (k in defaults and v != defaults[k])}
+
+
+class RunLogger(TensorBoardLogger):
+    """TensorBoard, without the ``epoch`` scalar Lightning adds to every logged step (a chart
+    with one point per step that only repeats the x axis)."""
+
+    def log_metrics(self, metrics: dict[str, float], step: int | None = None) -> None:
+        metrics = {k: v for k, v in metrics.items() if k != "epoch"}
+        if metrics:
+            super().log_metrics(metrics, step)
+
+
+class OptimizerCurves(Callback):
+    """Per epoch: ``optim/lr`` (the first parameter group's learning rate) and
+    ``optim/grad_norm``, the mean over the epoch's steps of the global gradient norm
+    ||g||_2 = sqrt(sum_p ||grad p||^2), taken before the optimizer step."""
+
+    def __init__(self) -> None:
+        self._norms: list[torch.Tensor] = []
+
+    def on_before_optimizer_step(self, trainer: Any, pl_module: Any, optimizer: Any) -> None:
+        grads = [p.grad.detach() for p in pl_module.parameters() if p.grad is not None]
+        if grads:
+            self._norms.append(torch.linalg.vector_norm(
+                torch.stack([torch.linalg.vector_norm(g) for g in grads])))
+
+    def on_train_epoch_end(self, trainer: Any, pl_module: Any) -> None:
+        if trainer.optimizers:
+            pl_module.log("optim/lr", float(trainer.optimizers[0].param_groups[0]["lr"]),
+                          on_step=False, on_epoch=True)
+        if self._norms:
+            pl_module.log("optim/grad_norm", float(torch.stack(self._norms).mean()),
+                          on_step=False, on_epoch=True)
+        self._norms = []
 
 
 class ApplyLearningRate(Callback):
@@ -129,6 +167,10 @@ class GRULearnCLI(LightningCLI):
             help="With --ckpt_path: explicit --model.* values replace the checkpoint's (e.g. "
                  "a new lr to fine-tune). Without it, a --model value that differs from the "
                  "checkpoint's is an error.")
+        parser.add_argument(
+            "--test_after_fit", type=bool, default=True,
+            help="fit: evaluate the final parameters on the test split when training ends "
+                 "(loss/test, and in TensorBoard's HPARAMS tab).")
 
     def _parse_ckpt_path(self) -> None:
         """Lightning's version loads the checkpoint's hyperparameters over the config, silently
@@ -204,12 +246,41 @@ class GRULearnCLI(LightningCLI):
         self._start_run()
 
     def after_fit(self) -> None:
+        self._log_run_summary()
         if self.model.diverged:
             last = [path for c in self.trainer.checkpoint_callbacks
                     if isinstance(c, LastCheckpoint) and c.dirpath
                     and (path := os.path.join(c.dirpath, "last.ckpt")) and os.path.isfile(path)]
             where = f"; checkpoint with them: {last[0]}" if last else ""
             raise UserError(self.model.diverged + where)
+
+
+    def _log_run_summary(self) -> None:
+        """Test the final parameters (unless --test_after_fit false, or training diverged),
+        then log hyperparameters and final metrics (losses, and the end-of-fit analysis from
+        ``<log_dir>/analysis/summary.json`` when it ran) for TensorBoard's HPARAMS tab."""
+        trainer, config = self.trainer, self.config[self.subcommand]
+        metrics = trainer.callback_metrics
+        losses = {split: float(metrics[f"loss/{split}"]) for split in ("train", "val")
+                  if f"loss/{split}" in metrics}
+        if config.get("test_after_fit") and not self.model.diverged:
+            (result,) = trainer.test(self.model, datamodule=self.datamodule, verbose=False)
+            losses["test"] = result.get("loss/test")
+        if trainer.logger is None or not trainer.is_global_zero:
+            return
+        summary = None
+        path = Path(trainer.log_dir or trainer.default_root_dir) / "analysis" / "summary.json"
+        if path.is_file():
+            try:
+                summary = json.loads(path.read_text())
+            except ValueError:
+                summary = None
+        data = dict(getattr(self.datamodule, "hparams", {}))
+        params = run_hparams(dict(self.model.hparams), data,
+                             seed=config.get("seed_everything"), epochs=trainer.max_epochs,
+                             epochs_done=trainer.current_epoch)
+        trainer.logger.log_hyperparams(params, final_metrics(losses, summary),
+                                       step=trainer.global_step)
 
 
 def main(argv: list[str]) -> int:
