@@ -24,18 +24,9 @@ from gru_learn.data import _SplitDataModule
 from gru_learn.errors import UserError, find_user_error
 from gru_learn.hparams import final_metrics, run_hparams
 from gru_learn.model import GRUForecaster
+from gru_learn.runtime import set_cpu_threads  # noqa: F401 (also imported from here)
 
 AUTO_NAME = "<system>"  # replaced by the data's system name: logs/<system>/version_N
-
-
-def set_cpu_threads() -> None:
-    """One intra-op CPU thread unless GRU_LEARN_NUM_THREADS says otherwise.
-
-    These networks are bound by per-operation overhead, not arithmetic: a second thread never
-    pays for its synchronisation, and when any other process competes for the cores, OpenMP's
-    spinning threads slow training by an order of magnitude (measured: bench/bench_fit.py).
-    """
-    torch.set_num_threads(int(os.environ.get("GRU_LEARN_NUM_THREADS", "1")))
 
 
 def trainer_defaults() -> dict[str, Any]:

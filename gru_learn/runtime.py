@@ -1,0 +1,17 @@
+"""Process-wide runtime settings shared by the commands and the library (sweeps, workers)."""
+
+from __future__ import annotations
+
+import os
+
+import torch
+
+
+def set_cpu_threads() -> None:
+    """One intra-op CPU thread unless GRU_LEARN_NUM_THREADS says otherwise.
+
+    These networks are bound by per-operation overhead, not arithmetic: a second thread never
+    pays for its synchronisation, and when any other process competes for the cores, OpenMP's
+    spinning threads slow training by an order of magnitude (measured: bench/bench_fit.py).
+    """
+    torch.set_num_threads(int(os.environ.get("GRU_LEARN_NUM_THREADS", "1")))
