@@ -314,8 +314,8 @@ def write_runs(out: Path, cell: Cell, result: dict[str, Any]) -> list[Path]:
     renamed into place; complete ones are left as they are."""
     import lightning as L
     from torch.utils.tensorboard import SummaryWriter
-    from torch.utils.tensorboard.summary import hparams
 
+    from gru_learn.hparams import final_metrics, hparams_summaries, run_hparams
     from gru_learn.model import GRUForecaster
 
     s = cell.settings
@@ -338,9 +338,11 @@ def write_runs(out: Path, cell: Cell, result: dict[str, Any]) -> list[Path]:
         record = {"system": cell.system, "hidden_size": cell.hidden_size, "seed": seed,
                   **finals, "diverged_at": diverged_at if diverged_at >= 0 else None,
                   "cell_seconds": result["seconds"], "curve": curve}
-        hp = {"system": cell.system, "hidden_size": cell.hidden_size, "seed": seed,
-              "epochs": s.epochs, "lr": s.lr, "reset": s.reset}
-        metrics = {k: v for k, v in finals.items() if math.isfinite(v)}
+        hp = run_hparams(dict(model.hparams), s.data, seed=seed, epochs=s.epochs,
+                         epochs_done=epochs_done)
+        # every metric name is registered for HPARAMS; the analysis' values come later
+        # (analyze_runs -> log_analysis), so only the finite losses are written here
+        metrics = final_metrics({k: float(v[m]) for k, v in result["final"].items()})
         with atomic_dir(final) as tmp:  # the run exists only once complete
             torch.save({"state_dict": model.state_dict(),
                         "hyper_parameters": dict(model.hparams),
@@ -350,13 +352,14 @@ def write_runs(out: Path, cell: Cell, result: dict[str, Any]) -> list[Path]:
             writer = SummaryWriter(log_dir=str(tmp))
             for e, tl, vl in zip(logged, curve["train_loss"], curve["val_loss"], strict=True):
                 if math.isfinite(tl):
-                    writer.add_scalar("train_loss", tl, e)
+                    writer.add_scalar("loss/train", tl, e)
                 if math.isfinite(vl):
-                    writer.add_scalar("val_loss", vl, e)
-            for summary in hparams(hp, metrics):
+                    writer.add_scalar("loss/val", vl, e)
+            for summary in hparams_summaries(hp, metrics):
                 writer.file_writer.add_summary(summary)
             for k, v in metrics.items():
-                writer.add_scalar(k, v, s.epochs)
+                if math.isfinite(v):
+                    writer.add_scalar(k, v, s.epochs)
             writer.close()
             write_json_atomic(tmp / "result.json", record)
         written.append(final)
@@ -404,6 +407,23 @@ def _analyze_one(path: str) -> dict[str, Any]:
         return {"error": f"{type(e).__name__}: {e}".splitlines()[0]}
 
 
+def log_analysis(run: Path, analysis: Any, grid: Grid) -> None:
+    """The analysis' finite HPARAMS metrics (``gru_learn.hparams``) as scalars in the run's
+    TensorBoard folder, at the last epoch, where the HPARAMS tab reads them."""
+    from torch.utils.tensorboard import SummaryWriter
+
+    from gru_learn.hparams import final_metrics
+
+    if not isinstance(analysis, dict) or "comparison" not in analysis:
+        return
+    values = {k: v for k, v in final_metrics({}, analysis).items()
+              if not k.startswith("hparams/loss_") and math.isfinite(v)}
+    if values:
+        with SummaryWriter(log_dir=str(run)) as writer:
+            for k, v in values.items():
+                writer.add_scalar(k, v, grid.settings.epochs)
+
+
 def analyze_runs(out: Path, grid: Grid, backend: str = "local", workers: int = 1,
                  address: str | None = None) -> int:
     """Run the analysis hook on every finished run that has no analysis.json yet, in the same
@@ -416,9 +436,11 @@ def analyze_runs(out: Path, grid: Grid, backend: str = "local", workers: int = 1
     if backend == "local" and workers == 1:
         for path in todo:
             write_json_atomic(Path(path) / "analysis.json", _analyze_one(path))
+            log_analysis(Path(path), _read_json(Path(path) / "analysis.json"), grid)
         return len(todo)
     with _submitter(backend, min(workers, max(len(todo), 1)), address, _analyze_one) as submit:
         futures = {submit(path): path for path in todo}
         for future in as_completed(futures):
             write_json_atomic(Path(futures[future]) / "analysis.json", future.result())
+            log_analysis(Path(futures[future]), future.result(), grid)
     return len(todo)

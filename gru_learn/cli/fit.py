@@ -272,6 +272,7 @@ class GRULearnCLI(LightningCLI):
                              epochs_done=trainer.current_epoch)
         trainer.logger.log_hyperparams(params, final_metrics(losses, summary),
                                        step=trainer.global_step)
+        trainer.logger.finalize("success")  # flushed: the run's files are complete on return
 
 
 def main(argv: list[str]) -> int:
