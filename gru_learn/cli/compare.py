@@ -331,6 +331,8 @@ def _size_panel(ax, sizes: list[int], values: list[list[float]], centre: str, yl
         fin = [v for v in vs if math.isfinite(v)]
         ax.plot([d] * len(fin), fin, "o", color="0.5", alpha=0.5, ms=4)
         ax.plot([d] * len(inf), [top] * len(inf), "^", mfc="none", color="0.5", ms=6)
+    if not any(values):
+        ax.text(0.5, 0.5, "none found", ha="center", va="center", transform=ax.transAxes)
     xs = [d for d, vs in zip(sizes, values, strict=True) if vs]
     ys = [float(np.median(vs)) if centre == "median" else float(np.mean(vs))
           for vs in values if vs]
@@ -376,9 +378,10 @@ def fig12(system: str, runs: list[dict[str, Any]], sizes: tuple[int, ...]):
             frac = [sum(x["verdict"] == verdict for x in dyn[d]) / len(dyn[d]) for d in ds]
             ax.bar(range(len(ds)), frac, bottom=bottom, color=color, label=verdict, width=0.6)
             bottom = [b + f for b, f in zip(bottom, frac, strict=True)]
-        ax.set(xticks=range(len(ds)), xticklabels=[str(d) for d in ds], ylim=(0, 1.05),
-               xlabel="hidden units", ylabel="fraction of seeds", title="topology verdict")
-        ax.legend(frameon=False, fontsize=7, loc="upper left")
+        ax.set(xticks=range(len(ds)), xticklabels=[str(d) for d in ds], ylim=(0, 1.3),
+               yticks=[0, 0.25, 0.5, 0.75, 1], xlabel="hidden units",
+               ylabel="fraction of analysed seeds", title="topology verdict")
+        ax.legend(frameon=False, fontsize=7, loc="upper center", ncol=3, handlelength=1)
         for ax, (key, centre, label, log) in zip(axes[2:], panels, strict=True):
             values = [[x[key] for x in dyn[d] if x[key] is not None] for d in ds]
             _size_panel(ax, ds, values, centre, label, log)
