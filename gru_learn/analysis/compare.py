@@ -312,7 +312,7 @@ def analyze(model: GRUForecaster, dm: _SplitDataModule, config: AnalysisConfig |
             learned_manifolds=point.manifolds,
             test=test, gen_obs=gen_obs, truth_long=truth_long,
             slow_obs=observe(slow) if slow is not None else None,
-            dt=dt, horizon=horizon)) or {}
+            dt=dt, horizon=horizon, rollout=rollout["mode"])) or {}
         summary["errors"] = rec.errors
     return analysis
 
