@@ -259,3 +259,12 @@ def test_an_internal_error_is_not_relabelled_as_an_earlier_user_error(
     monkeypatch.setattr(GRUForecaster, "configure_optimizers", broken)
     with pytest.raises(ValueError, match="an internal bug"):
         fit_main(["fit", "--trainer.max_epochs=1", *TINY])
+
+
+def test_default_root_dir_moves_the_logs(in_tmp: Path) -> None:
+    assert fit_main(["fit", "--trainer.max_epochs=1", "--trainer.default_root_dir=elsewhere",
+                     *TINY]) == 0
+    assert not (in_tmp / "logs").exists()
+    run = in_tmp / "elsewhere" / "fhn" / "version_0"
+    assert (run / "checkpoints" / "last.ckpt").is_file() and list(run.glob("events.out.*"))
+    assert "save_dir: elsewhere" in (run / "config.yaml").read_text()

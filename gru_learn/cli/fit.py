@@ -22,11 +22,12 @@ from gru_learn.callbacks import DynamicsAnalysis, EpochProgressBar, LastCheckpoi
 from gru_learn.checkpoint_io import check_fits, read_checkpoint
 from gru_learn.data import _SplitDataModule
 from gru_learn.errors import UserError, find_user_error
-from gru_learn.hparams import final_metrics, run_hparams
+from gru_learn.hparams import final_metrics, hparams_summaries, run_hparams
 from gru_learn.model import GRUForecaster
 from gru_learn.runtime import set_cpu_threads  # noqa: F401 (also imported from here)
 
 AUTO_NAME = "<system>"  # replaced by the data's system name: logs/<system>/version_N
+AUTO_DIR = "<default_root_dir>"  # replaced by --trainer.default_root_dir, or "logs"
 
 
 def trainer_defaults() -> dict[str, Any]:
@@ -39,7 +40,7 @@ def trainer_defaults() -> dict[str, Any]:
         "log_every_n_steps": 1,
         "logger": {
             "class_path": "gru_learn.cli.fit.RunLogger",
-            "init_args": {"save_dir": "logs", "name": AUTO_NAME, "default_hp_metric": False},
+            "init_args": {"save_dir": AUTO_DIR, "name": AUTO_NAME, "default_hp_metric": False},
         },
         "callbacks": [
             ModelCheckpoint(monitor="loss/val", save_top_k=1, auto_insert_metric_name=False,
@@ -198,6 +199,8 @@ class GRULearnCLI(LightningCLI):
         logger = config.trainer.logger
         if getattr(getattr(logger, "init_args", None), "name", None) == AUTO_NAME:
             logger.init_args.name = config.data.init_args.get("system") or "file"
+        if getattr(getattr(logger, "init_args", None), "save_dir", None) == AUTO_DIR:
+            logger.init_args.save_dir = config.trainer.get("default_root_dir") or "logs"
         if config.trainer.enable_progress_bar is False:
             self.trainer_defaults["callbacks"] = [
                 c for c in self.trainer_defaults["callbacks"] if not isinstance(c, ProgressBar)]
@@ -270,9 +273,16 @@ class GRULearnCLI(LightningCLI):
         params = run_hparams(dict(self.model.hparams), data,
                              seed=config.get("seed_everything"), epochs=trainer.max_epochs,
                              epochs_done=trainer.current_epoch)
-        trainer.logger.log_hyperparams(params, final_metrics(losses, summary),
-                                       step=trainer.global_step)
-        trainer.logger.finalize("success")  # flushed: the run's files are complete on return
+        logger, metrics, step = trainer.logger, final_metrics(losses, summary), trainer.global_step
+        if isinstance(logger, TensorBoardLogger):  # the summaries with the table's order
+            logger.hparams.update(params)
+            logger.log_metrics(metrics, step)
+            writer = logger.experiment._get_file_writer()
+            for part in hparams_summaries(params, metrics):
+                writer.add_summary(part, step)
+        else:
+            logger.log_hyperparams(params, metrics, step=step)
+        logger.finalize("success")  # flushed: the run's files are complete on return
 
 
 def main(argv: list[str]) -> int:
