@@ -380,6 +380,9 @@ def _measure(f: VectorField, pts: Tensor, graph: csr_matrix, eps: float, speed_t
         t_max = float(torch.quantile(max_re, 0.9))
         attracting = t_max < 0
         relax = 1.0 / abs(t_max) if t_max != 0 else math.inf
+        if not attracting:
+            notes.append("not attracting transversally: a repelling or neutral set, or a track "
+                         "through a wider slow region sampled too sparsely to connect")
 
     on: list[int] = []
     if fixed is not None:
