@@ -109,7 +109,8 @@ def analysis_figures(
     cycle for reference."""
     figs = {"phase_portrait": phase_portrait(
         f, box, result=learned, starts=hidden[:8, 0], t_end=min(300.0, hidden.shape[1]),
-        dt=0.25, title="learned GRU as an ODE (hidden space; time in GRU steps)")}
+        dt=0.25, title="learned GRU as an ODE dh/dt = f(h) (hidden space)", labels=("h1", "h2"),
+        time_scale=dt)}
 
     def np2(x: Tensor) -> np.ndarray:
         return x.detach().numpy()[..., :2]

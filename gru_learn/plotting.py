@@ -62,6 +62,7 @@ def phase_portrait(
     title: str | None = None,
     labels: tuple[str, str] = ("x", "y"),
     projection: tuple[Tensor, Tensor] | None = None,
+    time_scale: float | None = None,
 ) -> Figure:
     """Phase portrait of dh/dt = f(h) in ``box`` with one trajectory's time series beneath.
 
@@ -84,6 +85,8 @@ def phase_portrait(
     if dim == 2:
         mean, proj = torch.zeros(2, dtype=torch.float64), torch.eye(2, dtype=torch.float64)
         _draw_field(ax, f, box, resolution)
+        ax.plot([], [], color=X_NULLCLINE, lw=2, label=f"{labels[0]}-nullcline")
+        ax.plot([], [], color=Y_NULLCLINE, lw=2, label=f"{labels[1]}-nullcline")
     else:
         mean, proj = projection if projection is not None else pca_projection(
             paths.reshape(-1, dim))
@@ -94,14 +97,15 @@ def phase_portrait(
 
     for j in range(paths.shape[1] - 1):
         xy = to2(paths[:, j])
-        ax.plot(xy[:, 0], xy[:, 1], color=TRAJECTORY, lw=0.8, alpha=0.8)
+        ax.plot(xy[:, 0], xy[:, 1], color=TRAJECTORY, lw=0.8, alpha=0.8, label="trajectories")
     xy = to2(paths[:, -1])
-    ax.plot(xy[:, 0], xy[:, 1], color="black", lw=1.1)
+    ax.plot(xy[:, 0], xy[:, 1], color="black", lw=1.1, label="trajectory shown below")
     if result is not None:
         for c in result.limit_cycles:
             o = to2(torch.cat([c.orbit, c.orbit[:1]]))
             ax.plot(o[:, 0], o[:, 1], color="red", lw=2.0, ls="-" if c.stable else "--",
-                    label=f"cycle T={c.period:.3g}")
+                    label=f"cycle T={c.period:.3g}" if time_scale is None else
+                    f"cycle T={c.period * time_scale:.3g} ({c.period:.3g} GRU steps)")
         for p in result.fixed_points:
             marker, face = MARKERS[p.kind]
             label = p.kind.replace("_", " ")
@@ -127,12 +131,13 @@ def phase_portrait(
         ax.set_aspect("equal")
     ax.set_xlabel(labels[0])
     ax.set_ylabel(labels[1])
-    if title:
-        ax.set_title(title, fontsize=10)
+    if title:  # above the colour bar too, never into it
+        fig.suptitle(title, fontsize=10)
     series = paths[:, -1].numpy()
     for k in range(min(dim, 4)):
-        ax_t.plot(t.numpy(), series[:, k], lw=1.0, label=f"h{k + 1}")
-    ax_t.set_xlabel("time")
+        ax_t.plot(t.numpy() * (time_scale or 1.0), series[:, k], lw=1.0, label=f"h{k + 1}")
+    ax_t.set_xlabel("time" if time_scale is None else
+                    f"time (target units; one GRU step = {time_scale:g})")
     ax_t.legend(fontsize=7, loc="upper right")
     return fig
 
