@@ -268,3 +268,27 @@ def test_default_root_dir_moves_the_logs(in_tmp: Path) -> None:
     run = in_tmp / "elsewhere" / "fhn" / "version_0"
     assert (run / "checkpoints" / "last.ckpt").is_file() and list(run.glob("events.out.*"))
     assert "save_dir: elsewhere" in (run / "config.yaml").read_text()
+
+
+@pytest.mark.slow
+def test_shipped_configs_work_from_a_built_wheel(tmp_path: Path) -> None:
+    """Not editable: the wheel's own copy of configs/ is what fit and reproduce read."""
+    import zipfile
+
+    root = Path(__file__).resolve().parents[1]
+    subprocess.run([sys.executable, "-m", "pip", "wheel", str(root), "--no-deps",
+                    "--no-build-isolation", "-q", "-w", str(tmp_path / "wheel")],
+                   check=True, capture_output=True, timeout=300)
+    (wheel,) = (tmp_path / "wheel").glob("gru_learn-*.whl")
+    zipfile.ZipFile(wheel).extractall(tmp_path / "site")  # what pip install puts in place
+    env = {**os.environ, "PYTHONPATH": str(tmp_path / "site"), "PYTHONWARNINGS": "ignore"}
+    code = ("import pathlib, gru_learn.reproduce as r; d = pathlib.Path(r.__file__).parent; "
+            "print(d); print(*sorted(p.name for p in (d / 'configs').rglob('*.yaml')))")
+    out = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env, check=True,
+                         capture_output=True, text=True, timeout=60).stdout.splitlines()
+    assert out[0] == str(tmp_path / "site" / "gru_learn")
+    assert out[1].split() == sorted([*(p.name for p in CONFIGS), "fig12.yaml"])
+    shown = subprocess.run([sys.executable, "-m", "gru_learn", "fit", "--print_config",
+                            f"--config={out[0]}/configs/ring.yaml"], cwd=tmp_path, env=env,
+                           capture_output=True, text=True, timeout=120)
+    assert shown.returncode == 0 and "system: ring" in shown.stdout
