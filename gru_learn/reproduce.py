@@ -533,7 +533,7 @@ def _fit(system: str, seed: int, s: Settings, root: Path) -> dict[str, Any]:
     if not summary.is_file():
         from gru_learn.cli.fit import main as fit_main
 
-        code = fit_main(["fit", f"--config={Path(__file__).parents[1] / 'configs' / system}.yaml",
+        code = fit_main(["fit", f"--config={Path(__file__).parent / 'configs' / system}.yaml",
                          f"--seed_everything={seed}", f"--trainer.max_epochs={s.epochs}",
                          "--trainer.enable_model_summary=false",
                          f"--trainer.logger.init_args.save_dir={root}",
@@ -633,7 +633,7 @@ def fig10(out: Path, s: Settings) -> list[Claim]:
 
 
 def fig12(out: Path, s: Settings) -> list[Claim]:
-    args = ["--config", Path(__file__).parents[1] / "configs" / "compare" / "fig12.yaml",
+    args = ["--config", Path(__file__).parent / "configs" / "compare" / "fig12.yaml",
             "--out", out / "fig12"]
     if s.quick:
         args += ["--hidden-sizes", 2, 8, "--seeds", 0, 1, "--epochs", 300]
