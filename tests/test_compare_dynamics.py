@@ -28,13 +28,17 @@ TINY = ["--n-train", "16", "--n-val", "4", "--n-test", "4", "--horizon", "6"]
 def analysis(verdict: str, slow_cov: float, rows: list[tuple[float, float | None]],
              d_stsp: float | None, d_h: float | None = 0.1) -> dict:
     """An analysis.json as gru_learn.analysis writes it, for a target with a ring: rows are
-    (coverage_of_target, drift_time) of the learned rings."""
-    return {"comparison": {
+    (coverage_of_target, drift_time) of the learned rings; the network also has a plane."""
+    return {"learned": {"signature": {"stable_points": 1, "continuous_attractors": len(rows) + 1,
+                                      "ring_attractors": len(rows), "line_attractors": 0,
+                                      "plane_attractors": 1}},
+            "comparison": {
         "topology_match": verdict != "mismatch", "topology_verdict": verdict,
         "topology_reason": "synthetic",
         "continuous_attractors": [{"kind": "ring", "coverage_of_target": c, "drift_time": t}
                                   for c, t in rows],
-        "continuous_attractor": {"kind": "ring", "coverage": slow_cov},
+        "continuous_attractor": {"kind": "ring", "coverage": slow_cov,
+                                 "coverage_task": min(1.0, 2 * slow_cov)},
         "d_stsp": d_stsp, "d_h": d_h}}
 
 
@@ -68,9 +72,11 @@ GRID = Grid(("ring", "fhn"), (2, 4), (0, 1, 2), TrainSettings())
 def test_run_dynamics_reads_the_analysis_schema() -> None:
     assert run_dynamics(RUNS[0]) == {
         "status": "analysed", "verdict": "mismatch", "topology_match": False, "d_stsp": 5.0,
-        "d_h": 0.1, "slow_coverage": 0.1, "ca_coverage": 0.0, "drift_time": None}
+        "d_h": 0.1, "slow_coverage": 0.1, "task_coverage": 0.2, "ca_coverage": 0.0,
+        "drift_time": None, "learned_kinds": {"plane": 1}}
     best = run_dynamics(RUNS[1])  # the learned ring covering most of the target's
     assert (best["ca_coverage"], best["drift_time"]) == (0.25, 7.0)
+    assert best["learned_kinds"] == {"ring": 2, "plane": 1}
     assert run_dynamics(RUNS[3])["drift_time"] == math.inf  # drift_time None: it never drifts
     assert run_dynamics(RUNS[2]) == {"status": "failed", "error": "RuntimeError: boom"}
     assert run_dynamics(RUNS[7]) == {"status": "not_analysed"}
@@ -86,6 +92,8 @@ def test_aggregate_over_seeds_against_numpy() -> None:
     assert g2["slow_coverage"]["mean"] == pytest.approx(np.mean([0.1, 0.3]))
     assert g2["slow_coverage"]["std"] == pytest.approx(np.std([0.1, 0.3], ddof=1))
     assert g2["drift_time"] == {"n": 1, "missing": 1, "median": 7.0, "min": 7.0, "max": 7.0}
+    assert g2["task_coverage"]["mean"] == pytest.approx(np.mean([0.2, 0.6]))
+    assert g2["learned_kinds"] == {"plane": 2, "ring": 2}
 
     g4 = aggregate_dynamics(RUNS[3:6])
     assert g4["verdicts"] == {"exact": 1, "approximate": 2, "mismatch": 0}

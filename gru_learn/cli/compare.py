@@ -143,8 +143,12 @@ def run_dynamics(run: dict[str, Any]) -> dict[str, Any]:
     of the target's attractor within the matching radius of the network's slow set (through
     the readout); ``ca_coverage`` = the same for the best learned continuous attractor of the
     target's kind (0 when the network has none); ``drift_time`` = that attractor's drift time in
-    target time units (inf where it does not drift; None when there is no such attractor).
-    ``d_stsp``, ``d_h``: the statistics of long free runs (None where not computed)."""
+    target time units (inf where it does not drift; None when there is no such attractor);
+    ``task_coverage``: as ``slow_coverage`` with the looser speed threshold of the analysis
+    (states that move less than one radius over four training horizons).
+    ``learned_kinds``: the network's continuous attractors by kind (ring, line, plane, ...)
+    from its signature. ``d_stsp``, ``d_h``: the statistics of long free runs (None where not
+    computed)."""
     a = run.get("analysis")
     if a is None:
         return {"status": "not_analysed"}
@@ -157,9 +161,15 @@ def run_dynamics(run: dict[str, Any]) -> dict[str, Any]:
     out: dict[str, Any] = {"status": "analysed", "verdict": verdict,
                            "topology_match": comp.get("topology_match"),
                            "d_stsp": _number(comp.get("d_stsp")), "d_h": _number(comp.get("d_h")),
-                           "slow_coverage": None, "ca_coverage": None, "drift_time": None}
+                           "slow_coverage": None, "task_coverage": None, "ca_coverage": None,
+                           "drift_time": None, "learned_kinds": {
+                               k.removesuffix("_attractors"): int(n) for k, n in
+                               ((a.get("learned") or {}).get("signature") or {}).items()
+                               if k.endswith("_attractors") and k != "continuous_attractors"
+                               and isinstance(n, int) and n}}
     if isinstance(comp.get("continuous_attractor"), dict):  # the target has one
         out["slow_coverage"] = _number(comp["continuous_attractor"].get("coverage"))
+        out["task_coverage"] = _number(comp["continuous_attractor"].get("coverage_task"))
         rows = [r for r in comp.get("continuous_attractors") or [] if isinstance(r, dict)]
         best = max(rows, key=lambda r: _number(r.get("coverage_of_target")) or 0.0, default=None)
         out["ca_coverage"] = 0.0 if best is None else _number(best.get("coverage_of_target"))
@@ -197,8 +207,11 @@ def aggregate_dynamics(group: list[dict[str, Any]]) -> dict[str, Any] | None:
         "not_analysed": sum(d["status"] == "not_analysed" for d in dyn),
         "verdicts": {v: verdicts.count(v) for v in VERDICTS},
         "no_verdict": len(ok) - len(verdicts),
+        "learned_kinds": {k: sum(d["learned_kinds"].get(k, 0) for d in ok)
+                          for k in sorted({k for d in ok for k in d["learned_kinds"]})},
         "topology_match_rate": sum(matches) / len(matches) if matches else None,
         "slow_coverage": _stats([d["slow_coverage"] for d in ok]),
+        "task_coverage": _stats([d["task_coverage"] for d in ok]),
         "ca_coverage": _stats([d["ca_coverage"] for d in ok]),
         "drift_time": _stats([d["drift_time"] for d in ok], "median"),
         "d_stsp": _stats([d["d_stsp"] for d in ok]),
@@ -280,11 +293,16 @@ def format_table(summary: dict[str, Any]) -> str:
     rows = [r for r in summary["table"] if "dynamics" in r]
     if rows:
         lines += ["", "dynamics over seeds (verdicts exact/approximate/mismatch; coverage of the "
-                  "target's continuous attractor by the slow set and by the best learned one, "
-                  "mean ± sd; drift time in target units, median [min, max]):",
+                  "target's continuous attractor by the slow set (slower than one radius in "
+                  "the analysis' long_steps), "
+                  "by states slower than one radius per four training horizons (task) and by "
+                  "the best learned attractor of its kind, mean ± sd; drift time in target "
+                  "units, median [min, max]; learned continuous attractors by kind, summed "
+                  "over seeds):",
                   f"{'system':<8}{'hidden':>7} {'analysed':>9} {'verdicts':>9} {'match':>6}  "
-                  f"{'slow-set cov.':<14}{'attractor cov.':<15}{'drift time':<22}"
-                  f"{'d_stsp':<16}{'d_h'}"]
+                  f"{'slow-set cov.':<14}{'task cov.':<14}{'attractor cov.':<15}"
+                  f"{'drift time':<22}"
+                  f"{'d_stsp':<16}{'d_h':<8}learned attractors"]
         for row in rows:
             g = row["dynamics"]
             v = "/".join(str(g["verdicts"][k]) for k in VERDICTS)
@@ -294,9 +312,11 @@ def format_table(summary: dict[str, Any]) -> str:
             lines.append(
                 f"{row['system']:<8}{row['hidden_size']:>7} {g['analysed']:>4}/{row['runs']:<4}"
                 f"{v:>9} {'-' if rate is None else f'{rate:.2f}':>6}  "
-                f"{_fmt(g['slow_coverage']):<14}{_fmt(g['ca_coverage']):<15}"
+                f"{_fmt(g['slow_coverage']):<14}{_fmt(g['task_coverage']):<14}"
+                f"{_fmt(g['ca_coverage']):<15}"
                 f"{_fmt(g['drift_time']):<22}{_fmt(g['d_stsp'], '.3g'):<16}"
-                f"{_fmt(g['d_h'], '.3g')}{failed}")
+                f"{_fmt(g['d_h'], '.3g'):<8}"
+                f"{' '.join(f'{k}:{n}' for k, n in g['learned_kinds'].items()) or '-'}{failed}")
     return "\n".join(lines)
 
 
@@ -319,7 +339,7 @@ def _loss_panel(ax, system: str, runs: list[dict[str, Any]], sizes: tuple[int, .
 
 
 def _size_panel(ax, sizes: list[int], values: list[list[float]], centre: str, ylabel: str,
-                log: bool = False) -> None:
+                log: bool = False, color: str = "k", label: str | None = None) -> None:
     """A measure against hidden size: each seed a light dot, the mean (or median) bold.
     Infinite values (no drift) are drawn at the top edge as open triangles."""
     import numpy as np
@@ -329,14 +349,15 @@ def _size_panel(ax, sizes: list[int], values: list[list[float]], centre: str, yl
     for d, vs in zip(sizes, values, strict=True):
         inf = [v for v in vs if not math.isfinite(v)]
         fin = [v for v in vs if math.isfinite(v)]
-        ax.plot([d] * len(fin), fin, "o", color="0.5", alpha=0.5, ms=4)
-        ax.plot([d] * len(inf), [top] * len(inf), "^", mfc="none", color="0.5", ms=6)
+        ax.plot([d] * len(fin), fin, "o", color=color, alpha=0.3, ms=4)
+        ax.plot([d] * len(inf), [top] * len(inf), "^", mfc="none", color=color, alpha=0.5, ms=6)
     if not any(values):
         ax.text(0.5, 0.5, "none found", ha="center", va="center", transform=ax.transAxes)
     xs = [d for d, vs in zip(sizes, values, strict=True) if vs]
     ys = [float(np.median(vs)) if centre == "median" else float(np.mean(vs))
           for vs in values if vs]
-    ax.plot(xs, [min(y, top) for y in ys], "-o", color="k", lw=2, ms=5, label=centre)
+    ax.plot(xs, [min(y, top) for y in ys], "-o", color=color, lw=2, ms=5,
+            label=label or centre)
     ax.set(xscale="log", xticks=sizes, xlabel="hidden units", ylabel=ylabel)
     ax.set_xticklabels([str(d) for d in sizes])
     ax.minorticks_off()
@@ -361,8 +382,8 @@ def fig12(system: str, runs: list[dict[str, Any]], sizes: tuple[int, ...]):
     panels: list[tuple[str, str, str, bool]] = []  # key, centre, label, log
     if ds:
         if any(x["slow_coverage"] is not None for d in ds for x in dyn[d]):
-            panels += [("slow_coverage", "mean", "coverage of target attractor\n(slow set)",
-                        False),
+            panels += [("slow_coverage", "mean", "coverage of the target's\nattractor "
+                        "by the slow set", False),
                        ("drift_time", "median", "drift time along learned\nattractor "
                         "(target units)", True)]
         panels.append(("d_stsp", "mean", "d_stsp", True))
@@ -385,8 +406,14 @@ def fig12(system: str, runs: list[dict[str, Any]], sizes: tuple[int, ...]):
         for ax, (key, centre, label, log) in zip(axes[2:], panels, strict=True):
             values = [[x[key] for x in dyn[d] if x[key] is not None] for d in ds]
             _size_panel(ax, ds, values, centre, label, log)
-            if key == "slow_coverage":
+            if key == "slow_coverage":  # and at the looser speed: four training horizons
+                ax.lines[-1].set_label("slow set")
+                _size_panel(ax, ds, [[x["task_coverage"] for x in dyn[d]
+                                      if x["task_coverage"] is not None] for d in ds],
+                            "mean", label, color="tab:blue",
+                            label="< 1 radius in 4 horizons")
                 ax.set_ylim(-0.05, 1.05)
+                ax.legend(frameon=False, fontsize=7)
     fig.tight_layout()
     return fig
 
