@@ -15,7 +15,8 @@ def test_portrait_marks_every_fixed_point(tmp_path):
     fig = phase_portrait(cell.vector_field, [(-1, 1), (-1, 1)], result=result, t_end=20)
     ax = fig.axes[0]
     labels = ax.get_legend_handles_labels()[1]
-    assert set(labels) == {"stable node", "saddle", "unstable node"}
+    assert set(labels) == {"stable node", "saddle", "unstable node", "x-nullcline",
+                           "y-nullcline", "trajectories", "trajectory shown below"}
     fig.savefig(tmp_path / "p.png")
     plt.close(fig)
 
