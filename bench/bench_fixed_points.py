@@ -97,8 +97,10 @@ def random_16d(seed: int = 0) -> None:
     g = torch.Generator().manual_seed(seed)
     ref_starts = torch.rand(2048, 16, dtype=torch.float64, generator=g) * 2 - 1
     (h, speed, _), t_ref = timed(lambda: levenberg_marquardt(f, ref_starts, max_iter=300))
-    roots = h[speed < 1e-10]
-    reference = roots[deduplicate(roots, speed[speed < 1e-10], 1e-6)]
+    # roots in the box only: far outside, 1 - z rounds to 0 and f "vanishes" (not a root)
+    ok = (speed < 1e-10) & (h.abs() <= 1).all(-1)
+    roots = h[ok]
+    reference = roots[deduplicate(roots, speed[ok], 1e-6)]
     ours, t_ours = timed(lambda: find_fixed_points(f, box, n_starts=256, generator=g))
     ours_pts = torch.stack([p.h for p in ours.fixed_points]) if ours.fixed_points else \
         torch.empty(0, 16, dtype=torch.float64)
