@@ -392,3 +392,31 @@ def test_verdict_grades_coverage_and_drift() -> None:
     v = topology_verdict(sig, sig, [slow], [target], ident, 0.05, 30, 0.1)
     assert v["verdict"] == "approximate" and v["topology_match"] is True
     assert v["continuous_attractors"][0]["drift_time"] == pytest.approx(1e3)
+
+
+def test_learned_panel_pushes_the_field_through_the_readout(in_tmp: Path) -> None:
+    """comparison.png's learned panel: arrows C f(h) at C h + b on a grid of the hidden square
+    (compared with the field computed here), the ODE's and the closed loop's own cycles and
+    the target's cycle, each with a legend entry."""
+    from matplotlib.quiver import Quiver
+
+    model = hopf_forecaster()
+    c = torch.tensor([[0.8, -0.3], [0.2, 1.1]], dtype=torch.float64)
+    b = torch.tensor([0.1, -0.2], dtype=torch.float64)
+    with torch.no_grad():
+        model.readout.weight.copy_(c)
+        model.readout.bias.copy_(b)
+    dm = TrajectoryDataModule("vdp", n_train=8, n_val=4, n_test=8)
+    a = analyze(model, dm, AnalysisConfig(n_initial=8, long_steps=400))
+    ax = a.figures["comparison"].axes[1]
+    (q,) = [x for x in ax.collections if isinstance(x, Quiver)]
+    g = torch.linspace(-0.95, 0.95, 15, dtype=torch.float64)
+    h = torch.cartesian_prod(g, g)
+    with torch.no_grad():
+        v = model.cell.vector_field(h) @ c.T
+    np.testing.assert_allclose(q.get_offsets(), (h @ c.T + b).numpy(), atol=1e-12)
+    np.testing.assert_allclose(np.stack([q.U, q.V], -1), v.numpy(), atol=1e-12)
+    labels = set(ax.get_legend_handles_labels()[1])
+    assert {"stable cycle of the learned ODE", "long-run orbit of the map (closed loop)",
+            "target's cycle (reference)"} <= labels, labels
+    a.close()
