@@ -63,7 +63,7 @@ RUNS = [
     run("ring", 4, 2, analysis("approximate", 0.8, [(0.8, 20.0)], None)),
     # FHN: no continuous attractor in the target, one run not analysed
     run("fhn", 2, 0, {"comparison": {"topology_match": True, "topology_verdict": "exact",
-                                     "d_stsp": 0.5, "d_h": 0.2}}),
+                                     "d_stsp": 0.5, "d_h": 0.2, "period_rel_error": -0.05}}),
     run("fhn", 2, 1, None),
 ]
 GRID = Grid(("ring", "fhn"), (2, 4), (0, 1, 2), TrainSettings())
@@ -72,8 +72,8 @@ GRID = Grid(("ring", "fhn"), (2, 4), (0, 1, 2), TrainSettings())
 def test_run_dynamics_reads_the_analysis_schema() -> None:
     assert run_dynamics(RUNS[0]) == {
         "status": "analysed", "verdict": "mismatch", "topology_match": False, "d_stsp": 5.0,
-        "d_h": 0.1, "slow_coverage": 0.1, "task_coverage": 0.2, "ca_coverage": 0.0,
-        "drift_time": None, "learned_kinds": {"plane": 1}}
+        "d_h": 0.1, "period_rel_error": None, "slow_coverage": 0.1, "task_coverage": 0.2,
+        "ca_coverage": 0.0, "drift_time": None, "learned_kinds": {"plane": 1}}
     best = run_dynamics(RUNS[1])  # the learned ring covering most of the target's
     assert (best["ca_coverage"], best["drift_time"]) == (0.25, 7.0)
     assert best["learned_kinds"] == {"ring": 2, "plane": 1}
@@ -107,6 +107,7 @@ def test_aggregate_over_seeds_against_numpy() -> None:
 
     fhn = aggregate_dynamics(RUNS[6:8])
     assert (fhn["analysed"], fhn["not_analysed"]) == (1, 1)
+    assert fhn["period_rel_error"] == {"n": 1, "missing": 0, "mean": -0.05, "std": 0.0}
     assert fhn["slow_coverage"]["n"] == 0 and fhn["drift_time"]["median"] is None
     assert aggregate_dynamics([RUNS[7]]) is None  # nothing analysed: no dynamics block
 

@@ -147,7 +147,8 @@ def run_dynamics(run: dict[str, Any]) -> dict[str, Any]:
     ``task_coverage``: as ``slow_coverage`` with the looser speed threshold of the analysis
     (states that move less than one radius over four training horizons).
     ``learned_kinds``: the network's continuous attractors by kind (ring, line, plane, ...)
-    from its signature. ``d_stsp``, ``d_h``: the statistics of long free runs (None where not
+    from its signature. ``d_stsp``, ``d_h``: the statistics of long free runs;
+    ``period_rel_error``: of the closed-loop oscillation against the target's (None where not
     computed)."""
     a = run.get("analysis")
     if a is None:
@@ -161,6 +162,7 @@ def run_dynamics(run: dict[str, Any]) -> dict[str, Any]:
     out: dict[str, Any] = {"status": "analysed", "verdict": verdict,
                            "topology_match": comp.get("topology_match"),
                            "d_stsp": _number(comp.get("d_stsp")), "d_h": _number(comp.get("d_h")),
+                           "period_rel_error": _number(comp.get("period_rel_error")),
                            "slow_coverage": None, "task_coverage": None, "ca_coverage": None,
                            "drift_time": None, "learned_kinds": {
                                k.removesuffix("_attractors"): int(n) for k, n in
@@ -216,6 +218,7 @@ def aggregate_dynamics(group: list[dict[str, Any]]) -> dict[str, Any] | None:
         "drift_time": _stats([d["drift_time"] for d in ok], "median"),
         "d_stsp": _stats([d["d_stsp"] for d in ok]),
         "d_h": _stats([d["d_h"] for d in ok]),
+        "period_rel_error": _stats([d["period_rel_error"] for d in ok]),
     }
 
 
@@ -302,7 +305,7 @@ def format_table(summary: dict[str, Any]) -> str:
                   f"{'system':<8}{'hidden':>7} {'analysed':>9} {'verdicts':>9} {'match':>6}  "
                   f"{'slow-set cov.':<14}{'task cov.':<14}{'attractor cov.':<15}"
                   f"{'drift time':<22}"
-                  f"{'d_stsp':<16}{'d_h':<8}learned attractors"]
+                  f"{'d_stsp':<16}{'d_h':<8}{'period err.':<13}learned attractors"]
         for row in rows:
             g = row["dynamics"]
             v = "/".join(str(g["verdicts"][k]) for k in VERDICTS)
@@ -315,7 +318,7 @@ def format_table(summary: dict[str, Any]) -> str:
                 f"{_fmt(g['slow_coverage']):<14}{_fmt(g['task_coverage']):<14}"
                 f"{_fmt(g['ca_coverage']):<15}"
                 f"{_fmt(g['drift_time']):<22}{_fmt(g['d_stsp'], '.3g'):<16}"
-                f"{_fmt(g['d_h'], '.3g'):<8}"
+                f"{_fmt(g['d_h'], '.1g'):<8}{_fmt(g['period_rel_error'], '.2f'):<13}"
                 f"{' '.join(f'{k}:{n}' for k, n in g['learned_kinds'].items()) or '-'}{failed}")
     return "\n".join(lines)
 
