@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import lightning as L
+import numpy as np
 from lightning.pytorch.callbacks import Callback, ModelCheckpoint, ProgressBar
 from lightning.pytorch.utilities import rank_zero_info, rank_zero_warn
 from matplotlib.figure import Figure
@@ -101,8 +102,10 @@ def log_figure(loggers: list[Any], name: str, fig: Figure, step: int) -> None:
         experiment = getattr(logger, "experiment", None)
         if hasattr(experiment, "add_figure"):
             experiment.add_figure(name, fig, global_step=step, close=False)
-        elif hasattr(logger, "log_image"):  # WandbLogger
-            logger.log_image(key=name, images=[fig], step=step)
+        elif hasattr(logger, "log_image"):  # WandbLogger: an RGB array (a documented format)
+            fig.canvas.draw()
+            logger.log_image(key=name, images=[np.asarray(fig.canvas.buffer_rgba())[..., :3]],
+                             step=step)
         elif hasattr(experiment, "log_figure") and hasattr(logger, "run_id"):  # MLflowLogger
             experiment.log_figure(logger.run_id, fig, f"{name}_{step}.png")
 

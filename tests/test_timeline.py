@@ -129,3 +129,32 @@ def test_a_real_fhn_fit_names_its_hopf(in_tmp) -> None:
     assert line["snapshots"][-1]["signature"] == s["learned"]["signature"]
     assert any(e["name"].startswith("Hopf") for e in line["events"]), line["events"]
     assert (in_tmp / "logs/fhn/version_0/analysis/timeline.png").stat().st_size > 10_000
+
+
+def test_figures_and_text_reach_every_logger_that_takes_them() -> None:
+    """TensorBoard gets the figure itself, W&B an RGB image, MLflow the figure under the run;
+    a logger without images (CSV) is skipped; text goes where add_text exists."""
+    from types import SimpleNamespace
+
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    from gru_learn.callbacks import log_figure, log_text
+
+    got: list[tuple] = []
+    tb = SimpleNamespace(experiment=SimpleNamespace(
+        add_figure=lambda n, f, global_step, close: got.append(("tb", n, f, global_step)),
+        add_text=lambda n, t, global_step: got.append(("text", n, t, global_step))))
+    wandb = SimpleNamespace(experiment=object(), log_image=lambda key, images, step: got.append(
+        ("wandb", key, images[0], step)))
+    mlflow = SimpleNamespace(run_id="r1", experiment=SimpleNamespace(
+        log_figure=lambda run, f, path: got.append(("mlflow", run, f, path))))
+    csv = SimpleNamespace(experiment=SimpleNamespace(log_metrics=lambda *a: None))
+    fig, ax = plt.subplots(figsize=(2, 1), dpi=50)
+    log_figure([tb, wandb, mlflow, csv], "analysis/x", fig, 7)
+    log_text([tb, wandb, mlflow, csv], "analysis/summary", "hello", 7)
+    plt.close(fig)
+    assert [g[0] for g in got] == ["tb", "wandb", "mlflow", "text"]
+    assert got[0][2] is fig and got[2][1:] == ("r1", fig, "analysis/x_7.png")
+    img = got[1][2]
+    assert isinstance(img, np.ndarray) and img.shape == (50, 100, 3) and img.dtype == np.uint8
