@@ -158,3 +158,19 @@ def test_figures_and_text_reach_every_logger_that_takes_them() -> None:
     assert got[0][2] is fig and got[2][1:] == ("r1", fig, "analysis/x_7.png")
     img = got[1][2]
     assert isinstance(img, np.ndarray) and img.shape == (50, 100, 3) and img.dtype == np.uint8
+
+
+def test_a_full_snapshot_reads_the_analysis_summary() -> None:
+    summary = {"learned": {"signature": sig(unstable_points=1, stable_cycles=1),
+                           "fixed_points": [{"kind": "unstable_focus", "h": [0.1, 0.2]}],
+                           "limit_cycles": [{"stable": True, "period": 36.9,
+                                             "period_steps": 24.6},
+                                            {"stable": False, "period": 9.0,
+                                             "period_steps": 6.0}]},
+               "comparison": {"continuous_attractor": {"coverage": 0.8}}}
+    snap = timeline.from_summary(summary, 40, 1.25)
+    assert snap["cycle_periods"] == [24.6] and snap["coverage"] == 0.8
+    assert snap["points"] == [{"kind": "unstable_focus", "h": [0.1, 0.2]}]
+    scalars = timeline.timeline_scalars(snap)
+    assert scalars["timeline/coverage"] == 0.8 and scalars["timeline/stable_cycles"] == 1.0
+    assert scalars["timeline/cycle_period_steps"] == 24.6
