@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import inspect
 import json
+import math
 import os
 import sys
 import warnings
@@ -276,7 +277,7 @@ class GRULearnCLI(LightningCLI):
         logger, metrics, step = trainer.logger, final_metrics(losses, summary), trainer.global_step
         if isinstance(logger, TensorBoardLogger):  # the summaries with the table's order
             logger.hparams.update(params)
-            logger.log_metrics(metrics, step)
+            logger.log_metrics({k: v for k, v in metrics.items() if math.isfinite(v)}, step)
             writer = logger.experiment._get_file_writer()
             for part in hparams_summaries(params, metrics):
                 writer.add_summary(part, step)
