@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from gru_learn.errors import UserError
+from gru_learn.user_modules import import_modules, split_import_options
 
 LIGHTNING_COMMANDS = ("fit", "validate", "test", "predict")
 # command -> module under gru_learn.cli with a ``main(argv: list[str]) -> int``; Lightning
@@ -53,12 +54,19 @@ def _sigterm_as_interrupt() -> Iterator[None]:
         signal.signal(signal.SIGTERM, previous)
 
 
-USAGE = ("usage: python -m gru_learn {" + ",".join(COMMANDS)
-         + "} [options]  (COMMAND --help for more)")
+USAGE = ("usage: python -m gru_learn [--import MODULE] {" + ",".join(COMMANDS)
+         + "} [options]  (COMMAND --help for more; --import: your own module, e.g. one that "
+         "registers a system, imported first)")
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
+    try:  # --import MODULE, anywhere: the user's own systems, before any parser sees a name
+        argv, modules = split_import_options(argv)
+        import_modules(modules)
+    except UserError as e:
+        print(f"gru_learn: error: {e}", file=sys.stderr)
+        return 2
     if not argv or argv[0] in ("-h", "--help"):
         if not argv:
             argv = ["fit"]  # the embedded default experiment

@@ -16,7 +16,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import torch
 from torch import Tensor
@@ -70,13 +70,27 @@ class System:
 SYSTEMS: dict[str, type[System]] = {}
 
 
-def register(cls: type[System]) -> type[System]:
-    """Class decorator: make a system available by ``cls.name`` to data, CLI and analysis."""
-    SYSTEMS[cls.name] = cls
-    return cls
+def register(cls: type[System] | None = None, *, replace: bool = False) -> Any:
+    """Class decorator, ``@register`` or ``@register(replace=True)``: make a system available by
+    ``cls.name`` to data, CLI and analysis. A name taken by another class is a ValueError
+    unless ``replace`` (registering the same class again is harmless)."""
+    def add(cls: type[System]) -> type[System]:
+        old = SYSTEMS.get(cls.name)
+        if old is not None and old is not cls and not replace:
+            raise ValueError(f"system {cls.name!r} is already registered "
+                             f"({old.__module__}.{old.__qualname__}); use "
+                             "@register(replace=True) to replace it")
+        SYSTEMS[cls.name] = cls
+        return cls
+
+    return add if cls is None else add(cls)
 
 
 def get_system(name: str) -> type[System]:
+    if name not in SYSTEMS:  # a worker process: the modules the command was given --import
+        from gru_learn.user_modules import import_from_env
+
+        import_from_env()
     try:
         return SYSTEMS[name]
     except KeyError:
