@@ -129,9 +129,9 @@ def test_figure_panels_follow_the_data() -> None:
     import matplotlib.pyplot as plt
 
     ring = fig12("ring", RUNS, (2, 4))  # loss, verdicts, coverage, drift time, d_stsp
-    fhn = fig12("fhn", RUNS, (2, 4))  # loss, verdicts, d_stsp: no target attractor
+    fhn = fig12("fhn", RUNS, (2, 4))  # loss, verdicts, period error, d_stsp: no attractor
     bare = fig12("ring", [{k: v for k, v in r.items() if k != "analysis"} for r in RUNS], (2, 4))
-    assert [len(f.axes) for f in (ring, fhn, bare)] == [5, 3, 1]
+    assert [len(f.axes) for f in (ring, fhn, bare)] == [5, 4, 1]
     bars = ring.axes[1].patches  # exact, approximate, mismatch x size, stacked
     assert [p.get_height() for p in bars] == pytest.approx([0, 1 / 3, 1 / 2, 2 / 3, 1 / 2, 0])
     assert [p.get_y() for p in bars[4:]] == pytest.approx([1 / 2, 1])

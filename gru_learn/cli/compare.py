@@ -305,7 +305,7 @@ def format_table(summary: dict[str, Any]) -> str:
                   f"{'system':<8}{'hidden':>7} {'analysed':>9} {'verdicts':>9} {'match':>6}  "
                   f"{'slow-set cov.':<14}{'task cov.':<14}{'attractor cov.':<15}"
                   f"{'drift time':<22}"
-                  f"{'d_stsp':<16}{'d_h':<8}{'period err.':<13}learned attractors"]
+                  f"{'d_stsp':<16}{'d_h':<16}{'period err.':<14}learned attractors"]
         for row in rows:
             g = row["dynamics"]
             v = "/".join(str(g["verdicts"][k]) for k in VERDICTS)
@@ -318,7 +318,7 @@ def format_table(summary: dict[str, Any]) -> str:
                 f"{_fmt(g['slow_coverage']):<14}{_fmt(g['task_coverage']):<14}"
                 f"{_fmt(g['ca_coverage']):<15}"
                 f"{_fmt(g['drift_time']):<22}{_fmt(g['d_stsp'], '.3g'):<16}"
-                f"{_fmt(g['d_h'], '.1g'):<8}{_fmt(g['period_rel_error'], '.2f'):<13}"
+                f"{_fmt(g['d_h'], '.2g'):<16}{_fmt(g['period_rel_error'], '.2f'):<14}"
                 f"{' '.join(f'{k}:{n}' for k, n in g['learned_kinds'].items()) or '-'}{failed}")
     return "\n".join(lines)
 
@@ -356,6 +356,7 @@ def _size_panel(ax, sizes: list[int], values: list[list[float]], centre: str, yl
         ax.plot([d] * len(inf), [top] * len(inf), "^", mfc="none", color=color, alpha=0.5, ms=6)
     if not any(values):
         ax.text(0.5, 0.5, "none found", ha="center", va="center", transform=ax.transAxes)
+        ax.set_yticks([])
     xs = [d for d, vs in zip(sizes, values, strict=True) if vs]
     ys = [float(np.median(vs)) if centre == "median" else float(np.mean(vs))
           for vs in values if vs]
@@ -364,15 +365,16 @@ def _size_panel(ax, sizes: list[int], values: list[list[float]], centre: str, yl
     ax.set(xscale="log", xticks=sizes, xlabel="hidden units", ylabel=ylabel)
     ax.set_xticklabels([str(d) for d in sizes])
     ax.minorticks_off()
-    if log and finite and min(finite) > 0:
-        ax.set_yscale("log")
+    if log and finite and min(finite) > 0 and max(finite) > 10 * min(finite):
+        ax.set_yscale("log")  # only where the values span more than a decade
 
 
 def fig12(system: str, runs: list[dict[str, Any]], sizes: tuple[int, ...]):
     """The loss curves (the paper's Fig 12) and, with analyses, the dynamics against hidden
     size beside them: fraction of exact / approximate topology matches, coverage of the
     target's continuous attractor by the slow set, drift time along the learned attractor
-    (median bold), d_stsp (mean bold); seeds as light dots."""
+    (median bold), closed-loop period error where there is one, d_stsp (mean bold); seeds as
+    light dots."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -389,6 +391,9 @@ def fig12(system: str, runs: list[dict[str, Any]], sizes: tuple[int, ...]):
                         "by the slow set", False),
                        ("drift_time", "median", "drift time along learned\nattractor "
                         "(target units)", True)]
+        if any(x["period_rel_error"] is not None for d in ds for x in dyn[d]):
+            panels.append(("period_rel_error", "mean", "closed-loop period\nrelative error",
+                           False))
         panels.append(("d_stsp", "mean", "d_stsp", True))
     n = 1 + (1 if ds else 0) + len(panels)
     fig, axes = plt.subplots(1, n, figsize=(5 + 3.1 * (n - 1), 3.6), squeeze=False,
