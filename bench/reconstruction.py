@@ -282,8 +282,10 @@ def figures(t: dict[str, Any], out: Path) -> None:
 
     for system in sorted({r["system"] for r in t["rows"]}):
         rows = [r for r in t["rows"] if r["system"] == system]
-        fig, axes = plt.subplots(1, 3, figsize=(11, 3.4))
-        for ax, k in zip(axes, ("d_stsp_ref", "d_h_ref", "lyapunov_max"), strict=True):
+        keys = ("d_stsp_ref", "d_h_ref") + (("lyapunov_max",) if any(
+            "lyapunov_max" in r for r in rows) else ())
+        fig, axes = plt.subplots(1, len(keys), figsize=(3.7 * len(keys), 3.4))
+        for ax, k in zip(axes, keys, strict=True):
             for i, r in enumerate(rows):
                 vals = [json.loads(p.read_text())["eval"].get(k) for p in
                         sorted((out / system / r["method"]).glob("seed*/result.json"))]
