@@ -161,10 +161,10 @@ def test_analyses_in_the_worker_pool_and_failures_counted(workers: int, in_tmp: 
     assert "analysed" not in capsys.readouterr().out.split("dynamics over seeds")[0]
 
 
-@pytest.mark.slow
 def test_real_tiny_grid_with_analysis(in_tmp: Path, capsys) -> None:
-    """gru_learn.analysis on a real 2-unit ring network (30 epochs): the row has a verdict and
-    a slow-set coverage in [0, 1] (the target's ring is found by the toolkit)."""
+    """gru_learn.analysis on a real 2-unit ring network (30 epochs; 7 s here): the row has a
+    verdict and a slow-set coverage in [0, 1] (the target's attractor is found by the
+    toolkit)."""
     args = ["--systems", "ring", "--hidden-sizes", "2", "--seeds", "0", "--epochs", "30",
             "--out", "out", "--analyze", *TINY]
     assert compare_main(args) == 0
