@@ -117,7 +117,7 @@ def data_module(system: str, settings: TrainSettings):
 def run_cell(cell: Cell, progress: bool = False) -> dict[str, Any]:
     """Train a cell's seeds as one ensemble: returns per-seed loss curves, final losses on every
     split and GRUForecaster state dicts (plain tensors; no files are written here)."""
-    from gru_learn.cli.fit import set_cpu_threads
+    from gru_learn.runtime import set_cpu_threads
     from gru_learn.ensemble import GRUEnsemble, fit_ensemble
 
     set_cpu_threads()
@@ -396,7 +396,7 @@ def analysis_hook() -> Callable[[str, str], dict] | None:
 def _analyze_one(path: str) -> dict[str, Any]:
     """The analysis hook on one run folder; a failure becomes ``{"error": "Type: message"}``
     (counted as such by ``compare``'s summary, not retried on resume; ``--force`` retrains)."""
-    from gru_learn.cli.fit import set_cpu_threads
+    from gru_learn.runtime import set_cpu_threads
 
     set_cpu_threads()
     analyze = analysis_hook()

@@ -7,7 +7,7 @@ from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parents[1] / "gru_learn"
 # to be emptied (see /work/notes/requests_from_issue13_analysis.md): no new entries
-KNOWN = {"gru_learn/reproduce.py", "gru_learn/sweep.py"}
+KNOWN = {"gru_learn/reproduce.py"}
 
 
 def cli_importers() -> set[str]:
