@@ -277,9 +277,13 @@ def test_default_root_dir_moves_the_logs(in_tmp: Path) -> None:
 @pytest.mark.slow
 def test_shipped_configs_work_from_a_built_wheel(tmp_path: Path) -> None:
     """Not editable: the wheel's own copy of configs/ is what fit and reproduce read."""
+    import shutil
     import zipfile
 
-    root = Path(__file__).resolve().parents[1]
+    root = tmp_path / "src"  # a clean copy: no build/ left from an earlier in-tree build
+    shutil.copytree(Path(__file__).resolve().parents[1], root, symlinks=True,
+                    ignore=shutil.ignore_patterns(".*", "build", "*.egg-info", "logs",
+                                                  "datasets", "__pycache__"))
     subprocess.run([sys.executable, "-m", "pip", "wheel", str(root), "--no-deps",
                     "--no-build-isolation", "-q", "-w", str(tmp_path / "wheel")],
                    check=True, capture_output=True, timeout=300)
