@@ -34,6 +34,8 @@ METRICS = (  # the first five are shown without ticking
     "hparams/ode_period_rel_error",  # the same for the ODE dh/dt = f(h)'s cycle
     "hparams/coverage",  # best learned continuous attractor's coverage of the target's
     "hparams/long_horizon_mse",  # mean MSE against clean truth over the long horizon
+    "hparams/lyapunov_max",  # largest Lyapunov exponent of the model's rollout (1/time)
+    "hparams/lyapunov_rel_error",  # |lambda_learned - lambda_target| / |lambda_target|
     "hparams/analysis_seconds",  # wall-clock time of the end-of-fit analysis
 )
 
@@ -77,6 +79,10 @@ def final_metrics(losses: Mapping[str, float | None],
         out["hparams/coverage"] = max(covered) if covered else math.nan
         long = (comp.get("test_mse") or {}).get("long_horizon") or {}
         out["hparams/long_horizon_mse"] = _num(long.get("mean"))
+        out["hparams/lyapunov_rel_error"] = _num(comp.get("lyapunov_rel_error"))
+    learned = (summary or {}).get("learned")
+    if isinstance(learned, Mapping):
+        out["hparams/lyapunov_max"] = _num(learned.get("lyapunov_max"))
     if summary and isinstance(summary.get("seconds"), Mapping):
         out["hparams/analysis_seconds"] = float(sum(
             v for v in summary["seconds"].values() if isinstance(v, (int, float))))

@@ -21,7 +21,7 @@ import torch
 from torch import Tensor
 
 from gru_learn.analysis.core import F64, Analysis, AnalysisConfig, Recorder, as_float64, signature
-from gru_learn.analysis.network import analyze_at_input
+from gru_learn.analysis.network import analyze_at_input, network_lyapunov
 from gru_learn.analysis.target import manifold_points, simulate_long, target_period, target_side
 from gru_learn.data import TrajectoryDataModule, _SplitDataModule
 from gru_learn.dynamics.metrics import (
@@ -177,6 +177,13 @@ def _rel(value: float | None, reference: float | None) -> float | None:
     return abs(value - reference) / reference
 
 
+def _rel_abs(value: float | None, reference: float | None) -> float | None:
+    """|value - reference| / |reference| (None where either is missing or reference is 0)."""
+    if value is None or reference is None or reference == 0:
+        return None
+    return abs(value - reference) / abs(reference)
+
+
 def _rollout_of(model: GRUForecaster) -> dict[str, Any]:
     hp = model.hparams
     mode = hp.get("rollout", "discrete")
@@ -248,6 +255,11 @@ def analyze(model: GRUForecaster, dm: _SplitDataModule, config: AnalysisConfig |
         map_obs = observe(run("discrete"))
         learned["closed_loop_map"] = rec("closed_loop_map",
                                          lambda: closed_loop_behaviour(map_obs, dt))
+    late = hidden[:, total - cfg.long_steps:].reshape(-1, d)  # after the transient
+    lyap = rec("lyapunov", lambda: network_lyapunov(
+        cell, late[:: max(1, len(late) // 8)][:8], dt, rollout["mode"],
+        hp.get("ode_step", 1.0)))
+    learned["lyapunov_max"], learned["lyapunov"] = lyap if lyap is not None else (None, None)
     slow_all = rec("slow_set", lambda: _slow_set(f, hidden, observe, horizon, task_speed))
     slow = None if slow_all is None else slow_all[0][slow_all[1] < slow_speed]
 
@@ -281,6 +293,8 @@ def analyze(model: GRUForecaster, dm: _SplitDataModule, config: AnalysisConfig |
                            "ode_period_rel_error: the limit cycle of the ODE dh/dt = f(h) "
                            "(the map is its step-1 Euler scheme, so the two differ for a "
                            "discrete-trained model)")
+    comp["lyapunov_rel_error"] = _rel_abs(learned["lyapunov_max"],
+                                          None if target is None else target.get("lyapunov_max"))
     if cyc and target_res is not None and target_res.limit_cycles:
         comp["cycle_hausdorff"] = hausdorff(observe(cyc[0].orbit),
                                             target_res.limit_cycles[0].orbit)
@@ -375,6 +389,8 @@ def summary_scalars(summary: dict[str, Any]) -> dict[str, float]:
         "dynamics/d_stsp": num(comp.get("d_stsp")),
         "dynamics/d_h": num(comp.get("d_h")),
         "dynamics/topology_match": num(comp.get("topology_match")),
+        "dynamics/lyapunov_max": num(learned.get("lyapunov_max")),
+        "dynamics/lyapunov_rel_error": num(comp.get("lyapunov_rel_error")),
         "dynamics/continuous_attractors": num(sig.get("continuous_attractors")),
     }
 

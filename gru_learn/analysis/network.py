@@ -35,6 +35,7 @@ from gru_learn.analysis.core import (
 from gru_learn.dynamics import DynamicsResult, find_fixed_points, find_limit_cycles
 from gru_learn.dynamics.analyze import cycle_starts
 from gru_learn.dynamics.fixed_points import levenberg_marquardt
+from gru_learn.dynamics.lyapunov import flow_lyapunov_max, map_lyapunov_max
 from gru_learn.gru import GRUCell
 
 ROOT_TOL = 1e-10  # ||f|| of a fixed point (find_fixed_points' default)
@@ -276,6 +277,39 @@ def analyze_at_input(cell: GRUCell, x: Tensor | None, *, states: Tensor | None,
         manifolds, more = manifolds
         notes += more
     return NetworkPoint(x, result, manifolds, search, states, notes)
+
+
+def network_lyapunov(cell: GRUCell, h0: Tensor, dt: float, rollout: str = "discrete",
+                     ode_step: float = 1.0, steps: int = 2000, transient: int = 200
+                     ) -> tuple[float, dict[str, Any]]:
+    """The largest Lyapunov exponent of the model's own autonomous rollout, per target time
+    unit (one GRU step = ``dt``), and how it was computed, from the states ``h0`` (B, d) of a
+    float64 input-free ``cell`` (averaged over the B orbits).
+
+    ``discrete``: the map h -> h + f(h) (``cell.autonomous_map``), lambda = (1/n) sum ln|R_kk|
+    per GRU step over ``steps`` steps after ``transient`` (QR method), divided by dt.
+    ``ode``: the flow dh/dt = f(h), through the RK4 map of step min(ode_step, 0.25) GRU steps
+    for the same span of ``steps`` GRU steps (whatever solver the model was trained with: the
+    exponent is the flow's, not the solver's), divided by dt.
+    """
+    if rollout == "discrete":
+        lam = map_lyapunov_max(cell.autonomous_map(), h0, steps, transient=transient,
+                               generator=torch.Generator().manual_seed(0))
+        how = {"method": "QR (Benettin) on the GRU map h -> h + f(h)", "steps": steps,
+               "transient": transient}
+    else:
+        h = min(float(ode_step), 0.25)
+        n = max(1, round(steps / h))
+
+        def f(x: Tensor) -> Tensor:
+            return cell.vector_field(x, None)
+
+        lam = flow_lyapunov_max(f, h0, h, n, transient=round(transient / h),
+                                generator=torch.Generator().manual_seed(0))
+        how = {"method": "QR (Benettin) on the RK4 map of the ODE dh/dt = f(h)", "rk4_step": h,
+               "steps": n, "transient": round(transient / h)}
+    return lam / dt, {**how, "orbits": len(h0), "per_gru_step": lam,
+                      "unit": "1 / target time (per GRU step / dt)"}
 
 
 # --- the network alone ------------------------------------------------------------------------

@@ -1,9 +1,18 @@
 """The target side: the system that made the data, read by the same toolkit as the network.
 
 Fixed points, cycles and continuous attractors of the target's vector field at its mean
-parameters, in a box 10 % wider than the clean test data; continuous attractors are *found*
-(slow manifolds, as for the network). A system's declared attractor (``systems.py``) is only a
+parameters, in a box 10 % wider than the clean data of every split (train, val, test: what the
+data visits; the test split alone can miss a point the attractor only approaches, such as
+Lorenz's origin below one test trajectory's lowest z); continuous attractors are *found* (slow
+manifolds, as for the network). A system's declared attractor (``systems.py``) is only a
 cross-check: ``declared_attractor`` says how far the found manifold lies from it.
+
+The largest Lyapunov exponent (``lyapunov_max``, per target time unit) is computed where the
+analysis finds no stable fixed point and no stable cycle (the data's attractor is then chaotic
+or at least not one the toolkit resolves): QR method on the RK4 map of step dt / 10, 1000 steps
+of transient and 20000 counted (1000 target time units at Lorenz's dt), from 8 clean test
+states, about 3 s on one core. Elsewhere it is None with the reason (it is 0 on a cycle and
+negative at a stable point, which the topology already says).
 """
 
 from __future__ import annotations
@@ -18,6 +27,11 @@ from gru_learn.analysis.core import F64, AnalysisConfig, Recorder, signature
 from gru_learn.analysis.network import find_manifolds
 from gru_learn.data import TrajectoryDataModule
 from gru_learn.dynamics import DynamicsResult, analyze_vector_field, integrate
+from gru_learn.dynamics.lyapunov import flow_lyapunov_max
+
+LYAPUNOV_SUBSTEPS = 10  # RK4 steps per sample interval dt in the target's exponent
+LYAPUNOV_STEPS, LYAPUNOV_TRANSIENT = 20000, 1000  # RK4 steps counted / discarded
+LYAPUNOV_STARTS = 8
 
 
 @dataclass
@@ -44,7 +58,9 @@ def target_side(dm: TrajectoryDataModule, config: AnalysisConfig, rec: Recorder)
     system, params, dt = dm.system_cls, dm.spec["params"], dm.dt
     clean = dm.blob["test_clean"].to(F64)
     flat = clean.reshape(-1, clean.shape[-1])
-    box = box_of(flat)
+    visited = torch.cat([dm.blob[k].to(F64).reshape(-1, flat.shape[-1])
+                         for k in ("train_clean", "val_clean", "test_clean") if k in dm.blob])
+    box = box_of(visited)
     f = system.vector_field(params)
     res = rec("target_dynamics", lambda: analyze_vector_field(
         f, box, cycles=config.cycles, continuous=False, dt=min(0.05, dt / 4),
@@ -69,7 +85,31 @@ def target_side(dm: TrajectoryDataModule, config: AnalysisConfig, rec: Recorder)
         summary["declared_attractor"] = rec("declared_crosscheck", lambda: crosscheck(
             declared, manifolds, flat))
     summary["signature"] = signature(res, manifolds)
+    summary["lyapunov_max"], summary["lyapunov"] = None, {"computed": False}
+    attracting = summary["signature"]["stable_points"] + summary["signature"]["stable_cycles"]
+    if res is not None and attracting == 0:
+        lam = rec("target_lyapunov", lambda: target_lyapunov(f, clean, dt))
+        if lam is not None:
+            summary["lyapunov_max"], summary["lyapunov"] = lam
+    elif res is not None:
+        summary["lyapunov"]["reason"] = ("not computed: the analysis found a stable point or "
+                                         "cycle (exponent <= 0, the topology says which)")
     return TargetSide(summary, res, manifolds, declared, f)
+
+
+def target_lyapunov(f: Any, clean: Tensor, dt: float) -> tuple[float, dict[str, Any]]:
+    """The largest Lyapunov exponent of dx/dt = f(x) per target time unit and how it was
+    computed: ``flow_lyapunov_max`` (QR method on the RK4 map of step dt / 10) from
+    ``LYAPUNOV_STARTS`` states of the clean trajectories ``clean`` (n, T + 1, p), taken from
+    their second halves (on or near the attractor), averaged over the orbits."""
+    late = clean[:, clean.shape[1] // 2:].reshape(-1, clean.shape[-1])
+    x0 = late[:: max(1, len(late) // LYAPUNOV_STARTS)][:LYAPUNOV_STARTS]
+    h = dt / LYAPUNOV_SUBSTEPS
+    lam = flow_lyapunov_max(f, x0, h, LYAPUNOV_STEPS, transient=LYAPUNOV_TRANSIENT,
+                            generator=torch.Generator().manual_seed(0))
+    return lam, {"computed": True, "method": "QR (Benettin) on the RK4 map of the vector field",
+                 "rk4_step": h, "steps": LYAPUNOV_STEPS, "transient": LYAPUNOV_TRANSIENT,
+                 "orbits": len(x0), "time": LYAPUNOV_STEPS * h, "unit": "1 / target time"}
 
 
 def _grid(box: tuple[tuple[float, float], ...], n: int) -> Tensor:
