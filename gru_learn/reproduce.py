@@ -538,17 +538,13 @@ def _fit(system: str, seed: int, s: Settings, root: Path) -> dict[str, Any]:
     run = root / system / f"seed{seed}"
     summary = run / "analysis" / "summary.json"
     if not summary.is_file():
-        from gru_learn.cli.fit import main as fit_main
-
-        code = fit_main(["fit", f"--config={Path(__file__).parent / 'configs' / system}.yaml",
-                         f"--seed_everything={seed}", f"--trainer.max_epochs={s.epochs}",
-                         "--trainer.enable_model_summary=false",
-                         f"--trainer.logger.init_args.save_dir={root}",
-                         f"--trainer.logger.init_args.name={system}",
-                         f"--trainer.logger.init_args.version=seed{seed}",
-                         f"--analysis.long_steps={300 if s.quick else 1000}"])
-        if code:
-            raise RuntimeError(f"fit {system} seed {seed} exited with {code}")
+        _cli("fit", f"--config={Path(__file__).parent / 'configs' / system}.yaml",
+             f"--seed_everything={seed}", f"--trainer.max_epochs={s.epochs}",
+             "--trainer.enable_model_summary=false",
+             f"--trainer.logger.init_args.save_dir={root}",
+             f"--trainer.logger.init_args.name={system}",
+             f"--trainer.logger.init_args.version=seed{seed}",
+             f"--analysis.long_steps={300 if s.quick else 1000}")
     return _json(summary)
 
 
