@@ -42,6 +42,7 @@ def user_module(tmp_path: Path) -> Path:
     return tmp_path
 
 
+@pytest.mark.slow
 def test_fit_and_compare_with_an_imported_system(user_module: Path) -> None:
     assert "harmonic_user" not in SYSTEMS
     fit = run_cli("--import", "mysystems", "fit", "--data.system=harmonic_user",
