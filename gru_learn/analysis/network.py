@@ -288,7 +288,7 @@ def network_lyapunov(cell: GRUCell, h0: Tensor, dt: float, rollout: str = "discr
 
     ``discrete``: the map h -> h + f(h) (``cell.autonomous_map``), lambda = (1/n) sum ln|R_kk|
     per GRU step over ``steps`` steps after ``transient`` (QR method), divided by dt.
-    ``ode``: the flow dh/dt = f(h), through the RK4 map of step min(ode_step, 0.25) GRU steps
+    ``ode``: the flow dh/dt = f(h), through the RK4 map of step min(ode_step, 0.5) GRU steps
     for the same span of ``steps`` GRU steps (whatever solver the model was trained with: the
     exponent is the flow's, not the solver's), divided by dt.
     """
@@ -298,7 +298,7 @@ def network_lyapunov(cell: GRUCell, h0: Tensor, dt: float, rollout: str = "discr
         how = {"method": "QR (Benettin) on the GRU map h -> h + f(h)", "steps": steps,
                "transient": transient}
     else:
-        h = min(float(ode_step), 0.25)
+        h = min(float(ode_step), 0.5)
         n = max(1, round(steps / h))
 
         def f(x: Tensor) -> Tensor:
