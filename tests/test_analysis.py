@@ -420,3 +420,30 @@ def test_learned_panel_pushes_the_field_through_the_readout(in_tmp: Path) -> Non
     assert {"stable cycle of the learned ODE", "long-run orbit of the map (closed loop)",
             "target's cycle (reference)"} <= labels, labels
     a.close()
+
+
+def test_topology_match_counts_points_by_unstable_directions() -> None:
+    """A 2-D target's unstable focus is, in a 16-unit network whose other directions contract,
+    a point with 2 unstable directions: a saddle by kind, a match by index; a real saddle
+    (1 unstable direction) is not."""
+    from types import SimpleNamespace
+
+    from gru_learn.dynamics import FixedPoint
+
+    def point(kind: str, n_unstable: int, d: int) -> FixedPoint:
+        return FixedPoint(h=torch.zeros(d, dtype=torch.float64), kind=kind,
+                          eigenvalues=torch.zeros(d, dtype=torch.complex128), residual=0.0,
+                          n_unstable=n_unstable)
+
+    cycle = SimpleNamespace(stable=True)
+
+    def result(*points: FixedPoint) -> SimpleNamespace:
+        return SimpleNamespace(fixed_points=list(points), limit_cycles=[cycle])
+
+    target = signature(result(point("unstable_focus", 2, 2)))
+    assert target["points_unstable_dims_2"] == 1
+    like = signature(result(point("saddle", 2, 16)))
+    assert like["saddles"] == 1 and topology_match(like, target)[0]
+    unlike = signature(result(point("saddle", 1, 16)))
+    ok, reason = topology_match(unlike, target)
+    assert not ok and "points with 1 unstable direction: learned 1, target 0" in reason

@@ -116,16 +116,20 @@ class Recorder:
                                        + time.perf_counter() - start, 3)
 
 
+INDEX_PREFIX = "points_unstable_dims_"
+
+
 def signature(result: Any, manifolds: list[Any] | None = None) -> dict[str, int]:
     """Topology signature of a ``DynamicsResult``: counts of point kinds, of cycles and of
-    continuous attractors (attracting slow manifolds) by kind.
+    continuous attractors (attracting slow manifolds) by kind, and of hyperbolic points by
+    their number of unstable directions (``points_unstable_dims_<k>``, only the k present).
 
     Isolated fixed points that lie on a found continuous attractor are counted with it, not
     as separate points (a GRU's approximate ring is a chain of points and saddles).
     """
     on_manifold = {id(p) for m in manifolds or [] for p in points_on(m, result)}
-    kinds = [p.kind for p in (result.fixed_points if result else [])
-             if id(p) not in on_manifold]
+    isolated = [p for p in (result.fixed_points if result else []) if id(p) not in on_manifold]
+    kinds = [p.kind for p in isolated]
     cycles = result.limit_cycles if result else []
     attracting = [m for m in manifolds or [] if _attracting(m)]
     sig = {
@@ -139,6 +143,13 @@ def signature(result: Any, manifolds: list[Any] | None = None) -> dict[str, int]
     }
     for kind in MANIFOLD_KINDS:
         sig[f"{kind}_attractors"] = sum(_kind(m) == kind for m in attracting)
+    # hyperbolic points by their number of unstable directions (Morse index): what a node,
+    # focus or saddle of a 2-D target is in a higher-dimensional network, whose extra
+    # directions contract (an unstable focus of FitzHugh-Nagumo is, in a 16-unit GRU, a
+    # point with 2 unstable directions and 14 stable ones: a "saddle" by kind)
+    for k in sorted({p.n_unstable for p in isolated if p.kind != "non_hyperbolic"}):
+        sig[f"{INDEX_PREFIX}{k}"] = sum(p.n_unstable == k and p.kind != "non_hyperbolic"
+                                        for p in isolated)
     return sig
 
 

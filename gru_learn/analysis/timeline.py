@@ -36,7 +36,14 @@ from typing import Any
 
 import torch
 
-from gru_learn.analysis.core import F64, STABLE_KINDS, UNSTABLE_KINDS, as_float64, signature
+from gru_learn.analysis.core import (
+    F64,
+    INDEX_PREFIX,
+    STABLE_KINDS,
+    UNSTABLE_KINDS,
+    as_float64,
+    signature,
+)
 
 COUNT_KEYS = ("stable_points", "unstable_points", "saddles", "non_hyperbolic",
               "stable_cycles", "unstable_cycles", "continuous_attractors")
@@ -147,6 +154,8 @@ def name_event(before: dict[str, Any], after: dict[str, Any]) -> str | None:
     d = _delta(sb, sa)
     for kind in ("ring", "line", "plane"):  # manifolds: named by kind, counted once
         d.pop(f"{kind}_attractors", None)
+    for key in [k for k in d if k.startswith(INDEX_PREFIX)]:  # the kinds say it here
+        d.pop(key)
     if not d:
         return None
     manifold = {k: sa.get(f"{k}_attractors", 0) - sb.get(f"{k}_attractors", 0)
