@@ -360,10 +360,10 @@ def _slow_set_coverage(manifolds: list[Any], dm: TrajectoryDataModule, slow_obs:
 
 def _test_mse(gen_obs: Tensor, test: Tensor, truth_long: Tensor | None,
               horizon: int) -> dict[str, Any]:
-    n = len(gen_obs)
-    err = ((gen_obs[:, :horizon] - test[:n, 1:]) ** 2).mean(dim=(0, 2))
+    n, t = len(gen_obs), min(horizon, gen_obs.shape[1])  # the rollout may be shorter than T
+    err = ((gen_obs[:, :t] - test[:n, 1:t + 1]) ** 2).mean(dim=(0, 2))
     out: dict[str, Any] = {"per_step": err.tolist(), "mean": float(err.mean()),
-                           "against": "noisy test observations, steps k = 1..T"}
+                           "against": f"noisy test observations, steps k = 1..{t}"}
     if truth_long is not None:
         k = min(4 * horizon, gen_obs.shape[1])
         long_err = ((gen_obs[:, :k] - truth_long[:, 1:k + 1]) ** 2).mean(dim=(0, 2))
