@@ -117,8 +117,8 @@ def data_module(system: str, settings: TrainSettings):
 def run_cell(cell: Cell, progress: bool = False) -> dict[str, Any]:
     """Train a cell's seeds as one ensemble: returns per-seed loss curves, final losses on every
     split and GRUForecaster state dicts (plain tensors; no files are written here)."""
-    from gru_learn.runtime import set_cpu_threads
     from gru_learn.ensemble import GRUEnsemble, fit_ensemble
+    from gru_learn.runtime import set_cpu_threads
 
     set_cpu_threads()
     start = time.perf_counter()
