@@ -20,7 +20,15 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from gru_learn.analysis.core import F64, Analysis, AnalysisConfig, Recorder, as_float64, signature
+from gru_learn.analysis.core import (
+    F64,
+    INDEX_PREFIX,
+    Analysis,
+    AnalysisConfig,
+    Recorder,
+    as_float64,
+    signature,
+)
 from gru_learn.analysis.network import analyze_at_input, network_lyapunov
 from gru_learn.analysis.target import manifold_points, simulate_long, target_period, target_side
 from gru_learn.data import TrajectoryDataModule, _SplitDataModule
@@ -33,20 +41,34 @@ from gru_learn.dynamics.metrics import (
 from gru_learn.dynamics.periods import crossing_period
 from gru_learn.model import GRUForecaster, rollout_hidden
 
-TOPOLOGY_KEYS = ("stable_points", "unstable_points", "saddles", "stable_cycles",
-                 "ring_attractors", "line_attractors", "plane_attractors")
+TOPOLOGY_KEYS = ("stable_cycles", "ring_attractors", "line_attractors", "plane_attractors")
 MIN_COVERAGE = 0.5  # of the target's continuous attractor, for an approximate match
 
 
 # --- verdicts -----------------------------------------------------------------------------------
 def topology_match(learned: dict[str, int], target: dict[str, int]) -> tuple[bool, str]:
-    """Whether two signatures have the same counts of stable points, unstable points, saddles,
-    stable cycles and continuous attractors of each kind; and the reason."""
-    keys = [k for k in TOPOLOGY_KEYS if k in learned or k in target]
-    diff = [f"{k.replace('_', ' ')}: learned {learned.get(k, 0)}, target {target.get(k, 0)}"
+    """Whether two signatures have the same counts of hyperbolic points by number of unstable
+    directions (stable points, saddles, sources of a 2-D target alike: so a network of any
+    size is compared like for like with a low-dimensional target), of stable cycles and of
+    continuous attractors of each kind; and the reason. Signatures without the per-index
+    counts fall back to the kinds (stable points, unstable points, saddles)."""
+    indexed = any(k.startswith(INDEX_PREFIX) for k in (*learned, *target))
+    point_keys = (sorted({k for k in (*learned, *target) if k.startswith(INDEX_PREFIX)},
+                         key=lambda k: int(k[len(INDEX_PREFIX):])) if indexed
+                  else ["stable_points", "unstable_points", "saddles"])
+    keys = point_keys + [k for k in TOPOLOGY_KEYS if k in learned or k in target]
+    diff = [f"{_label(k)}: learned {learned.get(k, 0)}, target {target.get(k, 0)}"
             for k in keys if learned.get(k, 0) != target.get(k, 0)]
-    return (not diff, "same counts of " + ", ".join(keys).replace("_", " ") if not diff
+    return (not diff, "same counts of " + ", ".join(map(_label, keys)) if not diff
             else "; ".join(diff))
+
+
+def _label(key: str) -> str:
+    if key.startswith(INDEX_PREFIX):
+        k = int(key[len(INDEX_PREFIX):])
+        return ("stable points" if k == 0
+                else f"points with {k} unstable direction{'s' if k > 1 else ''}")
+    return key.replace("_", " ")
 
 
 def _get(m: Any, *names: str) -> Any:
