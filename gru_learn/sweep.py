@@ -385,12 +385,9 @@ def load_runs(out: Path, grid: Grid) -> list[dict[str, Any]]:
 
 def analysis_hook() -> Callable[[str, str], dict] | None:
     """``gru_learn.analysis.analyze_checkpoint(path, out_dir) -> dict`` when it exists."""
-    import importlib
-    import importlib.util
+    from gru_learn.analysis import analyze_checkpoint
 
-    if importlib.util.find_spec("gru_learn.analysis") is None:
-        return None
-    return getattr(importlib.import_module("gru_learn.analysis"), "analyze_checkpoint", None)
+    return analyze_checkpoint
 
 
 def _analyze_one(path: str) -> dict[str, Any]:
@@ -435,8 +432,9 @@ def analyze_runs(out: Path, grid: Grid, backend: str = "local", workers: int = 1
     todo = [str(p) for p in paths if not (p / "analysis.json").is_file()]
     if backend == "local" and workers == 1:
         for path in todo:
-            write_json_atomic(Path(path) / "analysis.json", _analyze_one(path))
-            log_analysis(Path(path), _read_json(Path(path) / "analysis.json"), grid)
+            result = _analyze_one(path)
+            write_json_atomic(Path(path) / "analysis.json", result)
+            log_analysis(Path(path), result, grid)
         return len(todo)
     with _submitter(backend, min(workers, max(len(todo), 1)), address, _analyze_one) as submit:
         futures = {submit(path): path for path in todo}

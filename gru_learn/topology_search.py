@@ -467,24 +467,6 @@ def _pinch_along(theta: Tensor, v: Tensor, a0: Tensor, s0: Tensor, reset: Reset,
     return lo, hi, 0.5 * (a + s)
 
 
-def largest_count_search(*, reset: Reset = "before", seeds: tuple[int, ...] = (0,),
-                         time_budget: float = 60.0, start_at: int = 11, **kw: Any
-                         ) -> list[SearchResult]:
-    """Ask for ever more fixed points (start_at, start_at + 1, ...) while the search succeeds;
-    each seed gets ``time_budget`` seconds per count. Returns every attempt."""
-    attempts = []
-    for seed in seeds:
-        n = start_at
-        while True:
-            r = search(Target(min_fixed_points=n), reset=reset, seed=seed,
-                       time_budget=time_budget, **kw)
-            attempts.append(r)
-            if not r.found:
-                break
-            n = r.certificate.counts["total"] + 1
-    return attempts
-
-
 def finite(x: float) -> float | None:
     return x if math.isfinite(x) else None
 

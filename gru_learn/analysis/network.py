@@ -105,13 +105,10 @@ def _vector_field(cell: GRUCell, x: Tensor | None) -> tuple[Callable[[Tensor], T
     return f, step
 
 
-def _jacobian(cell: GRUCell, x: Tensor | None) -> Callable[[Tensor], Tensor] | None:
-    """The closed-form Jacobian of f(., x) (``gru_jacobian`` of the input-free cell), or None
-    where this toolkit has none (autograd is used then)."""
-    try:
-        from gru_learn.dynamics import gru_jacobian
-    except ImportError:
-        return None
+def _jacobian(cell: GRUCell, x: Tensor | None) -> Callable[[Tensor], Tensor]:
+    """The closed-form Jacobian of f(., x): ``gru_jacobian`` of the input-free cell."""
+    from gru_learn.dynamics import gru_jacobian
+
     return gru_jacobian(autonomous_at(cell, x))
 
 
@@ -219,10 +216,8 @@ def find_manifolds(f: Callable[[Tensor], Tensor], fixed: Any, states: Tensor,
     ``find_continuous_attractors`` seeded with ``states`` and with the fixed and slow points
     of ``fixed`` (whose indices the manifolds report in ``fixed_points``). ``speed_tol``:
     the toolkit's default (scaled by the Jacobian's norm) when None."""
-    try:
-        from gru_learn.dynamics import find_continuous_attractors
-    except ImportError:
-        return [], ["continuous-attractor search not available in this toolkit version"]
+    from gru_learn.dynamics import find_continuous_attractors
+
     return list(find_continuous_attractors(f, box, starts=states, fixed=fixed,
                                            generator=generator, speed_tol=speed_tol,
                                            observe=observe, jac=jac)), []
