@@ -14,7 +14,7 @@ from lightning.pytorch.utilities import rank_zero_info, rank_zero_warn
 from matplotlib.figure import Figure
 from tqdm.auto import tqdm
 
-from gru_learn.analysis import Analysis, AnalysisConfig, analyze, summary_scalars, timeline
+from gru_learn.analysis import Analysis, AnalysisConfig, analyze, timeline
 from gru_learn.atomic import write_json_atomic
 from gru_learn.errors import UserError
 
@@ -125,17 +125,22 @@ class DynamicsAnalysis(Callback):
     both sides, a graded topology verdict, and the model's own rollout for its predictions).
 
     At the end of fit: ``<log_dir>/analysis/summary.json`` plus ``phase_portrait.png``,
-    ``comparison.png``, ``timeseries.png`` and ``timeline.png``, the same figures, the key
-    scalars (``dynamics/*``) and a text summary (TEXT tab) in every logger that takes them.
+    ``comparison.png``, ``timeseries.png`` and ``timeline.png``, the same figures and a text
+    summary (TEXT tab) in every logger that takes them. The final numbers (topology match,
+    period errors, d_stsp...) are not logged here as one-point charts: ``fit`` logs them with
+    the hyperparameters for TensorBoard's HPARAMS tab (``gru_learn.hparams``, ``results/*``).
 
     During training, the topology's history (``gru_learn.analysis.timeline``): a snapshot at
-    the start and every ``every_n_epochs`` epochs (default: every 10 % of training), scalars
-    ``timeline/*`` at each, and in summary.json a ``timeline`` key with the snapshots and the
-    bifurcations between them named ("epoch 240-260: Hopf"). ``timeline="light"`` (default):
-    fixed points and kinds (exhaustive in d <= 3), cycles only in d <= 2, no figures until the
-    end; ``"full"``: the whole analysis at each snapshot (continuous-attractor coverage, and
-    its figures logged); ``"off"``: none. A failing analysis never touches the checkpoints:
-    the reason goes into summary.json and a warning.
+    the start and every ``every_n_epochs`` epochs (default: every 10 % of training), the end
+    analysis as the last one, scalars ``timeline/*`` at each, and in summary.json a
+    ``timeline`` key with the snapshots and the bifurcations between them named ("epoch
+    240-260: Hopf"). ``timeline="light"`` (default): fixed points and kinds (exhaustive in
+    d <= 3), cycles only in d <= 2, no figures until the end; ``"full"``: the whole analysis
+    at each snapshot (continuous-attractor coverage and the comparison's numbers as
+    ``timeline/*`` curves, its figures logged); ``"off"``: none. The snapshots are part of
+    the callback's state in every checkpoint, so a run resumed with ``--ckpt_path`` keeps (and
+    logs again, in its own run folder) the history from before the interruption. A failing
+    analysis never touches the checkpoints: the reason goes into summary.json and a warning.
 
     Args:
         enabled: run at all (``--analysis.enabled false`` turns it off).
@@ -156,6 +161,17 @@ class DynamicsAnalysis(Callback):
         self.config = AnalysisConfig(n_initial=n_initial, long_steps=long_steps, cycles=cycles)
         self.last: Analysis | None = None
         self.snapshots: list[dict[str, Any]] = []
+        self.steps: list[int] = []  # the global step each snapshot was logged at
+        self._restored: dict[str, list[Any]] | None = None
+
+    def state_dict(self) -> dict[str, Any]:
+        """The timeline so far, saved in every checkpoint (Lightning's callback state)."""
+        return {"snapshots": list(self.snapshots), "steps": list(self.steps)}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        """The timeline of the checkpoint a run resumes from (taken up in on_train_start)."""
+        self._restored = {"snapshots": list(state_dict.get("snapshots") or []),
+                          "steps": list(state_dict.get("steps") or [])}
 
     def _run(self, trainer: L.Trainer, module: L.LightningModule, figures: bool = True
              ) -> Analysis:
@@ -167,11 +183,14 @@ class DynamicsAnalysis(Callback):
             module.train(was_training)
 
     def _log(self, trainer: L.Trainer, analysis: Analysis) -> None:
-        step = trainer.global_step
-        for logger in trainer.loggers:
-            logger.log_metrics(summary_scalars(analysis.summary), step=step)
         for name, fig in analysis.figures.items():
-            log_figure(trainer.loggers, f"analysis/{name}", fig, step)
+            log_figure(trainer.loggers, f"analysis/{name}", fig, trainer.global_step)
+
+    @staticmethod
+    def _log_snapshot(trainer: L.Trainer, snap: dict[str, Any], step: int) -> None:
+        scalars = timeline.timeline_scalars(snap)
+        for logger in trainer.loggers:
+            logger.log_metrics(scalars, step=step)
 
     def _interval(self, trainer: L.Trainer) -> int:
         return self.every_n_epochs or max(1, (trainer.max_epochs or 10) // 10)
@@ -194,14 +213,25 @@ class DynamicsAnalysis(Callback):
                 self._log(trainer, analysis)
                 analysis.close()
             self.snapshots.append(snap)
-            for logger in trainer.loggers:
-                logger.log_metrics(timeline.timeline_scalars(snap), step=trainer.global_step)
+            self.steps.append(trainer.global_step)
+            self._log_snapshot(trainer, snap, trainer.global_step)
         except Exception as e:  # a periodic analysis must never stop training
             rank_zero_warn(f"dynamics analysis at epoch {epoch} failed: {e}")
 
     def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        self.snapshots = []
-        self._snapshot(trainer, pl_module, trainer.current_epoch)
+        """A fresh fit starts an empty timeline; a resumed one takes up the checkpoint's
+        snapshots (those up to the epoch it resumes at), logs them again to this run's
+        loggers at their steps, then snapshots the resumed epoch unless it has it already."""
+        restored, self._restored = self._restored or {"snapshots": [], "steps": []}, None
+        epoch = trainer.current_epoch
+        kept = [(snap, step) for snap, step in zip(
+            restored["snapshots"], restored["steps"], strict=False) if snap["epoch"] <= epoch]
+        self.snapshots, self.steps = [s for s, _ in kept], [int(t) for _, t in kept]
+        if self.enabled and self.timeline != "off" and trainer.is_global_zero:
+            for snap, step in kept:
+                self._log_snapshot(trainer, snap, step)
+        if not self.snapshots or self.snapshots[-1]["epoch"] != epoch:
+            self._snapshot(trainer, pl_module, epoch)
 
     def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         epoch = trainer.current_epoch + 1
@@ -210,16 +240,18 @@ class DynamicsAnalysis(Callback):
 
     def _timeline(self, trainer: L.Trainer, final: dict[str, Any] | None,
                   dt: float | None) -> dict[str, Any] | None:
-        """The timeline with the end-of-fit analysis as its last snapshot; its figure, text
-        and scalars sent to the loggers."""
+        """The timeline with the end-of-fit analysis as its last snapshot (its scalars
+        logged, so the ``timeline/*`` curves reach the end of training)."""
         if self.timeline == "off":
             return None
         snaps = list(self.snapshots)
         if final is not None and final.get("learned"):
-            last = timeline.from_summary(final, trainer.current_epoch)
+            last = timeline.from_summary(final, trainer.current_epoch,
+                                         numbers=self.timeline == "full")
             if snaps and snaps[-1]["epoch"] == last["epoch"]:
                 snaps.pop()
             snaps.append(last)
+            self._log_snapshot(trainer, last, trainer.global_step)
         out = timeline.timeline_summary(snaps, dt)
         if out["events"]:
             rank_zero_info("topology over training:\n" + timeline.line(out["events"]))

@@ -4,8 +4,12 @@
 filter side by side. The HPARAMS plugin needs three summaries per run (the experiment with the
 metric names, the session start with the values of the hyperparameters, the session end), which
 ``torch.utils.tensorboard.summary.hparams`` writes; the value of each metric is read from an
-ordinary scalar of the same tag, so the final metrics are also logged as scalars under
-``hparams/*``. A number that is undefined for a run (no cycle, so no period error) is NaN.
+ordinary scalar of the same tag, so the final metrics are also logged as scalars, one point each
+at the last step, under ``results/*``. That group name is chosen to sort after ``loss`` and
+``optim``: TensorBoard's SCALARS and TIME SERIES pages list groups alphabetically and open only
+the first two, so a user sees the loss and optimiser curves, and the final numbers (a chart of
+one dot each) stay folded away below them, in HPARAMS where they are compared. A number that is
+undefined for a run (no cycle, so no period error) is NaN here and not written.
 """
 
 from __future__ import annotations
@@ -13,6 +17,10 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from typing import Any
+
+from gru_learn.analysis.compare import as_number, summary_scalars
+
+PREFIX = "results/"  # the final metrics' group (see the module docstring)
 
 # model hyperparameters shown as HPARAMS columns (when present in the model's hparams)
 MODEL_KEYS = ("system", "hidden_size", "reset", "rollout", "lr", "lr_schedule", "forcing",
@@ -23,21 +31,24 @@ DATA_KEYS = ("n_train", "horizon", "window", "batch_size", "obs_noise_std")
 # hyperparameters the HPARAMS table shows without ticking (see hparams_summaries)
 SHOWN_FIRST = ("system", "hidden_size", "seed", "rollout", "lr")
 
-METRICS = (  # the first five are shown without ticking
-    "hparams/loss_test",  # test-split free-running MSE (fit: --test_after_fit)
-    "hparams/topology_match",  # 1 when learned and target topology agree, else 0
-    "hparams/period_rel_error",  # |T_rollout - T_target| / T_target
-    "hparams/d_stsp",  # state-space divergence (closed loop vs target)
-    "hparams/d_h",  # power-spectrum Hellinger distance
-    "hparams/loss_val",  # final validation loss (free-running MSE)
-    "hparams/loss_train",  # final training loss (the training objective)
-    "hparams/ode_period_rel_error",  # the same for the ODE dh/dt = f(h)'s cycle
-    "hparams/coverage",  # best learned continuous attractor's coverage of the target's
-    "hparams/long_horizon_mse",  # mean MSE against clean truth over the long horizon
-    "hparams/lyapunov_max",  # largest Lyapunov exponent of the model's rollout (1/time)
-    "hparams/lyapunov_rel_error",  # |lambda_learned - lambda_target| / |lambda_target|
-    "hparams/analysis_seconds",  # wall-clock time of the end-of-fit analysis
-)
+METRICS = tuple(PREFIX + name for name in (  # the first five are shown without ticking
+    "loss_test",  # test-split free-running MSE (fit: --test_after_fit)
+    "topology_match",  # 1 when learned and target topology agree, else 0
+    "period_rel_error",  # |T_rollout - T_target| / T_target
+    "d_stsp",  # state-space divergence (closed loop vs target)
+    "d_h",  # power-spectrum Hellinger distance
+    "loss_val",  # final validation loss (free-running MSE)
+    "loss_train",  # final training loss (the training objective)
+    "ode_period_rel_error",  # the same for the ODE dh/dt = f(h)'s cycle
+    "coverage",  # best learned continuous attractor's coverage of the target's
+    "long_horizon_mse",  # mean MSE against clean truth over the long horizon
+    "lyapunov_max",  # largest Lyapunov exponent of the model's rollout (1/time)
+    "lyapunov_rel_error",  # |lambda_learned - lambda_target| / |lambda_target|
+    "stable_points",  # learned stable fixed points (isolated)
+    "stable_cycles",  # learned stable limit cycles (0: no cycle)
+    "continuous_attractors",  # learned attracting continuous attractors
+    "analysis_seconds",  # wall-clock time of the end-of-fit analysis
+))
 
 
 def _value(x: Any) -> str | float | int | bool:
@@ -57,35 +68,20 @@ def run_hparams(model: Mapping[str, Any], data: Mapping[str, Any] | None = None,
     return out
 
 
-def _num(x: Any) -> float:
-    return float(x) if isinstance(x, (bool, int, float)) and x is not None else math.nan
-
-
 def final_metrics(losses: Mapping[str, float | None],
                   summary: Mapping[str, Any] | None = None) -> dict[str, float]:
     """Every name of ``METRICS`` -> its value: ``losses`` has ``train``/``val``/``test``;
-    ``summary`` is an analysis summary (``gru_learn.analysis``' summary.json), or None."""
+    ``summary`` is an analysis summary (``gru_learn.analysis``' summary.json; its numbers are
+    ``gru_learn.analysis.summary_scalars``), or None."""
     out = dict.fromkeys(METRICS, math.nan)
     for split in ("train", "val", "test"):
-        out[f"hparams/loss_{split}"] = _num(losses.get(split))
-    comp = (summary or {}).get("comparison")
-    if isinstance(comp, Mapping):
-        out["hparams/topology_match"] = _num(comp.get("topology_match"))
-        for key in ("period_rel_error", "ode_period_rel_error", "d_stsp", "d_h"):
-            out[f"hparams/{key}"] = _num(comp.get(key))
-        covered = [_num(r.get("coverage_of_target")) for r in comp.get("continuous_attractors")
-                   or [] if isinstance(r, dict)]
-        covered = [c for c in covered if math.isfinite(c)]
-        out["hparams/coverage"] = max(covered) if covered else math.nan
-        long = (comp.get("test_mse") or {}).get("long_horizon") or {}
-        out["hparams/long_horizon_mse"] = _num(long.get("mean"))
-        out["hparams/lyapunov_rel_error"] = _num(comp.get("lyapunov_rel_error"))
-    learned = (summary or {}).get("learned")
-    if isinstance(learned, Mapping):
-        out["hparams/lyapunov_max"] = _num(learned.get("lyapunov_max"))
-    if summary and isinstance(summary.get("seconds"), Mapping):
-        out["hparams/analysis_seconds"] = float(sum(
-            v for v in summary["seconds"].values() if isinstance(v, (int, float))))
+        out[f"{PREFIX}loss_{split}"] = as_number(losses.get(split))
+    if summary:
+        out.update({PREFIX + k: v for k, v in summary_scalars(dict(summary)).items()
+                    if PREFIX + k in out})
+        if isinstance(summary.get("seconds"), Mapping):
+            out[PREFIX + "analysis_seconds"] = float(sum(
+                v for v in summary["seconds"].values() if isinstance(v, (int, float))))
     return out
 
 
@@ -108,4 +104,4 @@ def hparams_summaries(params: Mapping[str, Any], metrics: Mapping[str, float]) -
     return exp, start, end
 
 
-__all__ = ["METRICS", "SHOWN_FIRST", "final_metrics", "hparams_summaries", "run_hparams"]
+__all__ = ["METRICS", "PREFIX", "SHOWN_FIRST", "final_metrics", "hparams_summaries", "run_hparams"]

@@ -215,16 +215,21 @@ def test_fit_writes_analysis_and_tensorboard(in_tmp: Path) -> None:
     for name in ("phase_portrait", "comparison", "timeseries"):
         assert (run / f"analysis/{name}.png").stat().st_size > 10_000
     acc = EventAccumulator(str(run), size_guidance={"images": 0}).Reload()
-    assert {"dynamics/d_stsp", "dynamics/topology_match", "dynamics/has_limit_cycle"} <= set(
-        acc.Tags()["scalars"])
+    tags = set(acc.Tags()["scalars"])
+    # full mode: the comparison's numbers are curves over training, not one-point charts
+    assert {"timeline/d_stsp", "timeline/topology_match", "timeline/stable_cycles"} <= tags
+    assert not any(t.startswith("dynamics/") for t in tags)
     assert {"analysis/comparison", "analysis/timeline"} <= set(acc.Tags()["images"])
-    assert len(acc.Scalars("dynamics/d_stsp")) == 3  # start, epoch 2 and the end
+    d_stsp = acc.Scalars("timeline/d_stsp")
+    assert [e.step for e in d_stsp] == [0, 2, 4]  # start, epoch 2 and the end analysis
+    assert d_stsp[-1].value == pytest.approx(s["comparison"]["d_stsp"], rel=1e-6)
+    assert acc.Scalars("results/d_stsp")[-1].value == pytest.approx(d_stsp[-1].value)
     # the timeline: full snapshots at epochs 0 and 2, the end analysis as the last one
     line = s["timeline"]
     assert [x["epoch"] for x in line["snapshots"]] == [0, 2, 4]
     assert [x["mode"] for x in line["snapshots"]] == ["full", "full", "full"]
     assert line["snapshots"][-1]["signature"] == s["learned"]["signature"]
-    assert len(acc.Scalars("timeline/stable_points")) == 2
+    assert len(acc.Scalars("timeline/stable_points")) == 3
     text = EventAccumulator(str(run), size_guidance={"tensors": 0}).Reload()
     assert "analysis/summary/text_summary" in text.Tags()["tensors"]
 

@@ -51,10 +51,14 @@ def test_final_metrics_from_an_analysis_summary() -> None:
                "seconds": {"a": 1.0, "b": 2.5}}
     m = final_metrics({"train": 0.1, "val": 0.2}, summary)
     assert list(m) == list(METRICS)
-    assert m["hparams/topology_match"] == 1.0 and m["hparams/period_rel_error"] == 0.25
-    assert m["hparams/coverage"] == 0.9 and m["hparams/long_horizon_mse"] == 3.0
-    assert m["hparams/analysis_seconds"] == 3.5 and m["hparams/loss_val"] == 0.2
-    assert math.isnan(m["hparams/d_h"]) and math.isnan(m["hparams/loss_test"])
+    assert m["results/topology_match"] == 1.0 and m["results/period_rel_error"] == 0.25
+    assert m["results/coverage"] == 0.9 and m["results/long_horizon_mse"] == 3.0
+    assert m["results/analysis_seconds"] == 3.5 and m["results/loss_val"] == 0.2
+    assert math.isnan(m["results/stable_cycles"])  # no learned signature in this summary
+    s2 = {"learned": {"signature": {"stable_points": 0, "stable_cycles": 2}}, "comparison": {}}
+    m2 = final_metrics({}, s2)
+    assert (m2["results/stable_points"], m2["results/stable_cycles"]) == (0.0, 2.0)
+    assert math.isnan(m["results/d_h"]) and math.isnan(m["results/loss_test"])
     # a failed analysis (comparison None) leaves every dynamics metric undefined
     failed = final_metrics({}, {"comparison": None, "errors": {"analysis": "x"}})
     assert all(math.isnan(v) for v in failed.values())
@@ -82,16 +86,16 @@ def test_fit_logs_hparams_test_loss_lr_and_grad_norm(in_tmp: Path) -> None:
     with torch.no_grad():
         mse = float(((model(test[:, 0], test.shape[1] - 1) - test[:, 1:]) ** 2).mean())
     assert last(ea, "loss/test") == pytest.approx(mse, rel=1e-5)
-    assert last(ea, "hparams/loss_test") == pytest.approx(mse, rel=1e-5)
-    assert last(ea, "hparams/loss_train") == pytest.approx(last(ea, "loss/train"))
+    assert last(ea, "results/loss_test") == pytest.approx(mse, rel=1e-5)
+    assert last(ea, "results/loss_train") == pytest.approx(last(ea, "loss/train"))
 
 
 def test_test_after_fit_can_be_switched_off(in_tmp: Path) -> None:
     assert fit_main(["fit", "--trainer.max_epochs=2", "--test_after_fit=false", *TINY]) == 0
     ea, hp, _ = read_run(next((in_tmp / "logs").glob("fhn/version_0")))
     tags = ea.Tags()["scalars"]
-    assert "loss/test" not in tags and "hparams/loss_val" in tags
-    assert "hparams/loss_test" not in tags  # undefined: a blank cell in HPARAMS, not NaN
+    assert "loss/test" not in tags and "results/loss_val" in tags
+    assert "results/loss_test" not in tags  # undefined: a blank cell in HPARAMS, not NaN
 
 
 def test_compare_runs_register_the_same_hparams(in_tmp: Path, monkeypatch) -> None:
@@ -107,9 +111,9 @@ def test_compare_runs_register_the_same_hparams(in_tmp: Path, monkeypatch) -> No
     assert names == list(METRICS)
     assert hp["hidden_size"] == 2 and hp["seed"] == 0 and hp["epochs"] == 3
     result = json.loads((run / "result.json").read_text())
-    assert last(ea, "hparams/loss_test") == pytest.approx(result["final_test_loss"])
-    assert last(ea, "hparams/topology_match") == 1.0
-    assert last(ea, "hparams/period_rel_error") == pytest.approx(0.1)
-    assert last(ea, "hparams/d_stsp") == pytest.approx(2.0)
-    assert "hparams/d_h" not in ea.Tags()["scalars"]  # undefined: not written
+    assert last(ea, "results/loss_test") == pytest.approx(result["final_test_loss"])
+    assert last(ea, "results/topology_match") == 1.0
+    assert last(ea, "results/period_rel_error") == pytest.approx(0.1)
+    assert last(ea, "results/d_stsp") == pytest.approx(2.0)
+    assert "results/d_h" not in ea.Tags()["scalars"]  # undefined: not written
     assert {"loss/train", "loss/val"} <= set(ea.Tags()["scalars"])

@@ -174,3 +174,75 @@ def test_a_full_snapshot_reads_the_analysis_summary() -> None:
     scalars = timeline.timeline_scalars(snap)
     assert scalars["timeline/coverage"] == 0.8 and scalars["timeline/stable_cycles"] == 1.0
     assert scalars["timeline/cycle_period_steps"] == 24.6
+
+
+FIT = ["--data.n_train=16", "--data.n_val=4", "--data.n_test=4", "--data.horizon=6",
+       "--trainer.enable_progress_bar=false", "--trainer.enable_model_summary=false",
+       "--analysis.every_n_epochs=10", "--analysis.long_steps=200", "--analysis.cycles=false"]
+
+
+def _scalars(run):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    ea = EventAccumulator(str(run), size_guidance={"scalars": 0}).Reload()
+    return {t: [(e.step, e.value) for e in ea.Scalars(t)] for t in ea.Tags()["scalars"]}
+
+
+def test_a_resumed_fit_keeps_the_timeline_from_before_the_interruption(in_tmp) -> None:
+    """Train 30 epochs (snapshots 0, 10, 20; last.ckpt at the end), resume from that
+    checkpoint to 60 epochs: the resumed run's summary.json, timeline/* scalars (in its own
+    run folder) and figure cover epochs 0-60, the restored snapshots unchanged."""
+    import json
+
+    from gru_learn.cli.fit import main as fit_main
+
+    assert fit_main(["fit", "--trainer.max_epochs=30", *FIT]) == 0
+    first = in_tmp / "logs/fhn/version_0"
+    before = json.loads((first / "analysis/summary.json").read_text())["timeline"]
+    ckpt = first / "checkpoints/last.ckpt"
+    saved = torch.load(ckpt, weights_only=False)["callbacks"]["DynamicsAnalysis"]
+    assert [s["epoch"] for s in saved["snapshots"]] == [0, 10, 20] and saved["steps"] == [0, 10, 20]
+
+    assert fit_main(["fit", "--trainer.max_epochs=60", f"--ckpt_path={ckpt}", *FIT]) == 0
+    resumed = in_tmp / "logs/fhn/version_1"
+    line = json.loads((resumed / "analysis/summary.json").read_text())["timeline"]
+    assert [s["epoch"] for s in line["snapshots"]] == [0, 10, 20, 30, 40, 50, 60]
+    assert line["snapshots"][:3] == before["snapshots"][:3]  # restored as they were taken
+    got = _scalars(resumed)
+    assert [step for step, _ in got["timeline/stable_points"]] == [0, 10, 20, 30, 40, 50, 60]
+    assert [v for _, v in got["timeline/stable_points"][:3]] == [
+        float(s["signature"]["stable_points"]) for s in before["snapshots"][:3]]
+    assert (resumed / "analysis/timeline.png").stat().st_size > 10_000
+
+
+def test_a_fit_logs_curves_and_keeps_final_numbers_for_hparams(in_tmp) -> None:
+    """A fresh fit with the default (light) timeline: no one-point chart outside the
+    ``results/`` group (HPARAMS' metric values) and the test split (evaluated once, at the
+    end); the timeline's curves reach the end analysis; the flags are HPARAMS metrics with
+    the values of summary.json and are in the TEXT summary."""
+    import json
+
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    from gru_learn.cli.fit import main as fit_main
+    from gru_learn.hparams import PREFIX
+
+    assert fit_main(["fit", "--trainer.max_epochs=30", "--trainer.check_val_every_n_epoch=5",
+                     *FIT]) == 0
+    run = in_tmp / "logs/fhn/version_0"
+    s = json.loads((run / "analysis/summary.json").read_text())
+    got = _scalars(run)
+    lone = {t for t, pts in got.items() if len(pts) == 1}
+    assert lone and all(t.startswith((PREFIX, "test/")) or t == "loss/test" for t in lone), lone
+    assert {t.split("/")[0] for t in got} == {"loss", "optim", "timeline", "test",
+                                              PREFIX.rstrip("/")}
+    assert [step for step, _ in got["timeline/stable_cycles"]] == [0, 10, 20, 30]
+    assert got["timeline/stable_points"][-1][1] == s["learned"]["signature"]["stable_points"]
+    match = float(s["comparison"]["topology_match"])
+    assert got[PREFIX + "topology_match"] == [(30, match)]
+    assert got[PREFIX + "stable_cycles"] == [(30, float(s["learned"]["signature"][
+        "stable_cycles"]))]
+    text = EventAccumulator(str(run), size_guidance={"tensors": 0}).Reload()
+    (event,) = text.Tensors("analysis/summary/text_summary")
+    assert f"topology_match={s['comparison']['topology_match']}" in \
+        event.tensor_proto.string_val[0].decode()

@@ -193,13 +193,7 @@ def _slow_set(f: Callable[[Tensor], Tensor], hidden: Tensor, observe: Callable[[
     return cand[speed < threshold], speed[speed < threshold]
 
 
-def _rel(value: float | None, reference: float | None) -> float | None:
-    if value is None or reference is None:
-        return None
-    return abs(value - reference) / reference
-
-
-def _rel_abs(value: float | None, reference: float | None) -> float | None:
+def _rel_error(value: float | None, reference: float | None) -> float | None:
     """|value - reference| / |reference| (None where either is missing or reference is 0)."""
     if value is None or reference is None or reference == 0:
         return None
@@ -308,15 +302,15 @@ def analyze(model: GRUForecaster, dm: _SplitDataModule, config: AnalysisConfig |
             comp["continuous_attractors"] = verdict["continuous_attractors"]
     t_period = target_period(target_res)
     loop = learned.get("closed_loop") or {}
-    comp["period_rel_error"] = _rel(loop.get("period"), t_period)
+    comp["period_rel_error"] = _rel_error(loop.get("period"), t_period)
     cyc = [c for c in learned_res.limit_cycles if c.stable]
-    comp["ode_period_rel_error"] = _rel(cyc[0].period * dt if cyc else None, t_period)
+    comp["ode_period_rel_error"] = _rel_error(cyc[0].period * dt if cyc else None, t_period)
     comp["period_note"] = (f"period_rel_error: the model's own rollout ({rollout['mode']}); "
                            "ode_period_rel_error: the limit cycle of the ODE dh/dt = f(h) "
                            "(the map is its step-1 Euler scheme, so the two differ for a "
                            "discrete-trained model)")
-    comp["lyapunov_rel_error"] = _rel_abs(learned["lyapunov_max"],
-                                          None if target is None else target.get("lyapunov_max"))
+    comp["lyapunov_rel_error"] = _rel_error(learned["lyapunov_max"],
+                                            None if target is None else target.get("lyapunov_max"))
     if cyc and target_res is not None and target_res.limit_cycles:
         comp["cycle_hausdorff"] = hausdorff(observe(cyc[0].orbit),
                                             target_res.limit_cycles[0].orbit)
@@ -395,27 +389,36 @@ def _test_mse(gen_obs: Tensor, test: Tensor, truth_long: Tensor | None,
     return out
 
 
+def as_number(x: Any) -> float:
+    """``x`` as a float when it is a number or a bool (True -> 1.0), else NaN."""
+    return float(x) if isinstance(x, (int, float, bool)) else math.nan
+
+
 def summary_scalars(summary: dict[str, Any]) -> dict[str, float]:
-    """The key numbers for TensorBoard (NaN where a number is undefined)."""
-    learned, comp = summary["learned"], summary["comparison"]
-    sig = learned.get("signature", {})
+    """The final numbers of an analysis summary, unprefixed, NaN where undefined (no cycle,
+    no continuous attractor, a failed piece): ``topology_match`` (1/0), ``period_rel_error``,
+    ``ode_period_rel_error``, ``d_stsp``, ``d_h``, ``coverage`` (the largest
+    ``coverage_of_target`` of the learned continuous attractors), ``long_horizon_mse``,
+    ``lyapunov_max``, ``lyapunov_rel_error`` and the learned signature's ``stable_points``,
+    ``stable_cycles``, ``continuous_attractors``. ``gru_learn.hparams`` logs them for
+    TensorBoard's HPARAMS tab, a full timeline snapshot as ``timeline/*`` curves."""
+    learned = summary.get("learned") if isinstance(summary.get("learned"), dict) else {}
+    comp = summary.get("comparison") if isinstance(summary.get("comparison"), dict) else {}
+    sig = learned.get("signature") or {}
+    covered = [as_number(r.get("coverage_of_target"))
+               for r in comp.get("continuous_attractors") or [] if isinstance(r, dict)]
+    covered = [c for c in covered if math.isfinite(c)]
+    out = {k: as_number(comp.get(k)) for k in (
+        "topology_match", "period_rel_error", "ode_period_rel_error", "d_stsp", "d_h")}
+    out["coverage"] = max(covered) if covered else math.nan
+    out["long_horizon_mse"] = as_number(
+        ((comp.get("test_mse") or {}).get("long_horizon") or {}).get("mean"))
+    out["lyapunov_max"] = as_number(learned.get("lyapunov_max"))
+    out["lyapunov_rel_error"] = as_number(comp.get("lyapunov_rel_error"))
+    for k in ("stable_points", "stable_cycles", "continuous_attractors"):
+        out[k] = as_number(sig.get(k))
+    return out
 
-    def num(x: Any) -> float:
-        return float(x) if isinstance(x, (int, float, bool)) else math.nan
 
-    return {
-        "dynamics/n_stable_fixed_points": num(sig.get("stable_points")),
-        "dynamics/has_limit_cycle": num(sig.get("stable_cycles", 0) > 0),
-        "dynamics/period_rel_error": num(comp.get("period_rel_error")),
-        "dynamics/ode_period_rel_error": num(comp.get("ode_period_rel_error")),
-        "dynamics/d_stsp": num(comp.get("d_stsp")),
-        "dynamics/d_h": num(comp.get("d_h")),
-        "dynamics/topology_match": num(comp.get("topology_match")),
-        "dynamics/lyapunov_max": num(learned.get("lyapunov_max")),
-        "dynamics/lyapunov_rel_error": num(comp.get("lyapunov_rel_error")),
-        "dynamics/continuous_attractors": num(sig.get("continuous_attractors")),
-    }
-
-
-__all__ = ["analyze", "closed_loop_behaviour", "signature", "summary_scalars",
+__all__ = ["analyze", "as_number", "closed_loop_behaviour", "signature", "summary_scalars",
            "topology_match", "topology_verdict"]

@@ -30,6 +30,7 @@ Bifurcation Theory, ch. 3-4), read in either direction of training:
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Sequence
 from typing import Any
@@ -101,20 +102,31 @@ def _cycle_period(f: Any, fixed: Any, d: int, dt: float = 1.0, t: float = 150.0
     return [period]
 
 
-def from_summary(summary: dict[str, Any], epoch: int, seconds: float | None = None
-                 ) -> dict[str, Any]:
+def from_summary(summary: dict[str, Any], epoch: int, seconds: float | None = None, *,
+                 numbers: bool = True) -> dict[str, Any]:
     """A full snapshot from an analysis summary (``analyze``'s): signature, points, stable
-    cycle periods (GRU steps) and the continuous-attractor coverage of the target's."""
+    cycle periods (GRU steps) and, with ``numbers``, the slow set's coverage of the target's
+    continuous attractor (``comparison.continuous_attractor.coverage``) and ``metrics``, the
+    comparison's finite numbers (``gru_learn.analysis.summary_scalars``: topology match 1/0,
+    period errors, d_stsp, d_h...). Without ``numbers`` (the end of a light timeline) the
+    snapshot carries only what the light ones have, so no curve gets a lone last point."""
+    from gru_learn.analysis.compare import summary_scalars
+
     learned = summary.get("learned") or {}
     comp = summary.get("comparison") or {}
-    cov = (comp.get("continuous_attractor") or {}).get("coverage")
-    return {"epoch": int(epoch), "mode": "full", "signature": dict(learned.get("signature") or {}),
+    snap = {"epoch": int(epoch), "mode": "full",
+            "signature": dict(learned.get("signature") or {}),
             "points": [{"kind": p.get("kind"), "h": p.get("h")}
                        for p in learned.get("fixed_points") or []],
             "cycle_periods": [float(c.get("period_steps", c.get("period")))
                               for c in learned.get("limit_cycles") or [] if c.get("stable")],
-            "cycles_searched": True, "coverage": cov,
+            "cycles_searched": True,
             "seconds": None if seconds is None else round(seconds, 3)}
+    if numbers:
+        snap["coverage"] = (comp.get("continuous_attractor") or {}).get("coverage")
+        snap["metrics"] = {k: v for k, v in summary_scalars(summary).items()
+                           if math.isfinite(v) and k not in (*COUNT_KEYS, "coverage")}
+    return snap
 
 
 def _delta(before: dict[str, int], after: dict[str, int]) -> dict[str, int]:
@@ -236,13 +248,17 @@ def timeline_summary(snapshots: Sequence[dict[str, Any]], dt: float | None = Non
 
 
 def timeline_scalars(snap: dict[str, Any]) -> dict[str, float]:
-    """TensorBoard scalars of one snapshot (``timeline/*``)."""
+    """TensorBoard scalars of one snapshot (``timeline/*``): the signature's counts, the first
+    stable cycle's period (GRU steps), and for full snapshots the slow set's coverage
+    (``timeline/coverage``) and the comparison's numbers (``timeline/d_stsp``, ...)."""
     sig = snap["signature"]
     out = {f"timeline/{k}": float(sig.get(k, 0)) for k in COUNT_KEYS}
     if snap.get("cycle_periods"):
         out["timeline/cycle_period_steps"] = float(snap["cycle_periods"][0])
     if snap.get("coverage") is not None:
         out["timeline/coverage"] = float(snap["coverage"])
+    out.update({f"timeline/{k}": float(v) for k, v in (snap.get("metrics") or {}).items()
+                if f"timeline/{k}" not in out})
     return out
 
 
