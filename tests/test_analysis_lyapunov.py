@@ -106,11 +106,11 @@ def test_a_short_lorenz_fit_reports_the_exponents(in_tmp: Path) -> None:
         abs(lam_l - lam_t) / lam_t)
     assert s["target"]["signature"]["saddles"] == 3
     m = final_metrics({}, s)
-    assert m["hparams/lyapunov_rel_error"] == pytest.approx(s["comparison"]["lyapunov_rel_error"])
-    assert m["hparams/lyapunov_max"] == pytest.approx(lam_l)
+    assert m["results/lyapunov_rel_error"] == pytest.approx(s["comparison"]["lyapunov_rel_error"])
+    assert m["results/lyapunov_max"] == pytest.approx(lam_l)
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
     tags = set(EventAccumulator(str(run)).Reload().Tags()["scalars"])
-    assert {"dynamics/lyapunov_max", "dynamics/lyapunov_rel_error"} <= tags
+    assert {"results/lyapunov_max", "results/lyapunov_rel_error"} <= tags
     # long_steps 200 < horizon 1000: the test MSE covers the 250 steps the rollout has
     assert not s["errors"] and len(s["comparison"]["test_mse"]["per_step"]) == 250
