@@ -19,13 +19,53 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from typing import Literal
+from typing import Literal, NamedTuple
 
 import torch
 from torch import Tensor, nn
 
 Reset = Literal["before", "after"]
 RESET_CONVENTIONS: tuple[str, ...] = ("before", "after")
+
+
+class Gates(NamedTuple):
+    """A step's gates: reset r, update z, candidate n, and ``u = U_h h + b_hn``, the hidden
+    side of n's pre-activation for ``reset="after"`` (None for "before", whose U_h acts on
+    r * h)."""
+
+    r: Tensor
+    z: Tensor
+    n: Tensor
+    u: Tensor | None
+
+
+class _Constants(NamedTuple):
+    """The h-independent parts of a step at a given input x: ``c_rz = W_rz x + b_irz + b_hrz``
+    (..., 2d); ``c_n = W_h x + b_in``, plus b_hn for "before"; U_rz^T, U_h^T; b_hn."""
+
+    c_rz: Tensor
+    c_n: Tensor
+    u_rz_t: Tensor
+    u_h_t: Tensor
+    b_hn: Tensor
+    reset: str
+
+
+def gates_2d(h: Tensor, c: _Constants) -> Gates:
+    """The one formula of the GRU step, for states h (N, d) and constants ``c``
+    (``GRUCell._constants``; c_rz and c_n of shape (2d,), (d,) or (N, 2d), (N, d))::
+
+        (r, z) = sigmoid(U_rz h + c_rz)
+        before: n = tanh(U_h (r * h) + c_n)
+        after:  n = tanh(c_n + r * u),  u = U_h h + b_hn
+
+    Every step of a :class:`GRUCell` (``forward``, ``vector_field``, ``autonomous_map``) is
+    computed here; ``gru_learn.bptt`` is the training fast path with its own backward."""
+    r, z = torch.sigmoid(torch.addmm(c.c_rz, h, c.u_rz_t)).chunk(2, dim=-1)
+    if c.reset == "before":
+        return Gates(r, z, torch.tanh(torch.addmm(c.c_n, r * h, c.u_h_t)), None)
+    u = torch.addmm(c.b_hn, h, c.u_h_t)
+    return Gates(r, z, torch.tanh(torch.addcmul(c.c_n, r, u)), u)
 
 
 class GRUCell(nn.Module):
@@ -65,56 +105,51 @@ class GRUCell(nn.Module):
         return f"{self.input_size}, {self.hidden_size}, reset={self.reset!r}"
 
     # --- the mathematics -------------------------------------------------------------
-    def _gates(self, h: Tensor, x: Tensor | None) -> tuple[Tensor, Tensor, Tensor]:
-        """Return (r, z, n) at state h with input x (x=None means zero input).
-
-        Computed in the dtype of ``h``: a float32 cell (say from ``from_torch_gru``) evaluated
-        at float64 states, as the analysis does, works in float64 (``.to`` is free when the
-        dtypes already agree)."""
+    def _constants(self, x: Tensor | None, dtype: torch.dtype) -> _Constants:
+        """Everything of a step that does not depend on h, in ``dtype`` (``.to`` is free when
+        the dtypes already agree, and keeps the parameters' autograd graph): a float32 cell
+        evaluated at float64 states, as the analysis does, works in float64."""
         d = self.hidden_size
-        dt = h.dtype
-        b_ih = self.bias_ih.to(dt)
-        gi = b_ih if x is None else nn.functional.linear(x.to(dt), self.weight_ih.to(dt), b_ih)
-        w_r, w_z, w_n = self.weight_hh.to(dt).split(d)
-        b_r, b_z, b_n = self.bias_hh.to(dt).split(d)
-        i_r, i_z, i_n = gi.split(d, dim=-1)
-        r = torch.sigmoid(i_r + nn.functional.linear(h, w_r, b_r))
-        z = torch.sigmoid(i_z + nn.functional.linear(h, w_z, b_z))
-        if self.reset == "before":
-            n = torch.tanh(i_n + nn.functional.linear(r * h, w_n, b_n))
-        else:
-            n = torch.tanh(i_n + r * nn.functional.linear(h, w_n, b_n))
-        return r, z, n
+        w_hh, b_ih, b_hh = (p.to(dtype) for p in (self.weight_hh, self.bias_ih, self.bias_hh))
+        gi = b_ih if x is None else nn.functional.linear(x.to(dtype), self.weight_ih.to(dtype),
+                                                        b_ih)
+        c_rz = gi[..., : 2 * d] + b_hh[: 2 * d]
+        c_n = gi[..., 2 * d :] + b_hh[2 * d :] if self.reset == "before" else gi[..., 2 * d :]
+        return _Constants(c_rz, c_n, w_hh[: 2 * d].t(), w_hh[2 * d :].t(), b_hh[2 * d :],
+                          self.reset)
+
+    def gates(self, h: Tensor, x: Tensor | None = None) -> Gates:
+        """The gates (r, z, n) at state h with input x (x=None: zero input), in h's dtype, for
+        any leading batch shapes of x and h that broadcast; see :func:`gates_2d`."""
+        c = self._constants(x, h.dtype)
+        d = self.hidden_size
+        if h.dim() == 2 and c.c_rz.dim() == 1:  # the common case: nothing to reshape
+            return gates_2d(h, c)
+        lead = torch.broadcast_shapes(h.shape[:-1], c.c_rz.shape[:-1])
+        flat = _Constants(*(t.expand(*lead, t.shape[-1]).reshape(-1, t.shape[-1])
+                            for t in (c.c_rz, c.c_n)), *c[2:])
+        g = gates_2d(h.expand(*lead, d).reshape(-1, d), flat)
+        return Gates(*(None if t is None else t.reshape(*lead, d) for t in g))
 
     def vector_field(self, h: Tensor, x: Tensor | None = None) -> Tensor:
         """f(h, x) = (1 - z) * (n(h, x) - h): the GRU read as an ODE dh/dt = f."""
-        _, z, n = self._gates(h, x)
+        _, z, n, _ = self.gates(h, x)
         return (1.0 - z) * (n - h)
 
     def forward(self, x: Tensor | None, h: Tensor) -> Tensor:
-        """One discrete GRU step: h + f(h, x) = (1 - z) * n + z * h."""
-        _, z, n = self._gates(h, x)
-        return n + z * (h - n)
+        """One discrete GRU step: h + f(h, x) = (1 - z) * n + z * h = lerp(n, h, z)."""
+        _, z, n, _ = self.gates(h, x)
+        return torch.lerp(n, h, z)
 
     def autonomous_map(self) -> Callable[[Tensor], Tensor]:
-        """h -> h + f(h, 0) for 2-D h (batch, d), with the constant parts hoisted out of the
-        step: the same map as ``cell(None, h)`` in fewer operations, for long rollouts."""
-        d = self.hidden_size
-        w_rz, w_n = self.weight_hh[: 2 * d].t(), self.weight_hh[2 * d :].t()
-        b_rz = self.bias_ih[: 2 * d] + self.bias_hh[: 2 * d]
-        b_in, b_hn = self.bias_ih[2 * d :], self.bias_hh[2 * d :]
-        if self.reset == "before":
-            b_n = b_in + b_hn
+        """h -> h + f(h, 0) for 2-D h (batch, d) in the parameters' dtype: the same formula
+        (:func:`gates_2d`) and the same numbers as ``cell(None, h)``, with the h-independent
+        constants computed once instead of every step, for long rollouts."""
+        c = self._constants(None, self.weight_hh.dtype)
 
-            def step(h: Tensor) -> Tensor:
-                r, z = torch.sigmoid(torch.addmm(b_rz, h, w_rz)).chunk(2, dim=-1)
-                return torch.lerp(torch.tanh(torch.addmm(b_n, r * h, w_n)), h, z)
-        else:
-
-            def step(h: Tensor) -> Tensor:
-                r, z = torch.sigmoid(torch.addmm(b_rz, h, w_rz)).chunk(2, dim=-1)
-                return torch.lerp(torch.tanh(torch.addcmul(b_in, r, torch.addmm(b_hn, h, w_n))),
-                                  h, z)
+        def step(h: Tensor) -> Tensor:
+            _, z, n, _ = gates_2d(h, c)
+            return torch.lerp(n, h, z)
 
         return step
 

@@ -43,6 +43,59 @@ def test_step_is_euler_step_of_vector_field(reset: str) -> None:
     torch.testing.assert_close(cell.autonomous_map()(h), cell(zero, h), rtol=0, atol=1e-14)
 
 
+@pytest.mark.parametrize("reset", ["before", "after"])
+def test_autonomous_map_is_the_cells_step_bit_for_bit(reset: str) -> None:
+    """The hoisted map and the general step are one formula: equal to the last bit, in
+    float64 and float32 (where a second copy of the step would differ by rounding)."""
+    torch.manual_seed(5)
+    for dtype in (F64, torch.float32):
+        cell = GRUCell(2, 6, reset=reset).to(dtype)
+        with torch.no_grad():
+            for p in cell.parameters():
+                p.mul_(3)
+        step = cell.autonomous_map()
+        h = torch.rand(32, 6, dtype=dtype) * 2 - 1
+        for _ in range(50):
+            a, b = step(h), cell(None, h)
+            assert torch.equal(a, b)
+            torch.testing.assert_close(a, reference_step(cell, torch.zeros(32, 2, dtype=dtype),
+                                                         h), rtol=0, atol=1e-5)
+            h = a
+
+
+@pytest.mark.parametrize("reset", ["before", "after"])
+def test_step_broadcasts_leading_shapes(reset: str) -> None:
+    """x (..., p) and h (..., d) broadcast like the elementwise equations; a single state or
+    input works too."""
+    torch.manual_seed(6)
+    cell = GRUCell(3, 4, reset=reset).to(F64)
+    x, h = torch.randn(5, 1, 3, dtype=F64), torch.rand(7, 4, dtype=F64)
+    out = cell(x, h)
+    assert out.shape == (5, 7, 4)
+    ref = reference_step(cell, x.expand(5, 7, 3), h.expand(5, 7, 4))
+    torch.testing.assert_close(out, ref, rtol=0, atol=1e-14)
+    torch.testing.assert_close(cell.vector_field(h[0], x[0, 0]), ref[0, 0] - h[0], rtol=0,
+                               atol=1e-14)
+    one = cell(None, h[:1])
+    torch.testing.assert_close(cell(None, h[:1].expand(3, 2, 4)), one.expand(3, 2, 4), rtol=0,
+                               atol=1e-15)
+    torch.testing.assert_close(cell(None, h[0]), one[0], rtol=0, atol=1e-15)
+
+
+@pytest.mark.parametrize("reset", ["before", "after"])
+def test_closed_form_jacobian_equals_autograd(reset: str) -> None:
+    from gru_learn.dynamics import gru_jacobian, jacobian
+
+    torch.manual_seed(7)
+    cell = GRUCell(0, 5, reset=reset).to(F64)
+    with torch.no_grad():
+        for p in cell.parameters():
+            p.mul_(3)
+    h = torch.rand(9, 5, dtype=F64) * 2 - 1
+    torch.testing.assert_close(gru_jacobian(cell)(h), jacobian(cell.vector_field, h),
+                               rtol=0, atol=1e-13)
+
+
 def test_conventions_differ() -> None:
     torch.manual_seed(1)
     a = GRUCell(0, 3, reset="before").to(F64)

@@ -9,8 +9,9 @@ With a_g = b_ig + U_g h + b_hg and g = sigmoid(a_g) for the gates r and z,
 
 and df/dh = diag(1 - z) (dn/dh - I) - diag((n - h) z (1 - z)) U_z.
 
-The cell is read by duck typing (``hidden_size``, ``reset``, ``weight_hh``, ``bias_ih``,
-``bias_hh`` laid out as torch.nn.GRU's, gates r, z, n), so the toolkit imports no model code.
+The cell is read by duck typing (``hidden_size``, ``reset``, ``weight_hh`` laid out as
+torch.nn.GRU's, gates r, z, n, and ``gates(h)``, the cell's one step formula, for the gate
+values), so the toolkit imports no model code.
 Batched over h (n, d): O(n d^2) for ``after``, one (n, d, d) x (d, d) product for ``before``;
 far cheaper than autograd per point in 64-128 dimensions (bench/bench_toolkit.py).
 """
@@ -25,29 +26,22 @@ from torch import Tensor
 
 
 def gru_jacobian(cell: Any) -> Callable[[Tensor], Tensor]:
-    """h (n, d) -> df/dh (n, d, d) for the zero-input vector field of ``cell``, in h's dtype."""
+    """h (n, d) -> df/dh (n, d, d) for the zero-input vector field of ``cell``, in h's dtype.
+    The gates r, z, n (and U_n h + b_hn) come from the cell's own step, ``cell.gates``."""
     d = cell.hidden_size
     reset = cell.reset
 
     def jac(h: Tensor) -> Tensor:
-        dt = h.dtype
         with torch.no_grad():
-            w = cell.weight_hh.detach().to(dt)
-            b = (cell.bias_ih + cell.bias_hh).detach().to(dt)
-            b_in, b_hn = cell.bias_ih.detach().to(dt)[2 * d:], cell.bias_hh.detach().to(dt)[2 * d:]
-            u_r, u_z, u_n = w[:d], w[d:2 * d], w[2 * d:]
-            r = torch.sigmoid(h @ u_r.T + b[:d])
-            z = torch.sigmoid(h @ u_z.T + b[d:2 * d])
+            r, z, n, pre = cell.gates(h)
+            u_r, u_z, u_n = cell.weight_hh.detach().to(h.dtype).split(d)
             gate = 1 - z
+            c = gate * (1 - n * n)
             if reset == "before":
-                n = torch.tanh((r * h) @ u_n.T + b_in + b_hn)
-                c = (gate * (1 - n * n))[:, :, None]
+                c = c[:, :, None]
                 out = (c * u_n) * r[:, None, :]
                 out.baddbmm_(c * u_n * (h * r * (1 - r))[:, None, :], u_r.expand(len(h), d, d))
             else:
-                pre = h @ u_n.T + b_hn
-                n = torch.tanh(b_in + r * pre)
-                c = gate * (1 - n * n)
                 out = (c * r)[:, :, None] * u_n
                 out.addcmul_((c * pre * r * (1 - r))[:, :, None], u_r)
             out.addcmul_((-(n - h) * z * (1 - z))[:, :, None], u_z)
