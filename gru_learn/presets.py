@@ -108,6 +108,36 @@ def gru2d(uh11: float = 0.0, uh12: float = 0.0, uh21: float = 0.0, uh22: float =
     return cell_from_theta([uh11, uh12, uh21, uh22, ur11, ur12, ur21, ur22, bh1, bh2, br1, br2])
 
 
+def origin_cluster(ur11: float = 0.0, ur12: float = 0.0, ur21: float = 0.0, ur22: float = 0.0,
+                   br1: float = 0.0, br2: float = 0.0, eps1: float = 1e-9,
+                   eps2: float = 1e-9) -> GRUCell:
+    """Fig 9: a cluster of four fixed points at the origin. U_h = diag((1 + eps_i) / r0_i) with
+    r0_i = sigma(br_i), b_h = 0, U_r and b_r free (paper convention). Expanding r = sigma(U_r h +
+    b_r) and tanh about h = 0,
+
+        f_i(h) = 1/2 [eps_i h_i + (1 + eps_i)(1 - r0_i) h_i (U_r h)_i] + O(|h|^3):
+
+    at eps = 0 the Jacobian at the origin vanishes and f is a homogeneous quadratic
+    (Lotka-Volterra) field; eps != 0 unfolds the origin into four fixed points within ~|eps|
+    (the origin, one on each axis, one inside a quadrant; the axes are invariant). Between two
+    axes where the quadratic flow leaves along one and returns along the other, every orbit
+    leaves the origin and comes back to it: a homoclinic-like region, bounded by the cubic terms
+    (tanh's saturation) far from the origin (docs/catalogue.md, Fig 9)."""
+    r0 = torch.sigmoid(torch.tensor([br1, br2], dtype=torch.float64))
+    u_h = torch.diag(torch.tensor([1.0 + eps1, 1.0 + eps2], dtype=torch.float64) / r0)
+    return GRUCell.from_weights(
+        U_h=u_h, U_r=torch.tensor([[ur11, ur12], [ur21, ur22]], dtype=torch.float64),
+        b_r=torch.tensor([br1, br2], dtype=torch.float64))
+
+
+# found by scanning random U_r ~ N(0, 4^2), b_r ~ N(0, 1) of `origin_cluster` for
+# homoclinic-like regions (gru_learn.dynamics.homoclinic_like), then rounded to 2 decimals:
+# one region (Fig 9A) and two regions (Fig 9B); eps = 1e-9 puts the cluster below float32's
+# resolution but not float64's (docs/catalogue.md)
+FIG9A = {"ur11": 1.24, "ur12": -5.04, "ur21": 1.99, "ur22": -1.53, "br1": 0.6, "br2": -0.51,
+         "eps1": 1e-9, "eps2": 1e-9}
+FIG9B = {"ur11": -1.06, "ur12": -1.62, "ur21": -5.79, "ur22": -3.58, "br1": -0.47,
+         "br2": 1.27, "eps1": 1e-9, "eps2": 1e-9}
 # found by `search-topology --min-fixed-points 11 --seed 0` (docs/catalogue.md): 5 sinks,
 # 5 saddles, 1 source, certified by the exhaustive search at two resolutions and the index sum
 FIG3A = {"uh11": 5.439796777555957, "uh12": -1.6694500387022342, "uh21": 2.450102458895839,
@@ -164,6 +194,10 @@ PRESETS: dict[str, Preset] = {
                         "found by search"),
     "sn2_found": Preset(gru2d, SN2_FOUND, description="a saddle-node of the second kind, "
                         "found by search"),
+    "fig9a": Preset(origin_cluster, FIG9A, description="Fig 9A: one bounded region of "
+                    "homoclinic-like orbits around a four-point cluster at the origin"),
+    "fig9b": Preset(origin_cluster, FIG9B, description="Fig 9B: two bounded regions of "
+                    "homoclinic-like orbits around a four-point cluster at the origin"),
     "gru2d": Preset(gru2d, {k: 0.0 for k in ("uh11", "uh12", "uh21", "uh22", "ur11", "ur12",
                                              "ur21", "ur22", "bh1", "bh2", "br1", "br2")},
                     description="any 2-D GRU (U_z = b_z = 0)"),
