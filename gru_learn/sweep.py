@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import ctypes
 import dataclasses
+import inspect
 import json
 import math
 import os
@@ -38,12 +39,15 @@ from contextlib import contextmanager
 from multiprocessing import get_all_start_methods, get_context
 from multiprocessing.connection import Connection
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import torch
 
 from gru_learn.atomic import atomic_dir, remove_stale_temporaries, write_json_atomic
+from gru_learn.checkpoint_io import read_checkpoint
 from gru_learn.errors import UserError
+from gru_learn.gru import Reset
+from gru_learn.model import AlphaSchedule, Forcing, ForcingState
 
 BACKENDS = ("local", "ray")
 SETTINGS_FILE = "compare.json"
@@ -52,14 +56,76 @@ SETTINGS_FILE = "compare.json"
 @dataclasses.dataclass(frozen=True)
 class TrainSettings:
     """Everything besides the grid that decides what a run computes (kept in compare.json, so
-    a resumed grid never mixes runs trained differently)."""
+    a resumed grid never mixes runs trained differently). The parser of ``compare`` is typed
+    from these fields; every default is the paper's setting.
+
+    ``epochs``, ``lr``, ``lr_schedule``, ``reset`` and the training-method options
+    (``forcing`` ... ``readout_init``) are :class:`~gru_learn.model.GRUForecaster`'s options of
+    the same names (see its docstring and docs/reconstruction.md); ``log_every``: train and
+    validation loss every N epochs; ``gradient_clip_val``: clip the gradient's global norm to
+    this (``fit``'s ``--trainer.gradient_clip_val``); ``batch_size``: mini-batches of this many
+    sequences (None: full batch, the paper); ``data``: TrajectoryDataModule options shared by
+    every run of a system (all but ``system`` and ``batch_size``).
+    """
 
     epochs: int = 4000
     lr: float = 0.01
-    lr_schedule: str = "constant"
-    reset: str = "before"
+    lr_schedule: Literal["constant", "cosine", "exponential"] = "constant"
+    reset: Reset = "before"
     log_every: int = 10
+    forcing: Forcing = "none"
+    forcing_interval: int = 1
+    forcing_alpha: float = 1.0
+    forcing_alpha_schedule: AlphaSchedule = "constant"
+    forcing_alpha_final: float = 0.0
+    forcing_alpha_decay: float = 0.999
+    forcing_state: ForcingState = "projection"
+    curriculum_start: int | None = None
+    curriculum_epochs: int = 1000
+    readout_init: Literal["default", "data"] = "default"
+    gradient_clip_val: float | None = None
+    batch_size: int | None = None
     data: dict[str, Any] = dataclasses.field(default_factory=dict)  # TrajectoryDataModule kwargs
+
+    def model_options(self) -> dict[str, Any]:
+        """The GRUForecaster keyword arguments these settings fix (all but the size and the
+        data's obs_dim, dt and system)."""
+        return {k: getattr(self, k) for k in MODEL_OPTIONS}
+
+    @property
+    def vectorised(self) -> bool:
+        """Whether the runs train as one :class:`~gru_learn.ensemble.GRUEnsemble` (the paper's
+        method: free running over the whole horizon, full batch, no clipping, default readout;
+        any lr, lr schedule, reset convention and data window), else one plain loop per seed
+        (:func:`gru_learn.training_loop.train_forecaster`)."""
+        return (self.forcing == "none" and self.curriculum_start is None
+                and self.readout_init == "default" and self.gradient_clip_val is None
+                and self.batch_size is None)
+
+
+# TrainSettings fields that are GRUForecaster options (the rest concern the loop or the data)
+MODEL_OPTIONS = ("lr", "lr_schedule", "reset", "forcing", "forcing_interval", "forcing_alpha",
+                 "forcing_alpha_schedule", "forcing_alpha_final", "forcing_alpha_decay",
+                 "forcing_state", "curriculum_start", "curriculum_epochs", "readout_init")
+
+
+def comparable_settings(settings: dict[str, Any]) -> dict[str, Any]:
+    """Settings as compare.json holds them, made comparable across versions: options missing
+    from an older file take their default (the only behaviour that version had), and data
+    options equal to TrajectoryDataModule's defaults are dropped (given or not, the same data).
+    """
+    from gru_learn.data import TrajectoryDataModule
+
+    defaults = {f.name: f.default for f in dataclasses.fields(TrainSettings)
+                if f.default is not dataclasses.MISSING}
+    data_defaults = {k: p.default for k, p in
+                     inspect.signature(TrajectoryDataModule.__init__).parameters.items()
+                     if p.default is not inspect.Parameter.empty}
+    out = {**defaults, **settings}
+    data = out.get("data") if isinstance(out.get("data"), dict) else {}
+    out["data"] = {k: v for k, v in data.items()
+                   if k not in data_defaults or v != data_defaults[k]}
+    return out
 
 
 @dataclasses.dataclass(frozen=True)
@@ -71,6 +137,7 @@ class Grid:
 
     def check(self) -> None:
         """UserErrors for values no run could use."""
+        from gru_learn.model import GRUForecaster
         from gru_learn.systems import get_system
 
         if not self.systems or not self.hidden_sizes or not self.seeds:
@@ -83,12 +150,13 @@ class Grid:
         if s.epochs <= 0 or s.log_every <= 0:
             raise UserError(f"epochs and log_every must be positive, got {s.epochs}, "
                             f"{s.log_every}")
-        if s.lr <= 0:
-            raise UserError(f"lr must be positive, got {s.lr}")
-        if s.lr_schedule not in ("constant", "cosine"):
-            raise UserError(f"lr_schedule must be constant or cosine, got {s.lr_schedule!r}")
-        if s.reset not in ("before", "after"):
-            raise UserError(f"reset must be before or after, got {s.reset!r}")
+        if s.batch_size is not None and s.batch_size <= 0:
+            raise UserError(f"batch_size must be positive or null (full batch), got "
+                            f"{s.batch_size}")
+        if s.gradient_clip_val is not None and s.gradient_clip_val <= 0:
+            raise UserError(f"gradient_clip_val must be positive or null, got "
+                            f"{s.gradient_clip_val}")
+        GRUForecaster(hidden_size=1, **s.model_options())  # its own checks: one-line errors
 
 
 @dataclasses.dataclass(frozen=True)
@@ -110,20 +178,35 @@ def data_module(system: str, settings: TrainSettings):
     paper); simulated once and cached."""
     from gru_learn.data import TrajectoryDataModule
 
-    return TrajectoryDataModule(system=system, **settings.data)
+    return TrajectoryDataModule(system=system, batch_size=settings.batch_size, **settings.data)
 
 
 # --- the one function every backend runs ----------------------------------------------------
 def run_cell(cell: Cell, progress: bool = False) -> dict[str, Any]:
-    """Train a cell's seeds as one ensemble: returns per-seed loss curves, final losses on every
-    split and GRUForecaster state dicts (plain tensors; no files are written here)."""
-    from gru_learn.ensemble import GRUEnsemble, fit_ensemble
+    """Train a cell's seeds: returns per-seed loss curves, final losses on every split and
+    GRUForecaster state dicts (plain tensors; no files are written here).
+
+    The paper's method (``TrainSettings.vectorised``) trains all seeds as one ensemble; any
+    other method trains each seed by :func:`gru_learn.training_loop.train_forecaster`. Both
+    give ``train_loss`` (E, M), ``val_epochs`` (V,), ``val_loss`` (V, M), ``diverged_at`` (M,),
+    ``final`` {split: (M,)} (free-running MSE of the final parameters), ``states`` and
+    ``alpha`` (M forcing strengths at the end, for the checkpoint)."""
     from gru_learn.runtime import set_cpu_threads
 
     set_cpu_threads()
     start = time.perf_counter()
     dm = data_module(cell.system, cell.settings)
     dm.setup()
+    train = _train_ensemble if cell.settings.vectorised else _train_each
+    result = train(cell, dm, progress)
+    return {**result, "obs_dim": dm.obs_dim, "dt": dm.dt, "data_hparams": dict(dm.hparams),
+            "seconds": time.perf_counter() - start}
+
+
+def _train_ensemble(cell: Cell, dm: Any, progress: bool) -> dict[str, Any]:
+    """The paper's method: every seed of the cell as one GRUEnsemble."""
+    from gru_learn.ensemble import GRUEnsemble, fit_ensemble
+
     s, M = cell.settings, len(cell.seeds)
     ens = GRUEnsemble.from_seeds([cell.hidden_size] * M, cell.seeds, dm.obs_dim, s.reset)
     curves = fit_ensemble(ens, dm.splits["train"], s.epochs, s.lr, s.lr_schedule,
@@ -132,8 +215,38 @@ def run_cell(cell: Cell, progress: bool = False) -> dict[str, Any]:
     final = {split: (ens.losses(x) if len(x) else torch.full((M,), math.nan))
              for split, x in dm.splits.items()}
     return {**curves, "final": final, "states": [ens.member_state(m) for m in range(M)],
-            "obs_dim": dm.obs_dim, "dt": dm.dt, "data_hparams": dict(dm.hparams),
-            "seconds": time.perf_counter() - start}
+            "alpha": [1.0] * M}
+
+
+def _train_each(cell: Cell, dm: Any, progress: bool) -> dict[str, Any]:
+    """Any other method: each seed's GRUForecaster (built after ``seed_everything(seed)``, as
+    ``fit`` builds it) trained by the plain loop; the curves stacked as the ensemble's."""
+    import lightning as L
+
+    from gru_learn.model import GRUForecaster
+    from gru_learn.training_loop import train_forecaster
+
+    s = cell.settings
+    runs, finals, states = [], [], []
+    for seed in cell.seeds:
+        L.seed_everything(seed, verbose=False)
+        model = GRUForecaster(hidden_size=cell.hidden_size, obs_dim=dm.obs_dim, dt=dm.dt,
+                              system=cell.system, **s.model_options())
+        runs.append(train_forecaster(
+            model, dm.splits["train"], s.epochs,
+            val=dm.splits["val"] if len(dm.splits["val"]) else None, val_every=s.log_every,
+            batch_size=s.batch_size, gradient_clip_val=s.gradient_clip_val,
+            data_seed=dm.seed, progress=progress))
+        with torch.no_grad():
+            finals.append({split: float(model.loss(x)) if len(x) else math.nan
+                           for split, x in dm.splits.items()})
+        states.append({k: v.detach().clone() for k, v in model.state_dict().items()})
+    return {"train_loss": torch.stack([r["train_loss"] for r in runs], 1),
+            "val_epochs": runs[0]["val_epochs"],
+            "val_loss": torch.stack([r["val_loss"] for r in runs], 1),
+            "diverged_at": torch.tensor([r["diverged_at"] for r in runs], dtype=torch.long),
+            "final": {split: torch.tensor([f[split] for f in finals]) for split in dm.splits},
+            "states": states, "alpha": [r["alpha"] for r in runs]}
 
 
 # --- backends ---------------------------------------------------------------------------------
@@ -205,7 +318,8 @@ def _submitter(backend: str, workers: int, address: str | None,
         # cancels the tasks below and exits like an interrupt
         if callable(ours) and threading.current_thread() is threading.main_thread():
             signal.signal(signal.SIGTERM, ours)
-    task = ray.remote(num_cpus=1)(fn)
+    env = ray_runtime_env()  # the user's --import modules, in every task
+    task = ray.remote(num_cpus=1, **({"runtime_env": env} if env else {}))(fn)
     refs: list[Any] = []
 
     def submit(cell: Cell) -> Future:
@@ -226,6 +340,29 @@ def _submitter(backend: str, workers: int, address: str | None,
             ray.shutdown()
 
 
+def ray_runtime_env() -> dict[str, Any]:
+    """The Ray ``runtime_env`` that gives each task the modules of ``--import`` (empty when
+    there are none): ``GRU_LEARN_IMPORT`` (``get_system`` imports them in the task the first
+    time it meets a name it does not know) and ``PYTHONPATH`` extended by the folders they
+    were imported from here (a Ray worker does not start in this process's working directory).
+    On a multi-node cluster those folders must exist on every node (or install the module)."""
+    from gru_learn.user_modules import ENV
+
+    names = [n for n in os.environ.get(ENV, "").split(",") if n]
+    if not names:
+        return {}
+    roots = []
+    for name in names:
+        file = getattr(sys.modules.get(name), "__file__", None)
+        if file:
+            root = Path(file).resolve().parent  # the folder above the top-level package
+            for _ in range(name.count(".") + (Path(file).name == "__init__.py")):
+                root = root.parent
+            roots.append(str(root))
+    paths = [*roots, *(p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p)]
+    return {"env_vars": {ENV: ",".join(names), "PYTHONPATH": os.pathsep.join(dict.fromkeys(paths))}}
+
+
 def execute(cells: list[Cell], backend: str = "local", workers: int = 1,
             address: str | None = None) -> Iterator[tuple[Cell, dict[str, Any]]]:
     """Yield ``(cell, run_cell(cell))`` as cells finish. Inline for one local worker (with an
@@ -237,7 +374,19 @@ def execute(cells: list[Cell], backend: str = "local", workers: int = 1,
     with _submitter(backend, workers, address) as submit:
         futures = {submit(cell): cell for cell in cells}
         for future in as_completed(futures):
-            yield futures[future], future.result()
+            yield futures[future], _result(future)
+
+
+def _result(future: Future) -> Any:
+    """A worker's result; a UserError raised in a Ray task (which Ray re-raises as its own
+    subclass of it, the task's traceback in the message) comes back as the one-line original."""
+    try:
+        return future.result()
+    except UserError as e:
+        cause = getattr(e, "cause", None)
+        if isinstance(cause, UserError) and cause is not e:
+            raise UserError(str(cause)) from None
+        raise
 
 
 # --- files ------------------------------------------------------------------------------------
@@ -261,10 +410,10 @@ def run_is_complete(path: Path) -> bool:
     if not isinstance(_read_json(path / "result.json"), dict):
         return False
     try:
-        ckpt = torch.load(path / "model.ckpt", map_location="cpu", weights_only=True)
-    except Exception:  # noqa: BLE001 - missing, truncated or foreign: retrain
+        read_checkpoint(path / "model.ckpt")
+    except UserError:  # missing, truncated or foreign: retrain
         return False
-    return isinstance(ckpt, dict) and isinstance(ckpt.get("state_dict"), dict)
+    return True
 
 
 def prepare(out: Path, grid: Grid, force: bool) -> list[Cell]:
@@ -284,8 +433,11 @@ def prepare(out: Path, grid: Grid, force: bool) -> list[Cell]:
             raise UserError(f"{saved_path} is unreadable or damaged, so the settings of the "
                             "runs in it are unknown; use --force to retrain or choose another "
                             "--out")
-        if saved != settings:
-            changed = sorted(k for k in settings if saved.get(k) != settings[k])
+        old, new = comparable_settings(saved), comparable_settings(settings)
+        if old != new:
+            changed = sorted(k for k in {*old, *new} - {"data"} if old.get(k) != new.get(k))
+            changed += sorted(f"data.{k}" for k in {*old["data"], *new["data"]}
+                              if old["data"].get(k) != new["data"].get(k))
             raise UserError(f"{out} holds runs trained with other settings ({', '.join(changed)}"
                             "); use --force to retrain or choose another --out")
     remove_stale_temporaries(out, recursive=True)
@@ -326,10 +478,10 @@ def write_runs(out: Path, cell: Cell, result: dict[str, Any]) -> list[Path]:
         final = run_dir(out, cell.system, cell.hidden_size, seed)
         if run_is_complete(final):
             continue
-        model = GRUForecaster(hidden_size=cell.hidden_size, reset=s.reset, lr=s.lr,
-                              lr_schedule=s.lr_schedule, obs_dim=result["obs_dim"],
-                              dt=result["dt"], system=cell.system)
+        model = GRUForecaster(hidden_size=cell.hidden_size, obs_dim=result["obs_dim"],
+                              dt=result["dt"], system=cell.system, **s.model_options())
         model.load_state_dict(result["states"][m])
+        model.alpha = result["alpha"][m]
         diverged_at = int(result["diverged_at"][m])
         epochs_done = s.epochs if diverged_at < 0 else diverged_at
         curve = {"epoch": logged, "train_loss": [float(train[e, m]) for e in logged],
@@ -338,8 +490,10 @@ def write_runs(out: Path, cell: Cell, result: dict[str, Any]) -> list[Path]:
         record = {"system": cell.system, "hidden_size": cell.hidden_size, "seed": seed,
                   **finals, "diverged_at": diverged_at if diverged_at >= 0 else None,
                   "cell_seconds": result["seconds"], "curve": curve}
-        hp = run_hparams(dict(model.hparams), s.data, seed=seed, epochs=s.epochs,
-                         epochs_done=epochs_done)
+        hp = run_hparams(dict(model.hparams), result["data_hparams"], seed=seed,
+                         epochs=s.epochs, epochs_done=epochs_done,
+                         **({"gradient_clip_val": s.gradient_clip_val}
+                            if s.gradient_clip_val is not None else {}))
         # every metric name is registered for HPARAMS; the analysis' values come later
         # (analyze_runs -> log_analysis), so only the finite losses are written here
         metrics = final_metrics({k: float(v[m]) for k, v in result["final"].items()})
@@ -348,7 +502,8 @@ def write_runs(out: Path, cell: Cell, result: dict[str, Any]) -> list[Path]:
                         "hyper_parameters": dict(model.hparams),
                         "datamodule_hyper_parameters": result["data_hparams"],
                         "pytorch-lightning_version": L.__version__, "epoch": epochs_done - 1,
-                        "global_step": epochs_done}, tmp / "model.ckpt")
+                        "global_step": epochs_done, "forcing_alpha_now": model.alpha},
+                       tmp / "model.ckpt")
             writer = SummaryWriter(log_dir=str(tmp))
             for e, tl, vl in zip(logged, curve["train_loss"], curve["val_loss"], strict=True):
                 if math.isfinite(tl):
@@ -439,6 +594,7 @@ def analyze_runs(out: Path, grid: Grid, backend: str = "local", workers: int = 1
     with _submitter(backend, min(workers, max(len(todo), 1)), address, _analyze_one) as submit:
         futures = {submit(path): path for path in todo}
         for future in as_completed(futures):
-            write_json_atomic(Path(futures[future]) / "analysis.json", future.result())
-            log_analysis(Path(futures[future]), future.result(), grid)
+            result = _result(future)
+            write_json_atomic(Path(futures[future]) / "analysis.json", result)
+            log_analysis(Path(futures[future]), result, grid)
     return len(todo)

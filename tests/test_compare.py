@@ -182,7 +182,7 @@ def test_compare_end_to_end_resume_and_force(in_tmp: Path, capsys) -> None:
 @pytest.mark.parametrize("args, message", [
     (["--systems", "nope"], "unknown system 'nope'"),
     (["--hidden-sizes", "4", "0"], "hidden sizes must be positive"),
-    (["--config", "missing.yaml"], "cannot read config"),
+    (["--config", "missing.yaml"], "File does not exist"),
     (["--workers", "0"], "--workers must be positive"),
 ])
 def test_bad_input_is_one_line(args: list[str], message: str, in_tmp: Path, capsys) -> None:

@@ -10,17 +10,18 @@ table of final losses (mean ± sample std over seeds). Rerunning the same comman
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import math
 import statistics
 import time
+import typing
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
-import yaml
+import jsonargparse
 
 from gru_learn.atomic import atomic_dir, atomic_path, write_json_atomic, write_text_atomic
-from gru_learn.cli.common import ArgumentParser
 from gru_learn.errors import UserError
 from gru_learn.sweep import (
     BACKENDS,
@@ -38,69 +39,116 @@ from gru_learn.sweep import (
 # the paper's grid: what the command trains with no --config
 DEFAULTS: dict[str, Any] = {"systems": ["ring", "fhn"], "hidden_sizes": [2, 4, 8, 16],
                             "seeds": [0, 1, 2], "out": "logs/compare"}
-DATA_OPTIONS = {"n_train": "n_train", "n_val": "n_val", "n_test": "n_test",
-                "horizon": "horizon", "data_seed": "seed", "cache_dir": "cache_dir"}
+GRID_OPTIONS = ("systems", "hidden_sizes", "seeds")  # lists: --seeds 0 1 2 or [0, 1, 2]
+# short command-line forms of data options (as before the typed parser; still accepted)
+DATA_ALIASES = {"n-train": "n_train", "n-val": "n_val", "n-test": "n_test",
+                "horizon": "horizon", "data-seed": "seed", "cache-dir": "cache_dir"}
+# TrajectoryDataModule options that are not shared data settings of a grid
+DATA_SKIP = {"system", "batch_size"}
+HELP = {
+    "systems": "registered system names (fhn, ring, line, vdp, lorenz, or your own with "
+               "--import)",
+    "hidden_sizes": "GRU sizes d (--hidden-sizes works too)",
+    "seeds": "model seeds (seed_everything before each network is built)",
+    "epochs": "training epochs of every run",
+    "log_every": "log train and validation loss every N epochs",
+    "gradient_clip_val": "clip the gradient's global norm to this (null: no clipping)",
+    "batch_size": "mini-batches of this many sequences (null: full batch, the paper)",
+    "out": "output folder (TensorBoard: tensorboard --logdir OUT)",
+    "workers": "cells trained (and runs analysed) in parallel",
+    "backend": "local processes or Ray tasks",
+    "address": "Ray cluster address (with --backend ray); default: start a local Ray "
+               "instance with --workers CPUs",
+    "force": "retrain every run of the grid",
+    "analyze": "analyse every run with gru_learn.analysis",
+}
 
 
-def parser() -> ArgumentParser:
-    p = ArgumentParser(prog="gru_learn compare", description=__doc__.splitlines()[0])
-    p.add_argument("--config", help="YAML with any of the options below (see "
-                   "configs/compare/fig12.yaml); command-line options override it")
-    p.add_argument("--systems", nargs="+")
-    p.add_argument("--hidden-sizes", nargs="+", type=int)
-    p.add_argument("--seeds", nargs="+", type=int)
-    p.add_argument("--epochs", type=int)
-    p.add_argument("--lr", type=float)
-    p.add_argument("--lr-schedule", choices=("constant", "cosine"))
-    p.add_argument("--reset", choices=("before", "after"))
-    p.add_argument("--log-every", type=int, help="log train/val loss every N epochs (10)")
-    for option in DATA_OPTIONS:
-        p.add_argument(f"--{option.replace('_', '-')}",
-                       type=str if option == "cache_dir" else int,
-                       help="data option shared by every run of a system")
-    p.add_argument("--out", help="output folder (logs/compare)")
-    p.add_argument("--workers", type=int, default=1, help="cells trained in parallel")
-    p.add_argument("--backend", choices=BACKENDS, default="local")
-    p.add_argument("--address", help="Ray cluster address (with --backend ray); default: "
-                   "start a local Ray instance with --workers CPUs")
-    p.add_argument("--force", action="store_true", help="retrain finished runs")
-    p.add_argument("--analyze", action="store_true",
-                   help="analyse every run with gru_learn.analysis when installed")
+def parser() -> jsonargparse.ArgumentParser:
+    """The typed parser: grid lists, TrainSettings' fields (typed by the dataclass), the data
+    options typed by TrajectoryDataModule's signature (group ``data``), and how to run."""
+    from gru_learn.data import TrajectoryDataModule
+
+    p = jsonargparse.ArgumentParser(
+        prog="gru_learn compare", description=__doc__.splitlines()[0], exit_on_error=False,
+        default_config_files=[])
+    p.add_argument("--config", action=jsonargparse.ActionConfigFile,
+                   help="YAML with any of the options below (see configs/compare/fig12.yaml); "
+                        "options after it override it")
+    for name in GRID_OPTIONS:
+        p.add_argument(f"--{name}", type=list[str] if name == "systems" else list[int],
+                       default=DEFAULTS[name], help=HELP[name])
+    hints = typing.get_type_hints(TrainSettings)
+    for f in dataclasses.fields(TrainSettings):
+        if f.name != "data":
+            p.add_argument(f"--{f.name}", type=hints[f.name], default=f.default,
+                           help=HELP.get(f.name, "GRUForecaster option (see its docstring)"))
+    p.add_class_arguments(TrajectoryDataModule, "data", skip=DATA_SKIP,
+                          help="data options shared by every run of a system")
+    p.add_argument("--out", type=str, default=DEFAULTS["out"], help=HELP["out"])
+    p.add_argument("--workers", type=int, default=1, help=HELP["workers"])
+    p.add_argument("--backend", type=Literal[BACKENDS], default="local", help=HELP["backend"])
+    p.add_argument("--address", type=str | None, default=None, help=HELP["address"])
+    p.add_argument("--force", action="store_true", help=HELP["force"])
+    p.add_argument("--analyze", action="store_true", help=HELP["analyze"])
     return p
 
 
-def load_config(path: str | None) -> dict[str, Any]:
-    if path is None:
-        return {}
+def normalize_argv(argv: list[str]) -> list[str]:
+    """The command line in the parser's spelling: ``--hidden-sizes`` -> ``--hidden_sizes``
+    (any top-level option), the short data options (``--n-train`` -> ``--data.n_train``, see
+    DATA_ALIASES), and a grid list given as separate words (``--seeds 0 1 2``) as one YAML
+    list (``--seeds [0, 1, 2]``), the form the typed list options parse."""
+    out: list[str] = []
+    i = 0
+    while i < len(argv):
+        arg = argv[i]
+        i += 1
+        if not arg.startswith("--") or arg.startswith("--data."):
+            out.append(arg)
+            continue
+        name, eq, value = arg[2:].partition("=")
+        name = f"data.{DATA_ALIASES[name]}" if name in DATA_ALIASES else name.replace("-", "_")
+        out.append(f"--{name}{eq}{value}")
+        if name in GRID_OPTIONS and not eq:
+            words = []
+            while i < len(argv) and not argv[i].startswith("--"):
+                words.append(argv[i])
+                i += 1
+            single_list = len(words) == 1 and words[0].lstrip().startswith("[")
+            if words:
+                out.append(words[0] if single_list else f"[{', '.join(words)}]")
+    return out
+
+
+def _one_line(error: BaseException) -> str:
+    """A parser error as one line, with a hint where a key moved."""
+    message = " ".join(line.strip() for line in str(error).splitlines() if line.strip())
+    if "batch_size" in message:
+        message += " (batch_size is a training option in compare: give it at the top level, " \
+                   "not under data)"
+    return message[:400]
+
+
+def parse(argv: list[str]) -> jsonargparse.Namespace:
+    """Parsed and type-checked options; any problem (a missing or malformed config file, an
+    unknown key, a value of the wrong type) is a one-line UserError."""
     try:
-        config = yaml.safe_load(Path(path).read_text()) or {}
-    except OSError as e:
-        raise UserError(f"cannot read config {path!r}: {e.strerror}") from None
-    except yaml.YAMLError as e:
-        raise UserError(f"config {path!r} is not valid YAML: {str(e).splitlines()[0]}") from None
-    known = {*DEFAULTS, *(f.name for f in TrainSettings.__dataclass_fields__.values())}
-    if not isinstance(config, dict) or set(config) - known:
-        unknown = sorted(set(config) - known) if isinstance(config, dict) else config
-        raise UserError(f"config {path!r} has unknown keys {unknown}; known: {sorted(known)}")
-    return config
+        return parser().parse_args(normalize_argv(argv))
+    except jsonargparse.ArgumentError as e:
+        raise UserError(_one_line(e)) from None
+    except UnicodeDecodeError as e:  # a config file that is not text
+        raise UserError(f"the config file is not UTF-8 text ({e.reason})") from None
 
 
-def build_grid(args: Any) -> tuple[Grid, Path]:
-    """The grid from defaults < config file < command-line options."""
-    config = {**DEFAULTS, **load_config(args.config)}
-    for key in ("systems", "hidden_sizes", "seeds", "out", "epochs", "lr", "lr_schedule",
-                "reset", "log_every"):
-        if getattr(args, key) is not None:
-            config[key] = getattr(args, key)
-    data = dict(config.get("data") or {})
-    for option, key in DATA_OPTIONS.items():
-        if getattr(args, option) is not None:
-            data[key] = getattr(args, option)
-    fields = {k: config[k] for k in TrainSettings.__dataclass_fields__ if k in config}
-    grid = Grid(tuple(config["systems"]), tuple(int(d) for d in config["hidden_sizes"]),
-                tuple(int(s) for s in config["seeds"]), TrainSettings(**{**fields, "data": data}))
+def build_grid(cfg: jsonargparse.Namespace) -> tuple[Grid, Path]:
+    """The grid from the parsed options (defaults < config file < later options)."""
+    fields = {f.name: cfg[f.name] for f in dataclasses.fields(TrainSettings) if f.name != "data"}
+    data = cfg["data"].as_dict() if cfg.get("data") is not None else {}
+    grid = Grid(tuple(cfg.systems), tuple(cfg.hidden_sizes), tuple(cfg.seeds),
+                TrainSettings(**fields, data=data))
     grid.check()
-    return grid, Path(config["out"])
+    return grid, Path(cfg.out)
 
 
 # --- reports ------------------------------------------------------------------------------
@@ -447,7 +495,7 @@ def write_figures(out: Path, grid: Grid, runs: list[dict[str, Any]]) -> list[Pat
 
 
 def main(argv: list[str]) -> int:
-    args = parser().parse_args(argv)
+    args = parse(argv)
     if args.workers <= 0:
         raise UserError(f"--workers must be positive, got {args.workers}")
     if args.address and args.backend != "ray":
