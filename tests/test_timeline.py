@@ -247,3 +247,26 @@ def test_a_fit_logs_curves_and_keeps_final_numbers_for_hparams(in_tmp) -> None:
     (event,) = text.Tensors("analysis/summary/text_summary")
     assert f"topology_match={s['comparison']['topology_match']}" in \
         event.tensor_proto.string_val[0].decode()
+
+
+def test_a_resume_at_a_snapshot_epoch_keeps_it_once() -> None:
+    """A checkpoint written at the end of epoch 100 holds the snapshot taken there (the
+    analysis runs before the checkpoint callbacks): resuming at epoch 100 keeps it, takes no
+    second one, logs the restored ones at their steps, and drops any later than the resume."""
+    from types import SimpleNamespace
+
+    from gru_learn.callbacks import DynamicsAnalysis
+
+    logged: list[tuple[int, float]] = []
+    logger = SimpleNamespace(log_metrics=lambda m, step: logged.append(
+        (step, m["timeline/stable_points"])))
+    trainer = SimpleNamespace(current_epoch=100, global_step=200, is_global_zero=True,
+                              loggers=[logger], max_epochs=400)
+    snaps = [{"epoch": e, "signature": sig(stable_points=k)} for e, k in
+             [(0, 1), (50, 2), (100, 3), (150, 4)]]
+    cb = DynamicsAnalysis(every_n_epochs=50)
+    cb.load_state_dict({"snapshots": snaps, "steps": [0, 100, 200, 300]})
+    cb.on_train_start(trainer, SimpleNamespace(cell=_rotation_cell(-0.2), readout=None))
+    assert [s["epoch"] for s in cb.snapshots] == [0, 50, 100] and cb.steps == [0, 100, 200]
+    assert logged == [(0, 1.0), (100, 2.0), (200, 3.0)]
+    assert cb.state_dict() == {"snapshots": snaps[:3], "steps": [0, 100, 200]}
