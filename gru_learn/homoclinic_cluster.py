@@ -20,6 +20,7 @@ roundoff.
 
 from __future__ import annotations
 
+import copy
 import itertools
 import math
 from typing import Any
@@ -47,7 +48,7 @@ def _lv_matrix(cell: GRUCell) -> tuple[Tensor, Tensor]:
 def float32_eps(cell: GRUCell) -> list[float]:
     """eps_i = U_h,ii sigma(b_r,i) - 1 of the cell's parameters rounded to float32 (computed in
     float64 from the rounded values): the unfolding a float32 program actually integrates."""
-    _, eps = _lv_matrix(cell.to(torch.float32).to(torch.float64))
+    _, eps = _lv_matrix(copy.deepcopy(cell).to(torch.float32).to(torch.float64))
     return eps.tolist()
 
 
@@ -95,7 +96,7 @@ def time_grid(t_end: float, dt0: float = 0.05, growth: float = 0.01) -> list[flo
 def torch_orbit(cell: GRUCell, h0: list[float], steps: list[float], dtype: torch.dtype,
                 backward: bool = False) -> Tensor:
     """RK4 on ``steps`` with the cell and the state in ``dtype``: the path (len(steps)+1, 2)."""
-    c = cell.to(dtype)
+    c = copy.deepcopy(cell).to(dtype)  # Module.to works in place
     sign = -1.0 if backward else 1.0
 
     def f(h: Tensor) -> Tensor:
@@ -140,13 +141,15 @@ def precision_orbits(cell: GRUCell, h0: list[float], t_end: float = 1e11,
     """One orbit from ``h0`` in float32, float64 and ``dps`` digits on one time grid: paths,
     times, each one's largest deviation from the ``dps``-digit path up to ``excursion_end``,
     its end point at ``t_end``, the exact cluster point nearest to that end and the distance,
-    and whether its last 100 steps moved at all."""
+    and how far its last 100 steps moved; also the exact cluster of the parameters rounded to
+    float32 (the system a float32 program integrates, up to its arithmetic)."""
     steps = time_grid(t_end)
     times = torch.tensor([0.0] + list(itertools.accumulate(steps)), dtype=torch.float64)
     paths = {"float32": torch_orbit(cell, h0, steps, torch.float32, backward),
              "float64": torch_orbit(cell, h0, steps, torch.float64, backward),
              f"{dps} digits": mp_orbit(cell, h0, steps, dps, backward)}
     cluster = exact_cluster(cell, dps)
+    rounded = exact_cluster(copy.deepcopy(cell).to(torch.float32).to(torch.float64), dps)
     pts = torch.tensor([p["h"] for p in cluster], dtype=torch.float64)
     ref = paths[f"{dps} digits"]
     early = times <= excursion_end
@@ -163,7 +166,8 @@ def precision_orbits(cell: GRUCell, h0: list[float], t_end: float = 1e11,
             "distance_to_nearest": float(dist[k]),
             "moved_last_100_steps": float((path[-1] - path[-101]).norm()),
         }
-    return {"times": times, "paths": paths, "cluster": cluster, "summary": summary,
+    return {"times": times, "paths": paths, "cluster": cluster,
+            "cluster_float32_parameters": rounded, "summary": summary,
             "t_end": t_end, "steps": len(steps)}
 
 

@@ -462,9 +462,196 @@ def _cluster_precision(out: Path) -> list[Claim]:
         dist["40 digits"] < 0.1 * d and dist["float64"] < 0.1 * d
         and dist["float32"] > 0.3 * d,
         "float64 follows the 40-digit orbit into the sink; in float32 f is rounding noise "
-        "inside the cluster, so the four points act as one (Fig 9's homoclinic-like regions "
-        "themselves are not reproduced: see the README)"))
+        "inside the cluster, so the four points act as one (the fig9a/fig9b orbits: row "
+        "'Fig 9 (precision)' of step fig9)"))
     return claims
+
+
+def fig9(out: Path, s: Settings) -> list[Claim]:
+    """Fig 9: presets fig9a / fig9b (a four-point cluster at the origin), their homoclinic-like
+    regions counted on a grid, one orbit per region (Fig 9C/D), and one orbit of fig9a in
+    float32, float64 and 50-digit arithmetic."""
+    import numpy as np
+
+    from gru_learn.dynamics.homoclinic_like import excursion, homoclinic_like_regions
+    from gru_learn.homoclinic_cluster import (
+        cluster_separation,
+        exact_cluster,
+        float32_eps,
+        precision_orbits,
+    )
+    from gru_learn.presets import build_preset
+
+    grid = 32 if s.quick else 64
+    zero = torch.zeros(2, dtype=torch.float64)
+    found: dict[str, Any] = {}
+    for name in ("fig9a", "fig9b"):
+        _cli("portrait", "--preset", name, "--no-cycles", "--out", out / f"{name}.png",
+             "--json", out / f"{name}.json")
+        cell = build_preset(name)
+        regions = homoclinic_like_regions(cell.vector_field, zero, ((-1.0, 1.0), (-1.0, 1.0)),
+                                          grid=grid)
+        orbits = []
+        for reg in regions.regions:  # the region's cell nearest its centroid
+            cells = torch.tensor(np.stack(np.nonzero(regions.labels == regions.components.index(
+                reg) + 1), -1))
+            pts = torch.stack([torch.tensor(regions.xs)[cells[:, 0]],
+                               torch.tensor(regions.ys)[cells[:, 1]]], -1)
+            h0 = pts[int((pts - torch.tensor(reg["centroid"])).norm(dim=-1).argmin())]
+            fw, t, path = excursion(cell.vector_field, h0, zero, 300.0, 0.1)
+            bw, _, back = excursion(cell.vector_field, h0, zero, 300.0, 0.1, backward=True)
+            orbits.append({"h0": h0.tolist(), "forward": fw.to_json(), "backward": bw.to_json(),
+                           "t": t, "path": path, "back": back})
+        cluster = exact_cluster(cell)
+        found[name] = {"cell": cell, "regions": regions, "orbits": orbits, "cluster": cluster,
+                       "portrait": _json(out / f"{name}.json")["fixed_points"]}
+    prec = {bw: precision_orbits(found["fig9a"]["cell"], found["fig9a"]["orbits"][0]["h0"],
+                                 backward=bw) for bw in (False, True)}
+    _fig9_figures(out, found, prec)
+    write_json_atomic(out / "fig9.json", {
+        name: {"regions": v["regions"].to_json(), "cluster": [
+            {k: p[k] for k in ("h", "kind", "eigenvalues")} for p in v["cluster"]],
+            "orbits": [{k: o[k] for k in ("h0", "forward", "backward")} for o in v["orbits"]]}
+        for name, v in found.items()} | {"precision_fig9a": {
+            "forward" if not bw else "backward": p["summary"] for bw, p in prec.items()},
+            "float32_eps_fig9a": float32_eps(found["fig9a"]["cell"]),
+            "cluster_float32_parameters_fig9a": [
+                {k: q[k] for k in ("h", "kind")}
+                for q in prec[False]["cluster_float32_parameters"]]})
+
+    def describe(name: str) -> tuple[str, bool]:
+        v = found[name]
+        kinds = ", ".join(sorted(p["kind"] for p in v["cluster"]))
+        regs = v["regions"].regions
+        ok = all(o["forward"]["excursion"] >= 0.3 and o["forward"]["return_distance"] < 0.03
+                 and o["backward"]["return_distance"] < 0.03 for o in v["orbits"])
+        extents = ", ".join(f"{r['extent']:.2f}" for r in regs)
+        text = (f"{len(regs)} region(s) of {', '.join(str(r['cells']) for r in regs)} "
+                f"cells (grid {grid}^2, extent {extents}"
+                f", touching the box edge: {any(r['touches_edge'] for r in regs)}; "
+                f"{len(v['regions'].components) - len(regs)} smaller component(s) within "
+                f"0.3 of the cluster); cluster in 50 digits: {kinds}, "
+                f"d = {cluster_separation(v['cluster']):.2e}; one orbit per region: "
+                + "; ".join(f"excursion {o['forward']['excursion']:.2f}, back within 0.03 "
+                            f"after t = {o['forward']['return_time']:.0f}, ends "
+                            f"{o['forward']['return_distance']:.1e} / (backward) "
+                            f"{o['backward']['return_distance']:.1e} from it"
+                            for o in v["orbits"]))
+        return text, ok
+
+    claims = []
+    for name, fig, want in (("fig9a", "Fig 9A", 1), ("fig9b", "Fig 9B", 2)):
+        text, ok = describe(name)
+        claims.append(claim(
+            fig, f"{'one bounded region' if want == 1 else 'two bounded regions'} of "
+            "homoclinic-like orbits around a pseudo-codimension-2 point: trajectories "
+            "started there flow into the point in both time directions",
+            f"{want} region(s)", text,
+            found[name]["regions"].count == want and ok
+            and not any(r["touches_edge"] for r in found[name]["regions"].regions),
+            f"preset {name}; a grid state is homoclinic-like when it is >= 0.1 from the "
+            "cluster and its orbits forwards and backwards (RK4, t = 150) end within 0.03 of "
+            "it; regions: connected components reaching >= 0.3 from it (docs/catalogue.md)"))
+    fw, bw = prec[False]["summary"], prec[True]["summary"]
+    d = cluster_separation(found["fig9a"]["cluster"])
+    hi = "50 digits"
+    claims.append(claim(
+        "Fig 9 (precision)", "the homoclinic-like orbits go from the cluster's source to its "
+        "sink; only finite precision makes them look homoclinic", "a finite-precision effect",
+        "fig9a, one orbit to t = 1e11 (RK4, the same steps in each precision); forwards: "
+        + "; ".join(f"{k}: ends {v['distance_to_nearest']:.1e} from the {v['nearest_kind']}, "
+                    f"moved {v['moved_last_100_steps']:.0e} in its last 100 steps"
+                    for k, v in fw.items())
+        + "; backwards: " + "; ".join(f"{k}: {v['distance_to_nearest']:.1e} from the "
+                                      f"{v['nearest_kind']}" for k, v in bw.items())
+        + f"; excursion deviation from 50 digits: float64 "
+        f"{fw['float64']['max_deviation_excursion']:.0e}, float32 "
+        f"{fw['float32']['max_deviation_excursion']:.0e}; cluster d = {d:.1e}",
+        fw[hi]["nearest_kind"] == "stable_node" and fw[hi]["distance_to_nearest"] < 0.01 * d
+        and fw["float64"]["distance_to_nearest"] < 0.01 * d
+        and bw[hi]["nearest_kind"] == "unstable_node"
+        and fw["float32"]["moved_last_100_steps"] == 0.0
+        and fw["float32"]["distance_to_nearest"] > d,
+        "in 50 digits and float64 the orbit ends on a sink of the cluster (eps = 1e-9; "
+        "float64's roundoff 1e-16 |h| is far below the field's eps |h| there); float32 "
+        f"rounds eps to {float32_eps(found['fig9a']['cell'])[0]:.1e} (its own cluster "
+        f"spans {cluster_separation(prec[False]['cluster_float32_parameters']):.1e}) and f to "
+        "exactly 0 before the orbit reaches any of the points: it stops (fig9_precision.png)"))
+    return claims
+
+
+def _fig9_figures(out: Path, found: dict[str, Any], prec: dict[bool, Any]) -> None:
+    """fig9.png: portraits with the homoclinic-like cells (A, B) and the time series of one
+    orbit per region, backwards and forwards from its start (C, D); fig9_precision.png:
+    |h(t)| of one fig9a orbit in float32, float64 and 50 digits."""
+    import numpy as np
+
+    fig, axes = plt.subplots(2, 2, figsize=(11, 9), gridspec_kw={"height_ratios": [3, 1.4]})
+    xs = np.linspace(-1, 1, 81)
+    mesh = torch.tensor(np.stack(np.meshgrid(xs, xs, indexing="xy"), -1))
+    for col, (name, label) in enumerate((("fig9a", "A"), ("fig9b", "B"))):
+        v, ax = found[name], axes[0, col]
+        with torch.no_grad():
+            fv = v["cell"].vector_field(mesh).numpy()
+        ax.streamplot(xs, xs, fv[..., 0], fv[..., 1], density=1.4, color="0.6",
+                      linewidth=0.6, arrowsize=0.7)
+        reg = v["regions"]
+        colours = ["#f4a582", "#92c5de", "#a6dba0", "#c2a5cf"]
+        shade = np.zeros(reg.mask.shape + (4,))
+        for k, comp in enumerate(reg.components):  # counted regions in colour, others grey
+            n = next((i for i, r in enumerate(reg.regions) if r is comp), None)
+            shade[reg.labels == k + 1] = matplotlib.colors.to_rgba(
+                "#dddddd" if n is None else colours[n % 4], 0.8)
+        ax.imshow(shade.transpose(1, 0, 2), origin="lower", extent=(
+            reg.xs[0] * 1.5 - reg.xs[1] * 0.5, reg.xs[-1] * 1.5 - reg.xs[-2] * 0.5,
+            reg.ys[0] * 1.5 - reg.ys[1] * 0.5, reg.ys[-1] * 1.5 - reg.ys[-2] * 0.5))
+        for o in v["orbits"]:
+            both = torch.cat([o["back"].flip(0), o["path"]]).numpy()
+            ax.plot(both[:, 0], both[:, 1], "k", lw=1.5)
+            ax.plot(*o["h0"], "ko", ms=4)
+        for p in v["portrait"]:
+            style = {"stable_node": "ko", "saddle": "rX", "non_hyperbolic": "yD"}.get(
+                p["kind"], "b^")
+            ax.plot(*p["h"], style, ms=8, mec="k")
+        ax.set(xlim=(-1, 1), ylim=(-1, 1), aspect="equal", xlabel="x", ylabel="y",
+               title=f"{label}: preset {name}, {reg.count} homoclinic-like region(s) "
+               "(shaded)")
+        ts = axes[1, col]
+        for k, o in enumerate(v["orbits"]):
+            t = torch.cat([-o["t"].flip(0), o["t"]]).numpy()
+            both = torch.cat([o["back"].flip(0), o["path"]]).numpy()
+            for i, comp in enumerate("xy"):
+                ts.plot(t, both[:, i], color=f"C{i}", ls=("-", "--")[k],
+                        label=f"{comp} (region {k + 1})")
+        ts.set(xlabel="time (0 = the marked start)", ylabel="hidden state",
+               title=f"{'CD'[col]}: the black orbit(s), backwards and forwards")
+        ts.legend(fontsize=7, ncol=2)
+    fig.tight_layout()
+    fig.savefig(out / "fig9.png", dpi=110)
+    plt.close(fig)
+
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2), sharey=True)
+    for ax, bw in zip(axes, (False, True), strict=True):
+        p = prec[bw]
+        t = p["times"].numpy()
+        for k, (name, path) in enumerate(p["paths"].items()):
+            ax.loglog(t[1:], path[1:].norm(dim=-1).numpy(), color=f"C{k}",
+                      ls=("-", "--", ":")[k], lw=(2.5, 1.5, 1.5)[k], label=name)
+        for key, color, text in (("cluster", "0.4", "exact cluster's points"),
+                                 ("cluster_float32_parameters", "C0",
+                                  "same, parameters rounded to float32")):
+            norms = [math.hypot(*q["h"]) for q in p[key] if math.hypot(*q["h"]) > 0]
+            for k, r in enumerate(norms):
+                ax.axhline(r, color=color, lw=0.7, ls=":", label=None if k else
+                           f"{text} (|h| {min(norms):.1e} to {max(norms):.1e})")
+        ax.set(xlabel="time", ylim=(1e-33, 3.0),
+               title=("forwards" if not bw else "backwards")
+               + " from the fig9a orbit's start (RK4, same steps)")
+        ax.legend(fontsize=8)
+    axes[0].set_ylabel("|h(t)| (distance to the origin)")
+    fig.tight_layout()
+    fig.savefig(out / "fig9_precision.png", dpi=110)
+    plt.close(fig)
 
 
 def eq8_saddle_nodes(out: Path, s: Settings) -> list[Claim]:
@@ -656,6 +843,7 @@ STEPS: tuple[Step, ...] = (
     Step("fig1", (0.1, 0.1), fig1),
     Step("fig2a", (0.2, 0.2), fig2a),
     Step("fig3_4", (0.6, 0.6), fig3_4),
+    Step("fig9", (0.7, 1.0), fig9),
     Step("fig5", (0.5, 1.0), fig5),
     Step("eq8_sn", (1.0, 1.5), eq8_saddle_nodes),
     Step("fig6", (1.0, 10.0), fig6),
@@ -684,7 +872,7 @@ CHOICES = """\
 | Fig 6 reset biases | s = 0, 1, 2 | not given |
 | Fig 3A | our own 11-point GRU (preset fig3a) | the paper's parameters are in the unavailable supplement; ours was found by `search-topology` |
 | Figs 3B, 4, saddle-nodes | two independent 1-D GRUs at (or 1e-4 past) the half-stable bias | closed-form tangency; topologically the paper's description |
-| Fig 9 | the finite-precision mechanism only | no parameters with homoclinic-like regions found (README) |
+| Fig 9 | our own presets fig9a / fig9b: a four-point cluster at the origin (eps = 1e-9) | the paper's parameters are unavailable; found by scanning the `origin_cluster` family (docs/catalogue.md) |
 | Fig 6 readings | grid 8 (quick) / 40 (full), s = 0, 1, 2 | seven readings x three s per run |
 """
 
@@ -697,7 +885,7 @@ def write_report(out: Path, claims: list[Claim], s: Settings, seconds: float) ->
              f"Settings: {'quick' if s.quick else 'full'} ({s.epochs} epochs, seeds "
              f"{s.seeds}, Fig 6 grid {s.sweep_grid}^2); total time {seconds / 60:.1f} min.",
              "Figures are in this folder (fig1_*.png, fig2a.png, fig3a.png, "
-             "fig3_saddle_nodes.png, fig3b.png, fig4.png, fig4_zoom.png, fig5*.png, "
+             "fig3_saddle_nodes.png, fig3b.png, fig4.png, fig4_zoom.png, fig9*.png, fig5*.png, "
              "eq8_sn_below.png, eq8_sn_above.png, fig6.png, fig8*.png, fig10*.png, fig11.png, "
              "fig12/fig12_*.png).", "",
              "| figure | claim | paper | ours | verdict | note |", "|---|---|---|---|---|---|"]

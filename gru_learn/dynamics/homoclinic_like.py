@@ -131,10 +131,11 @@ class Excursion:
 
 
 def excursion(f: VectorField, h0: Tensor, centre: Tensor, t_end: float, dt: float,
-              radius: float = 0.03) -> tuple[Excursion, Tensor, Tensor]:
-    """The :class:`Excursion` of the orbit from ``h0`` (d,) up to ``t_end`` (RK4, step dt),
-    with the times (T,) and the path (T, d)."""
-    t, path = integrate(f, h0[None], t_end, dt)
+              radius: float = 0.03, backward: bool = False) -> tuple[Excursion, Tensor, Tensor]:
+    """The :class:`Excursion` of the orbit from ``h0`` (d,) up to ``t_end`` (RK4, step dt;
+    ``backward``: of dh/dt = -f), with the times (T,) and the path (T, d)."""
+    g = (lambda h: -f(h)) if backward else f
+    t, path = integrate(g, h0[None], t_end, dt)
     path = path[:, 0]
     d = (path - centre.to(path.dtype)).norm(dim=-1).to(torch.float64)
     k = int(d.argmax())
