@@ -316,7 +316,8 @@ def timeline_figure(timeline: dict[str, Any], dt: float | None = None,
     if target_period is not None and dt:
         ax.axhline(target_period, color="k", ls="--", lw=1, label="target's cycle")
     if per or (target_period is not None and dt):
-        ax.legend(fontsize=8, loc="lower right")
+        ax.margins(y=0.15)  # a lone last point must not sit on the frame
+        ax.legend(fontsize=8, loc="best")
     if not per:
         ax.text(0.5, 0.5, "no stable cycle found", transform=ax.transAxes, ha="center")
     if dt:
