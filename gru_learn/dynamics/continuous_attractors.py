@@ -323,15 +323,12 @@ def find_continuous_attractors(
     return found
 
 
-def _normal_frames(pts: Tensor, pick: Tensor, eps: float, neighbours: int, k: int) -> Tensor:
-    """Orthonormal bases (m, d, d - k) of the normal spaces at ``pts[pick]``."""
-    dist = torch.cdist(pts[pick], pts)
-    near = dist.topk(min(neighbours, len(pts)), largest=False)
-    mask = (near.values < eps).to(pts.dtype).unsqueeze(-1)
-    nb = pts[near.indices]
-    mean = (nb * mask).sum(1, keepdim=True) / mask.sum(1, keepdim=True)
-    _, _, vh = torch.linalg.svd((nb - mean) * mask, full_matrices=True)
-    return vh.transpose(-1, -2)[:, :, k:]
+def _normal_frames(tangent: Tensor) -> Tensor:
+    """Orthonormal bases (m, d, d - k) of the normal spaces, the orthogonal complements of the
+    tangent frames ``tangent`` (m, d, k) that :func:`local_frames` found: the last d - k left
+    singular vectors of each frame (no second neighbour search)."""
+    u, _, _ = torch.linalg.svd(tangent, full_matrices=True)
+    return u[:, :, tangent.shape[-1]:]
 
 
 def _measure(f: VectorField, pts: Tensor, graph: csr_matrix, eps: float, speed_tol: float,
@@ -370,7 +367,7 @@ def _measure(f: VectorField, pts: Tensor, graph: csr_matrix, eps: float, speed_t
 
     pick = torch.randperm(len(pts), generator=gen)[: min(n_jacobians, len(pts))]
     jac = jac_fn(pts[pick])
-    normal = _normal_frames(pts, pick, eps, neighbours, k)
+    normal = _normal_frames(tangent[pick])
     if normal.shape[-1] == 0:  # the manifold fills the space: no transverse direction
         t_max, attracting, relax = math.nan, False, math.nan
         notes.append("no transverse directions (dimension = d)")
