@@ -371,7 +371,31 @@ def format_table(summary: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def _loss_panel(ax, system: str, runs: list[dict[str, Any]], sizes: tuple[int, ...]) -> None:
+def method_label(settings: TrainSettings) -> str:
+    """The training method in a few words ("" for the paper's), for figure titles."""
+    s, parts = settings, []
+    if s.forcing == "sparse":
+        parts.append(f"sparse TF τ={s.forcing_interval}")
+    elif s.forcing == "generalized":
+        alpha = {"linear": f"{s.forcing_alpha:g}→{s.forcing_alpha_final:g}",
+                 "adaptive": "adaptive"}.get(s.forcing_alpha_schedule, f"{s.forcing_alpha:g}")
+        parts.append(f"GTF α={alpha}" + (f" τ={s.forcing_interval}"
+                                          if s.forcing_interval > 1 else ""))
+    if s.data.get("window") is not None:
+        parts.append(f"windows of {s.data['window']}")
+    if s.curriculum_start is not None:
+        parts.append(f"curriculum from {s.curriculum_start}")
+    if s.batch_size is not None:
+        parts.append(f"batches of {s.batch_size}")
+    if s.gradient_clip_val is not None:
+        parts.append(f"clip {s.gradient_clip_val:g}")
+    if s.readout_init != "default":
+        parts.append(f"readout from {s.readout_init}")
+    return ", ".join(parts)
+
+
+def _loss_panel(ax, system: str, runs: list[dict[str, Any]], sizes: tuple[int, ...],
+                method: str = "", forced: bool = False) -> None:
     """Training loss against epoch, log scale: seeds thin and light, mean per size bold."""
     import numpy as np
 
@@ -385,7 +409,9 @@ def _loss_panel(ax, system: str, runs: list[dict[str, Any]], sizes: tuple[int, .
         for c in curves:
             ax.plot(epochs, c, color=color, alpha=0.3, lw=0.8)
         ax.plot(epochs, np.nanmean(curves, axis=0), color=color, lw=2, label=f"{d} units")
-    ax.set(yscale="log", xlabel="epoch", ylabel="training loss (MSE)", title=system)
+    ax.set(yscale="log", xlabel="epoch",
+           ylabel="training loss (teacher-forced MSE)" if forced else "training loss (MSE)",
+           title=f"{system}\n{method}" if method else system)
     ax.legend(frameon=False)
 
 
@@ -417,12 +443,14 @@ def _size_panel(ax, sizes: list[int], values: list[list[float]], centre: str, yl
         ax.set_yscale("log")  # only where the values span more than a decade
 
 
-def fig12(system: str, runs: list[dict[str, Any]], sizes: tuple[int, ...]):
+def fig12(system: str, runs: list[dict[str, Any]], sizes: tuple[int, ...],
+          settings: TrainSettings | None = None):
     """The loss curves (the paper's Fig 12) and, with analyses, the dynamics against hidden
     size beside them: fraction of exact / approximate topology matches, coverage of the
     target's continuous attractor by the slow set, drift time along the learned attractor
     (median bold), closed-loop period error where there is one, d_stsp (mean bold); seeds as
-    light dots."""
+    light dots. ``settings``: the grid's, to name a training method other than the paper's in
+    the title."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -447,7 +475,8 @@ def fig12(system: str, runs: list[dict[str, Any]], sizes: tuple[int, ...]):
     fig, axes = plt.subplots(1, n, figsize=(5 + 3.1 * (n - 1), 3.6), squeeze=False,
                              gridspec_kw={"width_ratios": [1.6] + [1] * (n - 1)})
     axes = axes[0]
-    _loss_panel(axes[0], system, runs, sizes)
+    _loss_panel(axes[0], system, runs, sizes, method_label(settings) if settings else "",
+                forced=settings is not None and settings.forcing != "none")
     if ds:
         ax = axes[1]
         bottom = [0.0] * len(ds)
@@ -483,7 +512,7 @@ def write_figures(out: Path, grid: Grid, runs: list[dict[str, Any]]) -> list[Pat
     with atomic_dir(out / "figures") as tb:
         writer = SummaryWriter(log_dir=str(tb))
         for system in grid.systems:
-            fig = fig12(system, runs, grid.hidden_sizes)
+            fig = fig12(system, runs, grid.hidden_sizes, grid.settings)
             path = out / f"fig12_{system}.png"
             with atomic_path(path, suffix=".png") as tmp:
                 fig.savefig(tmp, dpi=120)
