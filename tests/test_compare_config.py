@@ -22,6 +22,7 @@ from gru_learn.cli.compare import build_grid, normalize_argv, parse
 from gru_learn.cli.compare import main as compare_main
 from gru_learn.cli.fit import main as fit_main
 from gru_learn.data import TrajectoryDataModule
+from gru_learn.ensemble import GRUEnsemble, fit_ensemble
 from gru_learn.model import GRUForecaster
 from gru_learn.sweep import Cell, TrainSettings, run_cell
 from gru_learn.training_loop import train_forecaster
@@ -137,6 +138,14 @@ def test_the_plain_loop_agrees_with_the_ensemble_on_the_papers_method(in_tmp: Pa
     fast = run_cell(Cell("fhn", 3, (0, 1), settings))
     slow = run_cell(Cell("fhn", 3, (0, 1), dataclasses.replace(settings,
                                                                 gradient_clip_val=1e9)))
+    # the paper's method is the vectorised ensemble, unchanged: the same bits as fit_ensemble
+    dm = TrajectoryDataModule("fhn", **TINY_DATA, window=3)
+    dm.setup()
+    ens = GRUEnsemble.from_seeds([3, 3], [0, 1], obs_dim=2)
+    direct = fit_ensemble(ens, dm.splits["train"], 30, lr_schedule="cosine",
+                          val=dm.splits["val"], val_every=7)
+    assert torch.equal(fast["train_loss"], direct["train_loss"])
+    assert all(torch.equal(fast["states"][1][k], v) for k, v in ens.member_state(1).items())
     assert torch.equal(fast["val_epochs"], slow["val_epochs"])
     for key in ("train_loss", "val_loss"):
         torch.testing.assert_close(slow[key], fast[key], rtol=1e-5, atol=1e-6)
@@ -205,6 +214,16 @@ def test_a_method_grid_trains_loads_and_resumes(in_tmp: Path, capsys) -> None:
     # the two seeds differ (built after their own seed_everything)
     other = json.loads((out / "fhn/h2/seed0/result.json").read_text())
     assert other["final_train_loss"] != result["final_train_loss"]
+    # the run is the method's: seed 1's model trained directly by the loop, bit for bit
+    L.seed_everything(1, verbose=False)
+    direct = GRUForecaster(hidden_size=2, obs_dim=2, dt=dm.dt, system="fhn", forcing="sparse",
+                           forcing_interval=2, lr_schedule="exponential", curriculum_start=3,
+                           curriculum_epochs=6)
+    curves = train_forecaster(direct, dm.splits["train"], 12, val=dm.splits["val"],
+                              val_every=4, batch_size=8, gradient_clip_val=0.5,
+                              data_seed=dm.seed)
+    assert all(torch.equal(v, model.state_dict()[k]) for k, v in direct.state_dict().items())
+    assert result["curve"]["train_loss"] == [float(curves["train_loss"][e]) for e in (3, 7, 11)]
 
     capsys.readouterr()
     first = (run / "result.json").read_bytes()
