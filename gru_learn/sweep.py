@@ -1,10 +1,12 @@
 """Grids of trained GRUs (systems x hidden sizes x seeds), resumable, on local processes or Ray.
 
 A *run* is one (system, hidden size, seed): the GRUForecaster an independent ``fit`` with that
-seed would train. A *cell* is every unfinished seed of one (system, hidden size), trained as
-one :class:`~gru_learn.ensemble.GRUEnsemble` by :func:`run_cell`, a pure function from a
-:class:`Cell` to its result; every backend (inline, a process pool, Ray tasks) executes that
-same function, and only this process writes files.
+seed would train. A *cell* is every seed of one (system, hidden size) with a run to train,
+trained by :func:`run_cell`, a pure function from a :class:`Cell` to its result: as one
+:class:`~gru_learn.ensemble.GRUEnsemble` with the paper's method, else seed by seed with
+:func:`gru_learn.training_loop.train_forecaster` (teacher forcing, curricula, mini-batches, ...:
+:class:`TrainSettings`). Every backend (inline, a process pool, Ray tasks) executes that same
+function, and only this process writes files.
 
 On disk, each run is ``<out>/<system>/h<size>/seed<k>/`` holding its TensorBoard events,
 ``model.ckpt`` (loadable by ``GRUForecaster.load_from_checkpoint``) and ``result.json``. The

@@ -1,6 +1,10 @@
 """``python -m gru_learn compare``: train a grid of GRUs (systems x hidden sizes x seeds) as
 vectorised ensembles and compare their losses, as the paper's Fig 12.
 
+Options are typed (jsonargparse): the grid lists, ``gru_learn.sweep.TrainSettings``' fields
+(training and the training method) and, under ``data``, TrajectoryDataModule's options; a YAML
+``--config`` may set any of them, and options after it override it.
+
 Outputs under ``--out``: one TensorBoard run and checkpoint per network
 (``<system>/h<size>/seed<k>``), ``results.csv`` (a row per run per logged epoch),
 ``summary.json``, ``fig12_<system>.png`` (also in TensorBoard under ``figures``) and a printed
