@@ -20,20 +20,27 @@ def _first_line(error: BaseException) -> str:
     return f"{type(error).__name__}: {first}" if first else type(error).__name__
 
 
-def read_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
-    """The checkpoint at ``path`` as a dict, or a UserError saying why it cannot be used:
-    missing, unreadable (truncated, not a torch file), or not a GRUForecaster checkpoint."""
+def load_torch_file(path: str | os.PathLike, what: str = "checkpoint") -> Any:
+    """What a ``torch.save`` file at ``path`` holds, plain tensors and values only (a file is
+    never allowed to run code), or a UserError naming ``what`` it should have been: missing,
+    not a file, unreadable (truncated, not a torch file)."""
     path = Path(path)
     if not path.exists():
-        raise UserError(f"checkpoint {str(path)!r} does not exist")
+        raise UserError(f"{what} {str(path)!r} does not exist")
     if not path.is_file():
-        raise UserError(f"checkpoint {str(path)!r} is not a file")
+        raise UserError(f"{what} {str(path)!r} is not a file")
     try:
-        # plain tensors and values only: a checkpoint is never allowed to run code
-        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+        return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # noqa: BLE001 - truncated, foreign or not a torch file at all
-        raise UserError(f"cannot read checkpoint {str(path)!r}: not a complete torch "
-                        f"checkpoint file ({_first_line(e)})") from None
+        raise UserError(f"cannot read {what} {str(path)!r}: not a complete torch {what} "
+                        f"file ({_first_line(e)})") from None
+
+
+def read_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
+    """The checkpoint at ``path`` as a dict, read once, or a UserError saying why it cannot be
+    used: missing, unreadable (truncated, not a torch file), or not a GRUForecaster
+    checkpoint."""
+    ckpt = load_torch_file(path, "checkpoint")
     hp = ckpt.get("hyper_parameters") if isinstance(ckpt, dict) else None
     state = ckpt.get("state_dict") if isinstance(ckpt, dict) else None
     if not (isinstance(hp, dict) and "hidden_size" in hp and isinstance(state, dict)

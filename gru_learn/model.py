@@ -3,6 +3,7 @@ GRU forward, read out affinely, and fit the whole horizon (paper Section 5, Eq 1
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
 from pathlib import Path
 from typing import Literal
@@ -14,6 +15,7 @@ from torch import Tensor, nn
 from torchdiffeq import odeint
 
 from gru_learn.bptt import stacked_forecast, stacked_rollout
+from gru_learn.checkpoint_io import check_fits
 from gru_learn.data import cut_windows
 from gru_learn.errors import UserError
 from gru_learn.gru import GRUCell, Reset
@@ -208,6 +210,19 @@ class GRUForecaster(L.LightningModule):
         # GTF's current alpha (the adaptive schedule's state; saved in checkpoints)
         self.alpha = forcing_alpha if forcing == "generalized" else 1.0
         self._predictions: list[dict[str, Tensor]] = []
+
+    @classmethod
+    def from_checkpoint(cls, ckpt: dict, path: str | Path = "the checkpoint") -> GRUForecaster:
+        """The model of a checkpoint already read (``checkpoint_io.read_checkpoint``): built
+        from its hyperparameters, its parameters checked (``check_fits``: names, shapes,
+        finite) and loaded, ``on_load_checkpoint`` applied. What Lightning's
+        ``load_from_checkpoint`` does, without reading the file again."""
+        accepted = inspect.signature(cls.__init__).parameters
+        model = cls(**{k: v for k, v in ckpt["hyper_parameters"].items() if k in accepted})
+        check_fits(ckpt, model, path)
+        model.load_state_dict(ckpt["state_dict"])
+        model.on_load_checkpoint(ckpt)
+        return model
 
     # --- the model ------------------------------------------------------------------
     def hidden(self, w0: Tensor, steps: int) -> Tensor:
