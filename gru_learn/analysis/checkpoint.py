@@ -5,21 +5,21 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import torch
-
 from gru_learn.analysis.compare import analyze
 from gru_learn.analysis.core import AnalysisConfig
+from gru_learn.checkpoint_io import read_checkpoint
 from gru_learn.data import _SplitDataModule
 from gru_learn.model import GRUForecaster
 
 
 def load_checkpoint(path: str | Path) -> tuple[GRUForecaster, _SplitDataModule]:
-    """The model and the DataModule it was trained on, rebuilt from a ``fit`` checkpoint."""
+    """The model and the DataModule it was trained on, rebuilt from a ``fit`` checkpoint (the
+    file read once, tensors and plain values only; one-line UserErrors)."""
     import importlib
     import inspect
 
-    ckpt = torch.load(path, map_location="cpu", weights_only=False)
-    model = GRUForecaster.load_from_checkpoint(path, map_location="cpu")
+    ckpt = read_checkpoint(path)
+    model = GRUForecaster.from_checkpoint(ckpt, path)
     # a checkpoint written outside `fit` may lack the data's settings: the system's defaults
     hp = dict(ckpt.get("datamodule_hyper_parameters") or {"system": model.hparams.system})
     module, _, name = str(hp.get("_class_path", "gru_learn.data.TrajectoryDataModule")) \
