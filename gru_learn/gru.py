@@ -159,36 +159,39 @@ class GRUCell(nn.Module):
 
     # --- construction ----------------------------------------------------------------
     @classmethod
+    def from_torch_weights(cls, weight_ih: Tensor, weight_hh: Tensor,
+                           bias_ih: Tensor | None = None, bias_hh: Tensor | None = None,
+                           reset: Reset = "after") -> GRUCell:
+        """A cell holding these tensors, laid out as torch.nn.GRU / GRUCell store them
+        (weight_ih (3d, p), weight_hh (3d, d), biases (3d,), gate order r, z, n; a missing
+        bias is zero), in weight_hh's dtype and device. The one conversion every loader uses
+        (:meth:`from_torch_gru`, :meth:`from_torch_gru_cell`, ``analysis.load``)."""
+        cell = cls(weight_ih.shape[1], weight_hh.shape[1], reset=reset).to(weight_hh)
+        with torch.no_grad():  # copied in the source's dtype: float64 weights stay exact
+            for name, source in (("weight_ih", weight_ih), ("weight_hh", weight_hh),
+                                 ("bias_ih", bias_ih), ("bias_hh", bias_hh)):
+                if source is None:
+                    getattr(cell, name).zero_()
+                else:
+                    getattr(cell, name).copy_(source.detach())
+        return cell
+
+    @classmethod
     def from_torch_gru(cls, gru: nn.GRU) -> GRUCell:
         """An ``reset="after"`` cell with the weights of a single-layer, unidirectional nn.GRU,
         in the GRU's dtype and device (the analysis computes in the dtype of the states it is
         given, so a float32 cell is read in float64 by ``gru_learn.analyze_gru``)."""
         if gru.num_layers != 1 or gru.bidirectional or gru.proj_size:
             raise ValueError("from_torch_gru needs a single-layer, unidirectional nn.GRU")
-        cell = cls(gru.input_size, gru.hidden_size, reset="after")
-        with torch.no_grad():
-            cell.weight_ih.copy_(gru.weight_ih_l0)
-            cell.weight_hh.copy_(gru.weight_hh_l0)
-            if gru.bias:
-                cell.bias_ih.copy_(gru.bias_ih_l0)
-                cell.bias_hh.copy_(gru.bias_hh_l0)
-            else:
-                cell.bias_ih.zero_()
-                cell.bias_hh.zero_()
-        return cell.to(gru.weight_hh_l0)
+        return cls.from_torch_weights(gru.weight_ih_l0, gru.weight_hh_l0,
+                                      getattr(gru, "bias_ih_l0", None),
+                                      getattr(gru, "bias_hh_l0", None))
 
     @classmethod
     def from_torch_gru_cell(cls, gru_cell: nn.GRUCell) -> GRUCell:
         """An ``reset="after"`` cell with the weights of an ``nn.GRUCell`` (same layout)."""
-        cell = cls(gru_cell.input_size, gru_cell.hidden_size, reset="after")
-        with torch.no_grad():
-            for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"):
-                source = getattr(gru_cell, name)  # None for the biases of bias=False
-                if source is None:
-                    getattr(cell, name).zero_()
-                else:
-                    getattr(cell, name).copy_(source)
-        return cell.to(gru_cell.weight_hh)
+        return cls.from_torch_weights(gru_cell.weight_ih, gru_cell.weight_hh, gru_cell.bias_ih,
+                                      gru_cell.bias_hh)
 
     @classmethod
     def from_weights(

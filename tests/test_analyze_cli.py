@@ -168,3 +168,46 @@ def test_a_fit_checkpoint_read_alone_keeps_its_convention(in_tmp: Path) -> None:
     assert main(["--state-dict", "last.ckpt", "--out", "o2", "--no-cycles",
                  "--reset", "after"]) == 0
     assert json.loads((in_tmp / "o2/summary.json").read_text())["network"]["reset"] == "after"
+
+
+def test_a_fit_checkpoint_is_read_once_and_rebuilt_exactly(in_tmp: Path, monkeypatch) -> None:
+    """``analyze --ckpt`` reads the file once (tensors and plain values only) and rebuilds the
+    model and its DataModule from that one read; a damaged one is a one-line UserError."""
+    from gru_learn.analysis.checkpoint import load_checkpoint
+    from gru_learn.cli.fit import main as fit_main
+    from tests.test_cli import TINY
+
+    assert fit_main(["fit", "--trainer.max_epochs=2", "--model.hidden_size=3",
+                     "--model.reset=after", "--data.seed=5", *TINY]) == 0
+    ckpt = next(in_tmp.glob("logs/*/version_0/checkpoints/last.ckpt"))
+    saved = torch.load(ckpt, map_location="cpu", weights_only=False)
+    reads = []
+    real_load = torch.load
+
+    def counting_load(f, *a, **k):  # a path, or the file object Lightning opens
+        if Path(f if isinstance(f, (str, Path)) else getattr(f, "name", "")) == ckpt:
+            reads.append(k.get("weights_only"))
+        return real_load(f, *a, **k)
+
+    monkeypatch.setattr(torch, "load", counting_load)
+    model, dm = load_checkpoint(ckpt)
+    assert reads == [True]
+    assert model.hparams.hidden_size == 3 and model.cell.reset == "after"
+    state = model.state_dict()
+    assert state.keys() == saved["state_dict"].keys()
+    assert all(torch.equal(state[k], v) for k, v in saved["state_dict"].items())
+    assert (dm.spec["n"], dm.spec["horizon"], dm.spec["seed"]) == ([16, 4, 4], 6, 5)
+    reads.clear()
+    assert main(["--ckpt", str(ckpt), "--out", "o", "--no-cycles", "--n-initial", "2",
+                 "--long-steps", "40"]) in (0, 3)
+    assert reads == [True] and (in_tmp / "o/summary.json").is_file()
+    # damaged: parameters that do not fit the hyperparameters, or non-finite ones
+    misfit = dict(saved, hyper_parameters={**saved["hyper_parameters"], "hidden_size": 4})
+    bad = dict(saved, state_dict={**saved["state_dict"]})
+    bad["state_dict"]["cell.weight_hh"] = bad["state_dict"]["cell.weight_hh"] * float("nan")
+    for name, obj, message in (("misfit", misfit, "does not fit"), ("nan", bad, "non-finite")):
+        torch.save(obj, in_tmp / f"{name}.ckpt")
+        with pytest.raises(UserError) as err:
+            main(["--ckpt", str(in_tmp / f"{name}.ckpt"), "--out", name])
+        assert message in str(err.value) and "\n" not in str(err.value), str(err.value)
+        assert not (in_tmp / name).exists()

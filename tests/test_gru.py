@@ -121,6 +121,9 @@ def test_euler_step_one_with_torchdiffeq_is_the_map() -> None:
 def test_from_torch_gru_reproduces_outputs(bias: bool) -> None:
     torch.manual_seed(3)
     gru = torch.nn.GRU(3, 5, batch_first=True, bias=bias).double()
+    with torch.no_grad():  # weights that float32 cannot hold: the copy must stay float64
+        for p in gru.parameters():
+            p.add_(torch.randn_like(p) * 1e-6)
     x = torch.randn(4, 12, 3, dtype=F64)
     h0 = torch.randn(1, 4, 5, dtype=F64) * 0.5
     out, _ = gru(x, h0)
@@ -131,6 +134,31 @@ def test_from_torch_gru_reproduces_outputs(bias: bool) -> None:
         h = cell(x[:, t], h)
         steps.append(h)
     torch.testing.assert_close(torch.stack(steps, 1), out, rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize("bias", [True, False])
+def test_every_loader_gives_the_same_cell(bias: bool) -> None:
+    """nn.GRU, nn.GRUCell, their state dicts and the notebook entry point all go through
+    ``GRUCell.from_torch_weights``: the same float64 parameters, exactly."""
+    from gru_learn.analysis.load import network_from_module, network_from_state_dict
+
+    torch.manual_seed(4)
+    gru = torch.nn.GRU(3, 4, bias=bias).double()
+    with torch.no_grad():
+        for p in gru.parameters():
+            p.add_(torch.randn_like(p) * 1e-6)
+    gc = torch.nn.GRUCell(3, 4, bias=bias).double()
+    gc.load_state_dict({k.removesuffix("_l0"): v for k, v in gru.state_dict().items()})
+    cells = [GRUCell.from_torch_gru(gru), GRUCell.from_torch_gru_cell(gc),
+             network_from_module(gru).cell, network_from_module(gc).cell,
+             network_from_state_dict(gru.state_dict()).cell,
+             network_from_state_dict({"rnn": gc.state_dict()}).cell]
+    want = dict(gru.named_parameters())
+    for cell in cells:
+        assert cell.reset == "after" and cell.weight_hh.dtype == F64
+        for name, p in cell.named_parameters():
+            ref = want.get(f"{name}_l0")
+            assert torch.equal(p, ref if ref is not None else torch.zeros_like(p)), name
 
 
 def test_from_torch_gru_rejects_stacked() -> None:

@@ -19,6 +19,7 @@ import torch
 from torch import Tensor, nn
 
 from gru_learn.analysis.core import F64, as_float64
+from gru_learn.checkpoint_io import load_torch_file
 from gru_learn.errors import UserError
 from gru_learn.gru import GRUCell, Reset
 
@@ -100,13 +101,9 @@ def network_from_state_dict(raw: Any, reset: Reset = "after", name: str = "the s
         if v is not None and tuple(v.shape) != (3 * d,):
             raise UserError(f"{name}: {prefix}{b}{suffix} has shape {tuple(v.shape)}, "
                             f"expected ({3 * d},)")
-        biases[b] = torch.zeros(3 * d) if v is None else v
-    cell = GRUCell(w_ih.shape[1], d, reset=reset).to(F64)
-    with torch.no_grad():
-        cell.weight_ih.copy_(w_ih)
-        cell.weight_hh.copy_(w_hh)
-        cell.bias_ih.copy_(biases["bias_ih"])
-        cell.bias_hh.copy_(biases["bias_hh"])
+        biases[b] = None if v is None else v.to(F64)
+    cell = GRUCell.from_torch_weights(w_ih.to(F64), w_hh.to(F64), biases["bias_ih"],
+                                      biases["bias_hh"], reset=reset)
     used = {f"{prefix}{k}{suffix}" for k in CELL_KEYS}
     rest = {k: v for k, v in flat.items() if k not in used}
     weights = [k for k, v in rest.items() if k.endswith("weight") and v.ndim == 2]
@@ -147,16 +144,20 @@ def read_state_dict(path: Path, reset: Reset | None = None) -> Network:
     """A :class:`Network` from a ``torch.save``d state dict file, or from a ``fit`` checkpoint
     (its ``state_dict``, read in the convention its hyperparameters record). ``reset``: the
     candidate-state convention; None: the checkpoint's own, else "after" (torch's)."""
-    if not path.is_file():
-        raise UserError(f"state dict {str(path)!r} does not exist")
-    try:
-        raw = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:
-        raise UserError(f"cannot read {path} as a torch.save file: {type(e).__name__}") from None
+    raw = load_torch_file(path, "state dict")
     if isinstance(raw, dict) and isinstance(raw.get("state_dict"), dict):  # a checkpoint
         reset = reset or (raw.get("hyper_parameters") or {}).get("reset")
         raw = raw["state_dict"]
     return network_from_state_dict(raw, reset or "after", name=str(path))
+
+
+def _module_network(cell: GRUCell, reset: Reset | None, kind: str) -> Network:
+    """A torch module's cell (converted by ``GRUCell.from_torch_gru*``) as a float64 CPU
+    Network, read in ``reset`` (default: torch's "after")."""
+    cell = as_float64(cell)
+    cell.reset = reset or "after"
+    return Network(cell, None, f"{kind} ({cell.hidden_size} units, {cell.input_size} inputs, "
+                               f"{cell.reset})")
 
 
 def network_from_module(rnn: Any, readout: Any = None, reset: Reset | None = None) -> Network:
@@ -179,9 +180,9 @@ def network_from_module(rnn: Any, readout: Any = None, reset: Reset | None = Non
             raise UserError(f"an nn.GRU with num_layers={rnn.num_layers}, bidirectional="
                             f"{rnn.bidirectional}, proj_size={rnn.proj_size}: only single-layer, "
                             "unidirectional GRUs without projection can be read as one ODE")
-        net = network_from_state_dict(rnn.state_dict(), reset or "after", "the nn.GRU")
+        net = _module_network(GRUCell.from_torch_gru(rnn), reset, "nn.GRU")
     elif isinstance(rnn, nn.GRUCell):
-        net = network_from_state_dict(rnn.state_dict(), reset or "after", "the nn.GRUCell")
+        net = _module_network(GRUCell.from_torch_gru_cell(rnn), reset, "nn.GRUCell")
     elif isinstance(rnn, (nn.LSTM, nn.LSTMCell, nn.RNN, nn.RNNCell)):
         raise UserError(f"a {type(rnn).__name__} is not a GRU; only GRUs can be analysed here")
     else:

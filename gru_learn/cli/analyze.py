@@ -217,10 +217,7 @@ def _with_system(args: Any, config: Any) -> tuple[Any, Path]:
     from gru_learn.analysis.compare import analyze
 
     if args.ckpt is not None:
-        from gru_learn.checkpoint_io import read_checkpoint
-
-        read_checkpoint(args.ckpt)  # one line for missing, unreadable or foreign files
-        try:
+        try:  # UserErrors for missing, unreadable, foreign or misfitting files
             model, dm = load_checkpoint(args.ckpt)
         except UserError:
             raise
