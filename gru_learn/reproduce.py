@@ -498,8 +498,8 @@ def fig9(out: Path, s: Settings) -> list[Claim]:
             pts = torch.stack([torch.tensor(regions.xs)[cells[:, 0]],
                                torch.tensor(regions.ys)[cells[:, 1]]], -1)
             h0 = pts[int((pts - torch.tensor(reg["centroid"])).norm(dim=-1).argmin())]
-            fw, t, path = excursion(cell.vector_field, h0, zero, 300.0, 0.1)
-            bw, _, back = excursion(cell.vector_field, h0, zero, 300.0, 0.1, backward=True)
+            fw, t, path = excursion(cell.vector_field, h0, zero, 1000.0, 0.1)
+            bw, _, back = excursion(cell.vector_field, h0, zero, 1000.0, 0.1, backward=True)
             orbits.append({"h0": h0.tolist(), "forward": fw.to_json(), "backward": bw.to_json(),
                            "t": t, "path": path, "back": back})
         cluster = exact_cluster(cell)
@@ -550,9 +550,10 @@ def fig9(out: Path, s: Settings) -> list[Claim]:
             found[name]["regions"].count == want and ok
             and not any(r["touches_edge"] for r in found[name]["regions"].regions),
             f"preset {name}; a grid state is homoclinic-like when it is >= 0.1 from the "
-            "cluster and its orbits forwards and backwards (RK4, t = 150) end within 0.03 of "
+            "cluster and its orbits forwards and backwards (RK4, t = 1000) end within 0.03 of "
             "it; regions: connected components reaching >= 0.3 from it (docs/catalogue.md)"))
     fw, bw = prec[False]["summary"], prec[True]["summary"]
+    eps32, rounded = float32_eps(found["fig9a"]["cell"]), prec[False]["cluster_float32_parameters"]
     d = cluster_separation(found["fig9a"]["cluster"])
     hi = "50 digits"
     claims.append(claim(
@@ -574,9 +575,10 @@ def fig9(out: Path, s: Settings) -> list[Claim]:
         and fw["float32"]["distance_to_nearest"] > d,
         "in 50 digits and float64 the orbit ends on a sink of the cluster (eps = 1e-9; "
         "float64's roundoff 1e-16 |h| is far below the field's eps |h| there); float32 "
-        f"rounds eps to {float32_eps(found['fig9a']['cell'])[0]:.1e} (its own cluster "
-        f"spans {cluster_separation(prec[False]['cluster_float32_parameters']):.1e}) and f to "
-        "exactly 0 before the orbit reaches any of the points: it stops (fig9_precision.png)"))
+        f"rounds eps = (1e-9, 1e-9) to ({eps32[0]:.1e}, {eps32[1]:.1e}) (its own cluster: "
+        f"{', '.join(sorted(q['kind'] for q in rounded))}, spanning "
+        f"{cluster_separation(rounded):.1e}) and f to exactly 0 before the orbit reaches any "
+        "of the points: it stops (fig9_precision.png)"))
     return claims
 
 

@@ -7,15 +7,21 @@ point c. A state h0 is **homoclinic-like** for the cluster when
 - it lies on a macroscopic excursion: |h0 - c| >= ``distance`` (D), and
 - both its forward orbit phi_t(h0) and its backward orbit phi_{-t}(h0) are within ``radius``
   (eps) of c at t = ``t_end`` (fixed-step RK4 of dh/dt = f and of dh/dt = -f; a backward orbit
-  that leaves the box enlarged by ``escape`` is stopped there and does not return).
+  that leaves |h|_inf <= 2 max |box| is stopped there and does not return).
 
 So every such orbit is, at the resolution eps, homoclinic to c: it leaves c (t -> -inf), travels
-at least D away and returns (t -> +inf). Evaluated on a G x G grid of the box, the homoclinic-like
-cells are split into connected components (4-neighbour, :func:`scipy.ndimage.label`); a
-component's *extent* is the largest |h0 - c| among its cells, and the components with extent >=
-``min_extent`` are the *regions* counted (near c, small loops of any local structure can survive
-where the far flow destroys the large ones; those components are reported but not counted).
-A region is bounded when none of its cells touches the box's edge.
+at least D away and returns (t -> +inf). Near a degenerate point the approach is slow (algebraic:
+|h| ~ 1 / (q t) along a quadratic field's incoming ray), so T must be long enough for the
+returning orbits to get within eps: with T = 150 instead of the default 1000, orbits of a whole
+region of the preset family :func:`gru_learn.presets.origin_cluster` were still ~0.03 away and
+that region was missed; the counts should be checked at a longer T (the tests use 4000).
+
+Evaluated on a G x G grid of the box, the homoclinic-like cells are split into connected
+components (4-neighbour, :func:`scipy.ndimage.label`); a component's *extent* is the largest
+|h0 - c| among its cells, and the components with extent >= ``min_extent`` are the *regions*
+counted (near c, small loops of any local structure can survive where the far flow destroys the
+large ones; those components are reported but not counted). A region is bounded when none of
+its cells touches the box's edge.
 
 For one orbit, :func:`excursion` measures the excursion max_t |h(t) - c|, the time it is reached,
 the first time after it that the orbit is back within eps (the return time) and the final
@@ -82,8 +88,8 @@ class HomoclinicRegions:
 
 def homoclinic_like_regions(f: VectorField, centre: Tensor,
                             box: tuple[tuple[float, float], ...], *, grid: int = 48,
-                            distance: float = 0.1, radius: float = 0.03, t_end: float = 150.0,
-                            dt: float = 0.25, min_extent: float = 0.3) -> HomoclinicRegions:
+                            distance: float = 0.1, radius: float = 0.03, t_end: float = 1000.0,
+                            dt: float = 0.5, min_extent: float = 0.3) -> HomoclinicRegions:
     """The homoclinic-like set of the 2-D field ``f`` for the cluster at ``centre`` on a
     ``grid`` x ``grid`` lattice of ``box`` (cell centres), split into components."""
     from scipy import ndimage
