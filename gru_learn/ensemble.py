@@ -29,6 +29,7 @@ from torch import Tensor, nn
 from gru_learn.bptt import stacked_forecast
 from gru_learn.gru import Reset
 from gru_learn.model import GRUForecaster, make_adam, make_scheduler
+from gru_learn.training_loop import EpochBar, validation_epochs
 
 
 class GRUEnsemble(nn.Module):
@@ -145,18 +146,13 @@ def fit_ensemble(
     sched = make_scheduler(opt, lr_schedule, epochs)
     M = len(ensemble.hidden_sizes)
     train_loss = torch.full((epochs, M), math.nan)
-    val_epochs = [e for e in range(epochs) if (e + 1) % val_every == 0 or e == epochs - 1]
+    val_epochs = validation_epochs(epochs, val_every)
     val_row = {e: i for i, e in enumerate(val_epochs)}
     val_loss = torch.full((len(val_epochs), M), math.nan)
     diverged_at = torch.full((M,), -1, dtype=torch.long)
     frozen: dict[int, list[Tensor]] = {}  # member -> its last finite parameters
     params = list(ensemble.parameters())
-    bar = None
-    if progress:
-        from tqdm.auto import tqdm
-
-        bar = tqdm(total=epochs, desc=f"{M} members", unit="epoch", dynamic_ncols=True,
-                   leave=False)
+    bar = EpochBar(progress, epochs, f"{M} members")
     for epoch in range(epochs):
         losses = ensemble.losses_and_grads(train)
         finite = torch.isfinite(losses)
@@ -179,10 +175,7 @@ def fit_ensemble(
             sched.step()
         if val is not None and epoch in val_row:
             val_loss[val_row[epoch]] = ensemble.losses(val)
-        if bar is not None and ((epoch + 1) % 10 == 0 or epoch + 1 == epochs):
-            bar.set_postfix(loss=f"{float(losses.nanmean()):.4g}", refresh=False)
-            bar.update(epoch + 1 - bar.n)
-    if bar is not None:
-        bar.close()
+        bar.update(epoch, float(losses.nanmean()))
+    bar.close()
     return {"train_loss": train_loss, "val_epochs": torch.tensor(val_epochs, dtype=torch.long),
             "val_loss": val_loss, "diverged_at": diverged_at}

@@ -27,6 +27,34 @@ from torch import Tensor
 from gru_learn.model import GRUForecaster, make_adam, make_scheduler
 
 
+def validation_epochs(epochs: int, every: int) -> list[int]:
+    """The 0-based epochs after whose update the validation loss is taken: every ``every``-th
+    and the last."""
+    return [e for e in range(epochs) if (e + 1) % every == 0 or e == epochs - 1]
+
+
+class EpochBar:
+    """A tqdm bar over epochs (nothing when ``enabled`` is false), refreshed every 10 epochs
+    with the latest loss."""
+
+    def __init__(self, enabled: bool, epochs: int, desc: str) -> None:
+        self.epochs, self.bar = epochs, None
+        if enabled:
+            from tqdm.auto import tqdm
+
+            self.bar = tqdm(total=epochs, desc=desc, unit="epoch", dynamic_ncols=True,
+                            leave=False)
+
+    def update(self, epoch: int, loss: float) -> None:
+        if self.bar is not None and ((epoch + 1) % 10 == 0 or epoch + 1 == self.epochs):
+            self.bar.set_postfix(loss=f"{loss:.4g}", refresh=False)
+            self.bar.update(epoch + 1 - self.bar.n)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
 def _batches(train: Tensor, batch_size: int | None, seed: int, epoch: int) -> list[Tensor]:
     """The epoch's batches: the whole split, or mini-batches in a permutation seeded by
     ``seed + epoch`` (``EpochSeededSampler``'s order; the last batch may be smaller)."""
@@ -66,16 +94,12 @@ def train_forecaster(
     if model.hparams.readout_init == "data":
         model.init_readout_from(train)
     train_loss = torch.full((epochs,), math.nan)
-    val_epochs = [e for e in range(epochs) if (e + 1) % val_every == 0 or e == epochs - 1]
+    val_epochs = validation_epochs(epochs, val_every)
     val_row = {e: i for i, e in enumerate(val_epochs)}
     val_loss = torch.full((len(val_epochs),), math.nan)
     diverged_at = -1
     last_finite = [p.detach().clone() for p in model.parameters()]
-    bar = None
-    if progress:
-        from tqdm.auto import tqdm
-
-        bar = tqdm(total=epochs, desc="1 run", unit="epoch", dynamic_ncols=True, leave=False)
+    bar = EpochBar(progress, epochs, "1 run")
     model.train()
     for epoch in range(epochs):
         total, count = 0.0, 0
@@ -104,14 +128,11 @@ def train_forecaster(
         if val is not None and len(val) and epoch in val_row:
             with torch.no_grad():
                 val_loss[val_row[epoch]] = model.loss(val)
-        if bar is not None and ((epoch + 1) % 10 == 0 or epoch + 1 == epochs):
-            bar.set_postfix(loss=f"{float(train_loss[epoch]):.4g}", refresh=False)
-            bar.update(epoch + 1 - bar.n)
-    if bar is not None:
-        bar.close()
+        bar.update(epoch, float(train_loss[epoch]))
+    bar.close()
     del model._max_epochs  # noqa: SLF001 - back to the class's (a later Trainer's max_epochs)
     return {"train_loss": train_loss, "val_epochs": torch.tensor(val_epochs, dtype=torch.long),
             "val_loss": val_loss, "diverged_at": diverged_at, "alpha": float(model.alpha)}
 
 
-__all__ = ["train_forecaster"]
+__all__ = ["EpochBar", "train_forecaster", "validation_epochs"]

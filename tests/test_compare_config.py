@@ -26,6 +26,7 @@ from gru_learn.ensemble import GRUEnsemble, fit_ensemble
 from gru_learn.model import GRUForecaster
 from gru_learn.sweep import Cell, TrainSettings, run_cell
 from gru_learn.training_loop import train_forecaster
+from tests.test_user_modules import MODULE
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = ["--n-train", "16", "--n-val", "4", "--n-test", "4", "--horizon", "6"]
@@ -266,22 +267,6 @@ def test_the_shipped_method_config_parses() -> None:
     assert grid.settings.data["window"] == 100
 
 
-RAY_MODULE = '''
-import torch
-from gru_learn.systems import System, register
-
-@register
-class Harmonic(System):
-    """dx/dt = w y, dy/dt = -w x."""
-    name = "harmonic_ray"
-    params = {"w": 1.0}
-    ic_low, ic_high = (-1.0, -1.0), (1.0, 1.0)
-    dt = 0.1
-
-    @staticmethod
-    def rhs(state, p):
-        return torch.stack([p["w"] * state[..., 1], -p["w"] * state[..., 0]], -1)
-'''
 
 
 RAY_DRIVER = """
@@ -293,7 +278,7 @@ ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
 os.chdir(sys.argv[1])
 sys.path.insert(0, sys.argv[1])
 from gru_learn.__main__ import main
-code = main(["--import", "raysystems", "compare", "--systems", "harmonic_ray",
+code = main(["--import", "raysystems", "compare", "--systems", "harmonic_user",
              "--hidden-sizes", "2", "3", "--seeds", "0", "--epochs", "3", "--backend", "ray",
              "--workers", "2", "--n-train", "16", "--n-val", "4", "--n-test", "4",
              "--horizon", "6", "--out", "grid"])
@@ -312,7 +297,7 @@ def test_an_imported_system_trains_in_ray_tasks(tmp_path: Path) -> None:
     import subprocess
     import sys
 
-    (tmp_path / "raysystems.py").write_text(RAY_MODULE)
+    (tmp_path / "raysystems.py").write_text(MODULE)  # registers harmonic_user
     (tmp_path / "elsewhere").mkdir()
     env = {k: v for k, v in os.environ.items() if k != "GRU_LEARN_IMPORT"}
     r = subprocess.run([sys.executable, "-c", RAY_DRIVER, str(tmp_path)], cwd=tmp_path /
