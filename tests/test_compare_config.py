@@ -188,6 +188,24 @@ def test_the_plain_loop_follows_lightning_fit(in_tmp: Path) -> None:
         torch.testing.assert_close(v, fitted["state_dict"][k], rtol=1e-5, atol=1e-6)
 
 
+def test_the_plain_loop_stops_a_diverging_run_at_its_last_finite_parameters() -> None:
+    """As ``fit``: the update that led to a non-finite loss is undone and training stops."""
+    dm = TrajectoryDataModule("fhn", **TINY_DATA)
+    dm.setup()
+    L.seed_everything(0, verbose=False)
+    model = GRUForecaster(hidden_size=2, lr=1e5, forcing="sparse", forcing_interval=2)
+    with torch.no_grad():
+        model.readout.weight.mul_(1e18)  # a huge but finite loss; one lr-1e5 step overflows it
+    start = [p.detach().clone() for p in model.parameters()]
+    curves = train_forecaster(model, dm.splits["train"], 20, val=dm.splits["val"], val_every=5)
+    assert curves["diverged_at"] == 1
+    assert math.isfinite(curves["train_loss"][0]) and curves["train_loss"][1:].isnan().all()
+    assert all(torch.equal(p, q) for p, q in zip(model.parameters(), start, strict=True))
+    with torch.no_grad():
+        assert float(model.training_loss(dm.splits["train"], 0)) == float(curves["train_loss"][0])
+    assert curves["val_loss"].isnan().all()  # no validation after the divergence
+
+
 def test_a_method_grid_trains_loads_and_resumes(in_tmp: Path, capsys) -> None:
     assert compare_main(METHOD) == 0
     out = in_tmp / "out"
