@@ -233,8 +233,9 @@ def load_model(folder: Path) -> GRUForecaster:
 
 def run_all(cfg: dict[str, Any], out: Path, only: list[str] | None,
             reeval: str | None = None) -> None:
-    """Train and evaluate what is missing; ``reeval`` "all" evaluates the finished runs again,
-    "free" only their free-run measures (keeping the analysis' numbers). Writes the true
+    """Train and evaluate what is missing; or, with ``reeval``, train nothing and evaluate the
+    finished runs again ("all") or only their free-run measures ("free", keeping the
+    analysis' numbers). Writes the true
     system's own scores to ``<out>/<system>/truth.json``."""
     cache = cfg.get("cache_dir", "datasets")
     for system, sys_cfg in cfg["systems"].items():
@@ -254,6 +255,8 @@ def run_all(cfg: dict[str, Any], out: Path, only: list[str] | None,
                         info["eval"] = evaluate(load_model(folder), target,
                                                 info["eval"] if reeval == "free" else None)
                         write_json_atomic(folder / "result.json", info)
+                    continue
+                if reeval:  # re-evaluation only: nothing is trained
                     continue
                 folder.mkdir(parents=True, exist_ok=True)
                 model, info = train(system, method, sys_cfg, seed, cache)
