@@ -65,7 +65,25 @@ HELP = {
                "instance with --workers CPUs",
     "force": "retrain every run of the grid",
     "analyze": "analyse every run with gru_learn.analysis",
+    "forcing_alpha_final": "GTF's alpha at the end of the linear schedule",
+    "forcing_alpha_decay": "aGTF: alpha's decay towards the estimate, per step",
+    "curriculum_epochs": "epochs over which the curriculum's horizon grows to the data's",
 }
+
+
+def model_option_help() -> dict[str, str]:
+    """GRUForecaster's documented options (its docstring's Args), one line each."""
+    from gru_learn.model import GRUForecaster
+
+    try:
+        import docstring_parser
+    except ImportError:  # help text only
+        return {}
+    out = {}
+    for param in docstring_parser.parse(GRUForecaster.__doc__ or "").params:
+        for name in param.arg_name.split(","):
+            out[name.strip()] = " ".join((param.description or "").split())
+    return out
 
 
 def parser() -> jsonargparse.ArgumentParser:
@@ -82,11 +100,12 @@ def parser() -> jsonargparse.ArgumentParser:
     for name in GRID_OPTIONS:
         p.add_argument(f"--{name}", type=list[str] if name == "systems" else list[int],
                        default=DEFAULTS[name], help=HELP[name])
-    hints = typing.get_type_hints(TrainSettings)
+    hints, documented = typing.get_type_hints(TrainSettings), model_option_help()
     for f in dataclasses.fields(TrainSettings):
         if f.name != "data":
             p.add_argument(f"--{f.name}", type=hints[f.name], default=f.default,
-                           help=HELP.get(f.name, "GRUForecaster option (see its docstring)"))
+                           help=HELP.get(f.name) or documented.get(f.name)
+                           or "GRUForecaster option (see its docstring)")
     p.add_class_arguments(TrajectoryDataModule, "data", skip=DATA_SKIP,
                           help="data options shared by every run of a system")
     p.add_argument("--out", type=str, default=DEFAULTS["out"], help=HELP["out"])
