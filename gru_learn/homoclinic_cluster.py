@@ -10,12 +10,12 @@ mpmath functions (:func:`gru_learn.topology_search.mp_gru_field`) and classifies
 its ``dps``-digit Jacobian (central differences).
 
 :func:`precision_orbits` integrates one orbit with the same RK4 time grid in every precision:
-steps dt_k = max(dt0, growth t_k), fine during the excursion and geometric afterwards, so that
-t = 1e11 takes about 2500 steps (RK4 stays stable while |lambda| dt < 2.8: up to t ~ 5e11 at
-the sinks of the eps = 1e-9 presets, whose eigenvalues are ~5e-10). A float32 orbit uses the
-cell with its parameters rounded to float32, whose own unfolding eps32_i = U_ii,32
-sigma(b_r,i,32) - 1 (:func:`float32_eps`) differs from eps when |eps| is below float32's unit
-roundoff.
+steps dt_k = min(1 / max |lambda|, max(dt0, growth t_k)), fine during the excursion, geometric
+afterwards and capped where the cluster's fastest eigenvalue (from :func:`exact_cluster`) would
+make RK4 unstable (|lambda| dt > 2.8), so that t = 1e11 takes about 3000 steps. A float32
+orbit uses the cell with its parameters rounded to float32, whose own unfolding
+eps32_i = U_ii,32 sigma(b_r,i,32) - 1 (:func:`float32_eps`) differs from eps when |eps| is below
+float32's unit roundoff.
 """
 
 from __future__ import annotations
@@ -82,11 +82,13 @@ def exact_cluster(cell: GRUCell, dps: int = 50) -> list[dict[str, Any]]:
     return out
 
 
-def time_grid(t_end: float, dt0: float = 0.05, growth: float = 0.01) -> list[float]:
-    """Step sizes dt_k = max(dt0, growth t_k) summing to t_end (the last one shortened)."""
+def time_grid(t_end: float, dt0: float = 0.05, growth: float = 0.01,
+              dt_max: float = math.inf) -> list[float]:
+    """Step sizes dt_k = min(dt_max, max(dt0, growth t_k)) summing to t_end (the last one
+    shortened)."""
     steps, t = [], 0.0
     while t < t_end:
-        dt = min(max(dt0, growth * t), t_end - t)
+        dt = min(max(dt0, growth * t), dt_max, t_end - t)
         steps.append(dt)
         t += dt
     return steps
@@ -143,12 +145,13 @@ def precision_orbits(cell: GRUCell, h0: list[float], t_end: float = 1e11,
     its end point at ``t_end``, the exact cluster point nearest to that end and the distance,
     and how far its last 100 steps moved; also the exact cluster of the parameters rounded to
     float32 (the system a float32 program integrates, up to its arithmetic)."""
-    steps = time_grid(t_end)
+    cluster = exact_cluster(cell, dps)
+    fastest = max(math.hypot(*e) for q in cluster for e in q["eigenvalues"])
+    steps = time_grid(t_end, dt_max=1.0 / fastest)  # |lambda| dt <= 1 at the cluster
     times = torch.tensor([0.0] + list(itertools.accumulate(steps)), dtype=torch.float64)
     paths = {"float32": torch_orbit(cell, h0, steps, torch.float32, backward),
              "float64": torch_orbit(cell, h0, steps, torch.float64, backward),
              f"{dps} digits": mp_orbit(cell, h0, steps, dps, backward)}
-    cluster = exact_cluster(cell, dps)
     rounded = exact_cluster(copy.deepcopy(cell).to(torch.float32).to(torch.float64), dps)
     pts = torch.tensor([p["h"] for p in cluster], dtype=torch.float64)
     ref = paths[f"{dps} digits"]

@@ -557,8 +557,9 @@ def fig9(out: Path, s: Settings) -> list[Claim]:
     d = cluster_separation(found["fig9a"]["cluster"])
     hi = "50 digits"
     claims.append(claim(
-        "Fig 9 (precision)", "the homoclinic-like orbits go from the cluster's source to its "
-        "sink; only finite precision makes them look homoclinic", "a finite-precision effect",
+        "Fig 9 (precision, fig9a)", "the homoclinic-like orbits go from the cluster's source "
+        "to its sink; only finite precision makes them look homoclinic",
+        "a finite-precision effect",
         "fig9a, one orbit to t = 1e11 (RK4, the same steps in each precision); forwards: "
         + "; ".join(f"{k}: ends {v['distance_to_nearest']:.1e} from the {v['nearest_kind']}, "
                     f"moved {v['moved_last_100_steps']:.0e} in its last 100 steps"
