@@ -566,12 +566,12 @@ def log_analysis(run: Path, analysis: Any, grid: Grid) -> None:
     TensorBoard folder, at the last epoch, where the HPARAMS tab reads them."""
     from torch.utils.tensorboard import SummaryWriter
 
-    from gru_learn.hparams import final_metrics
+    from gru_learn.hparams import PREFIX, final_metrics
 
     if not isinstance(analysis, dict) or "comparison" not in analysis:
         return
     values = {k: v for k, v in final_metrics({}, analysis).items()
-              if not k.startswith("hparams/loss_") and math.isfinite(v)}
+              if not k.startswith(f"{PREFIX}loss_") and math.isfinite(v)}
     if values:
         with SummaryWriter(log_dir=str(run)) as writer:
             for k, v in values.items():
