@@ -17,6 +17,7 @@ def test_reproduce_quick_writes_figures_and_a_filled_report(in_tmp: Path) -> Non
     out = in_tmp / "rep"
     for name in ("fig1_fig1a", "fig1_fig1b", "fig1_fig1c", "fig2a", "fig3a",
                  "fig3_saddle_nodes", "fig3b", "fig4", "fig4_zoom", "sn1_found", "sn2_found",
+                 "fig9a", "fig9b", "fig9", "fig9_precision",
                  "fig5a", "fig5b", "fig5c", "eq8_sn_below", "eq8_sn_above",
                  "fig6", "fig8a", "fig8b", "fig8c", "fig8d", "fig10a", "fig10b", "fig11",
                  "fig12/fig12_ring", "fig12/fig12_fhn"):
@@ -35,7 +36,8 @@ def test_reproduce_quick_writes_figures_and_a_filled_report(in_tmp: Path) -> Non
     hopf = next(r for r in rows if r.startswith("| Eq 8") and "Hopf" in r)
     assert "arccos(2/3) = 0.84106867" in hopf and f"| {VERDICTS['approximate']} |" in hopf
     assert "1.7% below it" in hopf
-    exact = ("| Fig 2A", "| Fig 3A", "| Fig 3B", "| Fig 4", "| Fig 9 (precision)")
+    exact = ("| Fig 2A", "| Fig 3A", "| Fig 3B", "| Fig 4", "| Fig 9 (precision)", "| Fig 9A",
+             "| Fig 9B", "| Fig 9 (precision, fig9a)")
     for start in exact:  # certified / closed-form claims computed in the run
         assert "| agrees |" in next(r for r in rows if r.startswith(start)), start
     sn = next(r for r in rows if r.startswith("| Eq 8") and "saddle-node" in r)
