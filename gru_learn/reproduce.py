@@ -630,7 +630,7 @@ def _fig9_figures(out: Path, found: dict[str, Any], prec: dict[bool, Any]) -> No
                title=f"{'CD'[col]}: the black orbit(s), backwards and forwards")
         ts.legend(fontsize=7, ncol=2)
     fig.tight_layout()
-    fig.savefig(out / "fig9.png", dpi=110)
+    fig.savefig(out / "fig9.png", dpi=90)
     plt.close(fig)
 
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.2), sharey=True)
