@@ -93,8 +93,10 @@ def main() -> None:
         line = (f"d={key:<10} autonomous_map {1e6 * times['map']:7.2f}   cell(None, h) "
                 f"{1e6 * times['cell']:7.2f}   map/cell {times['map'] / times['cell']:.2f}")
         if "baseline" in best:
-            old = best["baseline"][key]["map"]
-            line += f"   baseline map {1e6 * old:7.2f}   this/baseline {times['map'] / old:.2f}"
+            old = best["baseline"][key]
+            line += (f"   baseline: map {1e6 * old['map']:7.2f} cell {1e6 * old['cell']:7.2f}"
+                     f"   this/baseline: map {times['map'] / old['map']:.2f} cell "
+                     f"{times['cell'] / old['cell']:.2f}")
         print(line)
 
 

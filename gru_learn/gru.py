@@ -61,11 +61,12 @@ def gates_2d(h: Tensor, c: _Constants) -> Gates:
 
     Every step of a :class:`GRUCell` (``forward``, ``vector_field``, ``autonomous_map``) is
     computed here; ``gru_learn.bptt`` is the training fast path with its own backward."""
-    r, z = torch.sigmoid(torch.addmm(c.c_rz, h, c.u_rz_t)).chunk(2, dim=-1)
-    if c.reset == "before":
-        return Gates(r, z, torch.tanh(torch.addmm(c.c_n, r * h, c.u_h_t)), None)
-    u = torch.addmm(c.b_hn, h, c.u_h_t)
-    return Gates(r, z, torch.tanh(torch.addcmul(c.c_n, r, u)), u)
+    c_rz, c_n, u_rz_t, u_h_t, b_hn, reset = c
+    r, z = torch.sigmoid(torch.addmm(c_rz, h, u_rz_t)).chunk(2, dim=-1)
+    if reset == "before":
+        return Gates(r, z, torch.tanh(torch.addmm(c_n, r * h, u_h_t)), None)
+    u = torch.addmm(b_hn, h, u_h_t)
+    return Gates(r, z, torch.tanh(torch.addcmul(c_n, r, u)), u)
 
 
 class GRUCell(nn.Module):
