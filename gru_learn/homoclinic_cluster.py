@@ -31,7 +31,7 @@ from torch import Tensor
 from gru_learn.dynamics import classify
 from gru_learn.dynamics.integrate import rk4_step
 from gru_learn.gru import GRUCell
-from gru_learn.topology_search import mp_gru_field
+from gru_learn.topology_search import mp_gru_field, mp_rk4_step
 
 
 def _lv_matrix(cell: GRUCell) -> tuple[Tensor, Tensor]:
@@ -126,13 +126,7 @@ def mp_orbit(cell: GRUCell, h0: list[float], steps: list[float], dps: int = 50,
         h = [mpmath.mpf(x) for x in h0]
         path = [[float(x) for x in h]]
         for dt in steps:
-            dt_m = mpmath.mpf(dt)
-            k1 = f(h)
-            k2 = f([x + dt_m / 2 * k for x, k in zip(h, k1, strict=True)])
-            k3 = f([x + dt_m / 2 * k for x, k in zip(h, k2, strict=True)])
-            k4 = f([x + dt_m * k for x, k in zip(h, k3, strict=True)])
-            h = [x + dt_m / 6 * (a + 2 * b + 2 * c + e)
-                 for x, a, b, c, e in zip(h, k1, k2, k3, k4, strict=True)]
+            h = mp_rk4_step(f, h, mpmath.mpf(dt))
             path.append([float(x) for x in h])
     return torch.tensor(path, dtype=torch.float64)
 

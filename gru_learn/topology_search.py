@@ -515,6 +515,17 @@ def mp_gru_field(cell: GRUCell, dps: int = 40) -> Callable[[list], list]:
     return f
 
 
+def mp_rk4_step(f: Callable[[list], list], h: list, dt: Any) -> list:
+    """One RK4 step h + dt/6 (k1 + 2 k2 + 2 k3 + k4) on lists of mpmath numbers (in the caller's
+    working precision)."""
+    k1 = f(h)
+    k2 = f([x + dt / 2 * k for x, k in zip(h, k1, strict=True)])
+    k3 = f([x + dt / 2 * k for x, k in zip(h, k2, strict=True)])
+    k4 = f([x + dt * k for x, k in zip(h, k3, strict=True)])
+    return [x + dt / 6 * (a + 2 * b + 2 * c + e)
+            for x, a, b, c, e in zip(h, k1, k2, k3, k4, strict=True)]
+
+
 def mp_rk4(f: Callable[[list], list], h0: list, dt: float, n_steps: int,
            dps: int = 40) -> list:
     """The RK4 endpoint of dh/dt = f(h) from h0 after n_steps of dt, in ``dps`` digits."""
@@ -524,10 +535,5 @@ def mp_rk4(f: Callable[[list], list], h0: list, dt: float, n_steps: int,
         h = [mpmath.mpf(x) for x in h0]
         dt_m = mpmath.mpf(dt)
         for _ in range(n_steps):
-            k1 = f(h)
-            k2 = f([x + dt_m / 2 * k for x, k in zip(h, k1, strict=True)])
-            k3 = f([x + dt_m / 2 * k for x, k in zip(h, k2, strict=True)])
-            k4 = f([x + dt_m * k for x, k in zip(h, k3, strict=True)])
-            h = [x + dt_m / 6 * (a + 2 * b + 2 * c + e)
-                 for x, a, b, c, e in zip(h, k1, k2, k3, k4, strict=True)]
+            h = mp_rk4_step(f, h, dt_m)
         return h
