@@ -500,8 +500,10 @@ def fig9(out: Path, s: Settings) -> list[Claim]:
             h0 = pts[int((pts - torch.tensor(reg["centroid"])).norm(dim=-1).argmin())]
             fw, t, path = excursion(cell.vector_field, h0, zero, 1000.0, 0.1)
             bw, _, back = excursion(cell.vector_field, h0, zero, 1000.0, 0.1, backward=True)
+            angles = {k: round(math.degrees(math.atan2(float(p[-1, 1]), float(p[-1, 0]))))
+                      for k, p in (("leaves_along_deg", back), ("returns_along_deg", path))}
             orbits.append({"h0": h0.tolist(), "forward": fw.to_json(), "backward": bw.to_json(),
-                           "t": t, "path": path, "back": back})
+                           **angles, "t": t, "path": path, "back": back})
         cluster = exact_cluster(cell)
         found[name] = {"cell": cell, "regions": regions, "orbits": orbits, "cluster": cluster,
                        "portrait": _json(out / f"{name}.json")["fixed_points"]}
@@ -511,7 +513,8 @@ def fig9(out: Path, s: Settings) -> list[Claim]:
     write_json_atomic(out / "fig9.json", {
         name: {"regions": v["regions"].to_json(), "cluster": [
             {k: p[k] for k in ("h", "kind", "eigenvalues")} for p in v["cluster"]],
-            "orbits": [{k: o[k] for k in ("h0", "forward", "backward")} for o in v["orbits"]]}
+            "orbits": [{k: o[k] for k in ("h0", "forward", "backward", "leaves_along_deg",
+                                          "returns_along_deg")} for o in v["orbits"]]}
         for name, v in found.items()} | {"precision_fig9a": {
             "forward" if not bw else "backward": p["summary"] for bw, p in prec.items()},
             "float32_eps_fig9a": float32_eps(found["fig9a"]["cell"]),
@@ -532,7 +535,9 @@ def fig9(out: Path, s: Settings) -> list[Claim]:
                 f"{len(v['regions'].components) - len(regs)} smaller component(s) within "
                 f"0.3 of the cluster); cluster in 50 digits: {kinds}, "
                 f"d = {cluster_separation(v['cluster']):.2e}; one orbit per region: "
-                + "; ".join(f"excursion {o['forward']['excursion']:.2f}, back within 0.03 "
+                + "; ".join(f"leaves along {o['leaves_along_deg']} deg, returns along "
+                            f"{o['returns_along_deg']} deg, "
+                            f"excursion {o['forward']['excursion']:.2f}, back within 0.03 "
                             f"after t = {o['forward']['return_time']:.0f}, ends "
                             f"{o['forward']['return_distance']:.1e} / (backward) "
                             f"{o['backward']['return_distance']:.1e} from it"
