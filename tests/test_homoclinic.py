@@ -136,3 +136,21 @@ def test_float32_stops_where_exact_arithmetic_reaches_the_sink() -> None:
     bw = precision_orbits(cell, H0, backward=True)["summary"]
     assert bw["50 digits"]["nearest_kind"] == "unstable_node"
     assert bw["50 digits"]["distance_to_nearest"] < 1e-20
+
+
+@pytest.mark.parametrize("name", ["fig9a", "fig9b"])
+def test_cluster_and_far_points_satisfy_poincare_hopf(name: str) -> None:
+    """At box scale the float64 search sees the cluster as one non-hyperbolic point at the
+    origin plus hyperbolic points elsewhere; with the cluster's four exact points (index
+    1 + 1 + 1 - 1 = 2) the index sum over the invariant box must be 1."""
+    res = find_fixed_points(build_preset(name).vector_field, BOX, resolution=128)
+    # ||f|| < 1e-10 (the search's tolerance) holds wherever q |h|^2 < 1e-10: within ~1e-5
+    at_origin = [p for p in res.fixed_points if float(p.h.norm()) < 1e-4]
+    far = [p for p in res.fixed_points if float(p.h.norm()) >= 1e-4]
+    assert [p.kind for p in at_origin] == ["non_hyperbolic"]
+    assert all(p.kind != "non_hyperbolic" for p in far) and min(
+        float(p.h.norm()) for p in far) > 0.1
+    far_index = sum(-1 if p.kind == "saddle" else 1 for p in far)
+    cluster_index = sum(-1 if q["kind"] == "saddle" else 1
+                        for q in exact_cluster(build_preset(name)))
+    assert cluster_index == 2 and far_index + cluster_index == 1
