@@ -622,8 +622,8 @@ def _fig9_figures(out: Path, found: dict[str, Any], prec: dict[bool, Any]) -> No
                 p["kind"], "b^")
             ax.plot(*p["h"], style, ms=8, mec="k")
         ax.set(xlim=(-1, 1), ylim=(-1, 1), aspect="equal", xlabel="x", ylabel="y",
-               title=f"{label}: preset {name}, {reg.count} homoclinic-like region(s) "
-               "(shaded)")
+               title=f"{label}: preset {name}, {reg.count} homoclinic-like "
+               f"region{'' if reg.count == 1 else 's'} (shaded)")
         ts = axes[1, col]
         for k, o in enumerate(v["orbits"]):
             t = torch.cat([-o["t"].flip(0), o["t"]]).numpy()
