@@ -4,7 +4,8 @@ own parsers.
 Every command turns bad input (a :class:`gru_learn.errors.UserError`) into one line on stderr and
 exit code 2, with no traceback. Ctrl-C (SIGINT) and SIGTERM stop a command the same way: files
 being written are discarded (the finished ones are complete), worker processes end, and the
-exit code is 130 (SIGINT) or 143 (SIGTERM). Lightning commands keep Lightning's own handling.
+exit code is 130 (SIGINT) or 143 (SIGTERM). Lightning commands do the same through
+:mod:`gru_learn.interruption` (``fit`` saves the state reached in ``last.ckpt`` first).
 """
 
 from __future__ import annotations
@@ -81,16 +82,19 @@ def main(argv: list[str] | None = None) -> int:
             print(f"gru_learn: error: unknown command {command!r}; {USAGE}", file=sys.stderr)
             return 2
     try:
-        module = importlib.import_module(f"gru_learn.cli.{COMMANDS[command]}")
-    except ModuleNotFoundError as e:
-        if e.name and e.name.startswith("gru_learn.cli"):
-            print(f"gru_learn: error: command {command!r} is not available yet", file=sys.stderr)
-            return 2
-        raise
-    try:
-        if command in LIGHTNING_COMMANDS:
-            return int(module.main(argv) or 0)
+        # SIGTERM like Ctrl-C from here on: importing a command takes seconds (torch,
+        # Lightning); Lightning commands then install their own (gru_learn.interruption)
         with _sigterm_as_interrupt():
+            try:
+                module = importlib.import_module(f"gru_learn.cli.{COMMANDS[command]}")
+            except ModuleNotFoundError as e:
+                if e.name and e.name.startswith("gru_learn.cli"):
+                    print(f"gru_learn: error: command {command!r} is not available yet",
+                          file=sys.stderr)
+                    return 2
+                raise
+            if command in LIGHTNING_COMMANDS:
+                return int(module.main(argv) or 0)
             return int(module.main(argv[1:]) or 0)
     except UserError as e:
         print(f"gru_learn {command}: error: {e}", file=sys.stderr)

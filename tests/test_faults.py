@@ -151,6 +151,48 @@ def test_fit_killed_at_a_random_moment_resumes_to_the_same_network(
     assert stray(tmp_path) == []
 
 
+def logged_steps(run: Path, tag: str = "loss/train") -> list[int]:
+    """The steps at which a run folder's TensorBoard events hold ``tag``."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    return [e.step for e in EventAccumulator(str(run)).Reload().Scalars(tag)]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("sig, code, word", [(signal.SIGINT, 130, "interrupted"),
+                                             (signal.SIGTERM, 143, "terminated")])
+def test_fit_stopped_by_a_signal_exits_like_every_command_and_resumes_from_that_epoch(
+        sig: int, code: int, word: str, fit_baseline: tuple[Path, float],
+        tmp_path: Path) -> None:
+    """Ctrl-C or SIGTERM mid-training: exit 130 / 143 with one line naming the checkpoint,
+    which holds every epoch trained (not only the last periodic save), and resuming from it
+    finishes with the uninterrupted run's parameters. (Lightning alone exits 1 on Ctrl-C.)"""
+    base, _ = fit_baseline
+    proc = start(FIT, tmp_path)
+    wait_for((tmp_path / "logs" / "fhn", "version_0/checkpoints/last.ckpt"), proc)
+    time.sleep(0.2)  # past the periodic save (every 100 epochs), so that is not what we see
+    assert proc.poll() is None, "training ended before the signal"
+    proc.send_signal(sig)
+    _, err = proc.communicate(timeout=120)
+    ours = [line for line in err.splitlines() if line.startswith("gru_learn")]
+    ckpt = tmp_path / "logs/fhn/version_0/checkpoints/last.ckpt"
+    assert proc.returncode == code, err[-2000:]
+    assert ours == [f"gru_learn fit: {word}; resume with --ckpt_path {ckpt.relative_to(tmp_path)}"]
+    assert "Traceback" not in err
+    step = torch.load(ckpt, weights_only=False)["global_step"]
+    trained = logged_steps(ckpt.parents[1])  # one loss/train per epoch, at steps 0, 1, ...
+    print(f"\n{signal.Signals(sig).name}: stopped after {len(trained)} epochs, checkpoint at "
+          f"step {step}")
+    assert 100 < step < 600 and trained == list(range(step))
+    assert not (ckpt.parents[1] / "analysis").exists()
+    result = run_cli(*FIT, f"--ckpt_path={ckpt}", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    final = tmp_path / "logs/fhn/version_1/checkpoints/last.ckpt"
+    assert torch.load(final, weights_only=False)["global_step"] == 600
+    assert_same_state(final, base)
+    assert stray(tmp_path) == []
+
+
 # --- compare: kill (parent only, any signal), rerun, bit-identical runs ---------------------
 def run_files(out: Path) -> dict[str, object]:
     """What a grid's results are: every run's result (without its timing) and parameters,

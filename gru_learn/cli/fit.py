@@ -7,6 +7,7 @@ import inspect
 import json
 import math
 import os
+import shutil
 import sys
 import warnings
 from pathlib import Path
@@ -24,6 +25,7 @@ from gru_learn.checkpoint_io import check_fits, read_checkpoint
 from gru_learn.data import _SplitDataModule
 from gru_learn.errors import UserError, find_user_error
 from gru_learn.hparams import final_metrics, hparams_summaries, run_hparams
+from gru_learn.interruption import Interrupted, StopOnSignal
 from gru_learn.model import GRUForecaster
 from gru_learn.runtime import set_cpu_threads  # noqa: F401 (also imported from here)
 
@@ -51,6 +53,15 @@ def trainer_defaults() -> dict[str, Any]:
             EpochProgressBar(),
         ],
     }
+
+
+def remove_partial_analysis(trainer: Any) -> None:
+    """An interrupted end-of-fit analysis leaves figures without summary.json (written last,
+    atomically): remove that folder, so a run's ``analysis/`` is complete or absent."""
+    log_dir = getattr(trainer, "log_dir", None) if trainer is not None else None
+    folder = Path(log_dir) / "analysis" if log_dir else None
+    if folder is not None and folder.is_dir() and not (folder / "summary.json").is_file():
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 # the splits each subcommand reads, checked for emptiness before anything is written
@@ -287,23 +298,35 @@ class GRULearnCLI(LightningCLI):
 
 
 def main(argv: list[str]) -> int:
+    """Run a Lightning command; its exit code. SIGINT / SIGTERM: one line, 130 / 143, and for
+    ``fit`` a ``last.ckpt`` with the state at the interruption (:mod:`gru_learn.interruption`)."""
     set_cpu_threads()
     # The default DataModule is TrajectoryDataModule; a --data or --config given later replaces it.
     argv = [argv[0], "--data=gru_learn.data.TrajectoryDataModule", *argv[1:]]
     UserError.last_raised = None
     warnings.filterwarnings("ignore", message=".*LightningCLI's args parameter is intended.*")
+    stop = StopOnSignal()
+    defaults = trainer_defaults()
+    defaults["callbacks"].append(stop)  # after the ModelCheckpoints: see StopOnSignal
     try:
-        GRULearnCLI(
-            GRUForecaster,
-            _SplitDataModule,
-            subclass_mode_data=True,
-            seed_everything_default=0,
-            trainer_defaults=trainer_defaults(),
-            parser_kwargs={"exit_on_error": False, "default_config_files": []},
-            args=argv,
-            auto_configure_optimizers=False,
-        )
-    except SIGTERMException:  # Lightning stops at the next step and raises a SystemExit(None)
+        with stop.installed():
+            GRULearnCLI(
+                GRUForecaster,
+                _SplitDataModule,
+                subclass_mode_data=True,
+                seed_everything_default=0,
+                trainer_defaults=defaults,
+                parser_kwargs={"exit_on_error": False, "default_config_files": []},
+                args=argv,
+                auto_configure_optimizers=False,
+            )
+    except Interrupted as e:
+        remove_partial_analysis(stop.trainer)
+        last = stop.last_checkpoint() if argv[0] == "fit" else None
+        where = f"; resume with --ckpt_path {last}" if last else ""
+        print(f"gru_learn {argv[0]}: {e.word}{where}", file=sys.stderr)
+        return e.exit_code
+    except SIGTERMException:  # Lightning's own stop, where ours is not installed (a thread)
         print(f"gru_learn {argv[0]}: terminated; resume with --ckpt_path "
               "<run>/checkpoints/last.ckpt", file=sys.stderr)
         return 143
