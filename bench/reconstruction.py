@@ -124,7 +124,7 @@ class Target:
         path = out / system / "target.npz"
         keys = ("truth", "truth_other", "truth_band", "truth_nominal")
         cached = dict(np.load(path)) if path.is_file() else {}
-        if all(k in cached for k in keys):
+        if all(k in cached for k in keys) and len(cached["truth"]) == self.steps:
             for k in keys:
                 setattr(self, k, cached[k])
             return
