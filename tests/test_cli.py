@@ -290,12 +290,15 @@ def test_shipped_configs_work_from_a_built_wheel(tmp_path: Path) -> None:
     (wheel,) = (tmp_path / "wheel").glob("gru_learn-*.whl")
     zipfile.ZipFile(wheel).extractall(tmp_path / "site")  # what pip install puts in place
     env = {**os.environ, "PYTHONPATH": str(tmp_path / "site"), "PYTHONWARNINGS": "ignore"}
-    code = ("import pathlib, gru_learn.reproduce as r; d = pathlib.Path(r.__file__).parent; "
-            "print(d); print(*sorted(p.name for p in (d / 'configs').rglob('*.yaml')))")
+    code = ("import pathlib, gru_learn.cli.reproduction as r; "
+            "d = pathlib.Path(r.__file__).parents[1]; print(d); "
+            "print(*sorted(p.name for p in (d / 'configs').rglob('*.yaml')))")
     out = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env, check=True,
                          capture_output=True, text=True, timeout=60).stdout.splitlines()
     assert out[0] == str(tmp_path / "site" / "gru_learn")
-    assert out[1].split() == sorted([*(p.name for p in CONFIGS), "fig12.yaml"])
+    compare_configs = CONFIGS[0].parent.joinpath("compare").glob("*.yaml")
+    assert out[1].split() == sorted([*(p.name for p in CONFIGS),
+                                     *(p.name for p in compare_configs)])
     shown = subprocess.run([sys.executable, "-m", "gru_learn", "fit", "--print_config",
                             f"--config={out[0]}/configs/ring.yaml"], cwd=tmp_path, env=env,
                            capture_output=True, text=True, timeout=120)

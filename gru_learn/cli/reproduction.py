@@ -24,6 +24,8 @@ import torch  # noqa: E402
 
 from gru_learn.atomic import write_json_atomic, write_text_atomic  # noqa: E402
 
+CONFIGS = Path(__file__).resolve().parents[1] / "configs"  # package data: the shipped configs
+
 # {"figure", "claim", "paper", "ours", "agrees", "note"} with agrees one of VERDICTS' keys:
 # "rounding": ours lies within the rounding of the digits the paper printed; "approximate":
 # the paper calls its number approximate and ours is near it but outside that rounding
@@ -733,7 +735,7 @@ def _fit(system: str, seed: int, s: Settings, root: Path) -> dict[str, Any]:
     run = root / system / f"seed{seed}"
     summary = run / "analysis" / "summary.json"
     if not summary.is_file():
-        _cli("fit", f"--config={Path(__file__).parent / 'configs' / system}.yaml",
+        _cli("fit", f"--config={CONFIGS / system}.yaml",
              f"--seed_everything={seed}", f"--trainer.max_epochs={s.epochs}",
              "--trainer.enable_model_summary=false",
              f"--trainer.logger.init_args.save_dir={root}",
@@ -831,7 +833,7 @@ def fig10(out: Path, s: Settings) -> list[Claim]:
 
 
 def fig12(out: Path, s: Settings) -> list[Claim]:
-    args = ["--config", Path(__file__).parent / "configs" / "compare" / "fig12.yaml",
+    args = ["--config", CONFIGS / "compare" / "fig12.yaml",
             "--out", out / "fig12"]
     if s.quick:
         args += ["--hidden-sizes", 2, 8, "--seeds", 0, 1, "--epochs", 300]
