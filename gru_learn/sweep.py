@@ -19,7 +19,9 @@ Worker processes never outlive the command: each one exits when the parent proce
 it ends (Ctrl-C, SIGTERM, SIGKILL): on Linux the kernel sends it SIGKILL
 (``prctl(PR_SET_PDEATHSIG)``), and everywhere a watchdog thread exits it when the pipe the
 parent holds open reaches end-of-file, which the parent's death or interrupt handler causes.
-Ray tasks are cancelled when the command is interrupted.
+Ray tasks are cancelled when the command is interrupted, and a local Ray instance (one
+``ray.init`` starts, not ``--ray-address``) ends with the command, also after a SIGKILL
+(:mod:`gru_learn.reaper` ends the raylet's agents, which would otherwise stay a minute).
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ import math
 import os
 import shutil
 import signal
+import subprocess
 import sys
 import threading
 import time
@@ -311,11 +314,18 @@ def _submitter(backend: str, workers: int, address: str | None,
     except ImportError:
         raise UserError("--backend ray needs Ray: pip install -e '.[ray]'") from None
     started = not ray.is_initialized()
+    reaper = None
     if started:
         kwargs = {"address": address} if address else {"num_cpus": workers}
         ours = signal.getsignal(signal.SIGTERM)
-        ray.init(**kwargs, include_dashboard=False, log_to_driver=False,
-                 configure_logging=False)
+        if not address:  # the local instance this starts ends with the command
+            reaper = _start_reaper()
+        try:
+            ray.init(**kwargs, include_dashboard=False, log_to_driver=False,
+                     configure_logging=False)
+        except BaseException:
+            _stop_reaper(reaper)
+            raise
         # Ray replaces the SIGTERM handler (its core's aborts): put back ours, so SIGTERM
         # cancels the tasks below and exits like an interrupt
         if callable(ours) and threading.current_thread() is threading.main_thread():
@@ -340,6 +350,25 @@ def _submitter(backend: str, workers: int, address: str | None,
     finally:
         if started:
             ray.shutdown()
+        _stop_reaper(reaper)  # ends what shutdown left running
+
+
+def _start_reaper() -> subprocess.Popen | None:
+    """:mod:`gru_learn.reaper` watching this process (Linux): the local Ray instance's
+    processes end with this command however it ends (its raylet's agents otherwise outlive a
+    SIGKILL by a minute). Run by file path in isolated mode: no package import (torch), no
+    module of the working directory."""
+    if not sys.platform.startswith("linux"):
+        return None
+    return subprocess.Popen([sys.executable, "-I", str(Path(__file__).with_name("reaper.py")),
+                             str(os.getpid())], stdin=subprocess.PIPE, close_fds=True)
+
+
+def _stop_reaper(reaper: subprocess.Popen | None) -> None:
+    """Close the reaper's pipe: it kills what it recorded and still runs, then exits."""
+    if reaper is not None:
+        reaper.stdin.close()
+        reaper.wait()
 
 
 def ray_runtime_env() -> dict[str, Any]:
