@@ -4,6 +4,7 @@ Fig 6 frequency map. matplotlib with the Agg backend; every function returns a F
 from __future__ import annotations
 
 import math
+import textwrap
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -122,24 +123,46 @@ def phase_portrait(
                                                 if sn is not None else {}))
         handles, names = ax.get_legend_handles_labels()
         unique = dict(zip(names, handles, strict=False))
-        if unique:
-            ax.legend(unique.values(), unique.keys(), fontsize=7, loc="upper left",
-                      framealpha=0.8)
+        marks = np.array([to2(p.h[None])[0] for p in result.fixed_points]).reshape(-1, 2)
     if dim == 2:
         ax.set_xlim(*box[0])
         ax.set_ylim(*box[1])
         ax.set_aspect("equal")
     ax.set_xlabel(labels[0])
     ax.set_ylabel(labels[1])
-    if title:  # above the colour bar too, never into it
-        fig.suptitle(title, fontsize=10)
+    if title:  # above the colour bar too, never into it; wrapped to the figure's width
+        fig.suptitle(textwrap.fill(title, 70, break_on_hyphens=False), fontsize=10)
     series = paths[:, -1].numpy()
     for k in range(min(dim, 4)):
         ax_t.plot(t.numpy() * (time_scale or 1.0), series[:, k], lw=1.0, label=f"h{k + 1}")
     ax_t.set_xlabel("time" if time_scale is None else
                     f"time (target units; one GRU step = {time_scale:g})")
     ax_t.legend(fontsize=7, loc="upper right")
+    if result is not None and unique:  # last: placed in the final layout
+        _legend_clear_of(ax, unique, marks)
     return fig
+
+
+LEGEND_SPOTS = ("upper left", "upper right", "lower left", "lower right", "center left",
+                "center right", "upper center", "lower center")
+
+
+def _legend_clear_of(ax: Any, entries: dict[str, Any], marks: np.ndarray) -> None:
+    """The legend in the first of LEGEND_SPOTS whose box (plus a marker's size) covers none of
+    ``marks`` (data coordinates, e.g. the fixed points), else where matplotlib's "best" puts
+    it. A fixed corner hid marks: fig9a's sink sits at (-0.87, 0.86), under "upper left";
+    "best" weighs a fixed point like one vertex of a trajectory and covered fig3a's focus."""
+    fig = ax.figure
+    fig.draw_without_rendering()  # the layout, so the axes' box is final
+    renderer = fig.canvas.get_renderer()
+    xy = ax.transData.transform(marks) if len(marks) else np.zeros((0, 2))
+    for loc in LEGEND_SPOTS:
+        legend = ax.legend(entries.values(), entries.keys(), fontsize=7, loc=loc,
+                           framealpha=0.8)
+        box = legend.get_window_extent(renderer).padded(6)
+        if not any(box.contains(x, y) for x, y in xy):
+            return
+    ax.legend(entries.values(), entries.keys(), fontsize=7, loc="best", framealpha=0.8)
 
 
 def _draw_field(ax: Any, f: VectorField, box: Sequence[tuple[float, float]],

@@ -32,3 +32,22 @@ def test_three_dimensional_field_is_projected_on_principal_components(tmp_path):
     assert fig.axes[0].get_xlabel() == "PC1"
     fig.savefig(tmp_path / "p3.png")
     plt.close(fig)
+
+
+def test_the_legend_covers_no_fixed_point():
+    """fig9a's sink (-0.87, 0.86) sits where a fixed upper-left legend went."""
+    from gru_learn.presets import build_preset
+
+    cell = build_preset("fig9a")
+    box = [(-1.0, 1.0), (-1.0, 1.0)]
+    result = analyze_vector_field(cell.vector_field, box, cycles=False)
+    assert any(p.kind == "stable_node" and p.h[0] < -0.5 and p.h[1] > 0.5
+               for p in result.fixed_points)
+    fig = phase_portrait(cell.vector_field, box, result=result, t_end=20)
+    ax = fig.axes[0]
+    fig.draw_without_rendering()
+    legend = ax.get_legend().get_window_extent(fig.canvas.get_renderer())
+    for p in result.fixed_points:
+        x, y = ax.transData.transform(p.h.numpy()[None])[0]
+        assert not legend.contains(x, y), (p.kind, p.h)
+    plt.close(fig)
