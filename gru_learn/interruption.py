@@ -66,6 +66,7 @@ class StopOnSignal(Checkpoint):
         self.training = False
         self.trainer: L.Trainer | None = None
         self.saved: str | None = None  # the checkpoint written at the interruption
+        self.signals: list[signal.Signals] = []  # those handled (inside installed())
 
     # --- the signal handler -----------------------------------------------------------------
     def handler(self, signum: int, frame: FrameType | None) -> None:
@@ -83,12 +84,15 @@ class StopOnSignal(Checkpoint):
         if threading.current_thread() is not threading.main_thread():
             yield
             return
-        previous = {s: signal.signal(s, self.handler) for s in EXIT_CODES}
+        # an ignored signal stays ignored (bash starts `cmd &` in a script ignoring SIGINT)
+        self.signals = [s for s in EXIT_CODES if signal.getsignal(s) is not signal.SIG_IGN]
+        previous = {s: signal.signal(s, self.handler) for s in self.signals}
         try:
             yield
         finally:
             for s, h in previous.items():
                 signal.signal(s, h)
+            self.signals = []
 
     # --- Lightning hooks ----------------------------------------------------------------------
     def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
@@ -98,7 +102,7 @@ class StopOnSignal(Checkpoint):
         # Lightning's own SIGTERM handler (installed for the run) stops mid-epoch without a
         # checkpoint: ours replaces it until training ends (Lightning restores the original)
         if threading.current_thread() is threading.main_thread():
-            for s in EXIT_CODES:
+            for s in self.signals:
                 signal.signal(s, self.handler)
         self.received, self.saved, self.training = None, None, True
 
