@@ -10,7 +10,7 @@ from __future__ import annotations
 import matplotlib.pyplot as plt
 import numpy as np
 
-from gru_learn.cli.common import ArgumentParser, parse_assignments, write_json_atomic
+from gru_learn.cli.common import ArgumentParser, description, parse_assignments, write_json_atomic
 from gru_learn.dynamics.analyze import cycle_starts
 from gru_learn.dynamics.bifurcation import find_bifurcations
 from gru_learn.dynamics.cycles import find_limit_cycles
@@ -20,7 +20,7 @@ from gru_learn.presets import PRESETS, build_preset, preset_parameters
 
 
 def parser() -> ArgumentParser:
-    p = ArgumentParser(prog="gru_learn bifurcation", description=__doc__.splitlines()[0])
+    p = ArgumentParser(prog="gru_learn bifurcation", description=description(__doc__))
     p.add_argument("--preset", required=True, choices=sorted(PRESETS))
     p.add_argument("--param", required=True, help="the preset parameter to vary")
     p.add_argument("--range", nargs=2, type=float, required=True, metavar=("LO", "HI"))

@@ -10,7 +10,7 @@ from typing import NoReturn
 from gru_learn.atomic import write_json_atomic
 from gru_learn.errors import UserError
 
-__all__ = ["ArgumentParser", "parse_assignments", "write_json_atomic"]
+__all__ = ["ArgumentParser", "description", "parse_assignments", "write_json_atomic"]
 
 
 class ArgumentParser(argparse.ArgumentParser):
@@ -19,6 +19,12 @@ class ArgumentParser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
         print(f"{self.prog}: error: {message} (see --help)", file=sys.stderr)
         raise SystemExit(2)
+
+
+def description(doc: str | None) -> str:
+    """A command module's docstring's first paragraph as one line, for ``--help`` (its first
+    line alone stops mid-sentence)."""
+    return " ".join((doc or "").strip().split("\n\n")[0].split())
 
 
 def parse_assignments(items: list[str] | None) -> dict[str, float]:

@@ -26,6 +26,7 @@ from typing import Any, Literal
 import jsonargparse
 
 from gru_learn.atomic import atomic_dir, atomic_path, write_json_atomic, write_text_atomic
+from gru_learn.cli.common import description
 from gru_learn.errors import UserError
 from gru_learn.sweep import (
     BACKENDS,
@@ -92,7 +93,7 @@ def parser() -> jsonargparse.ArgumentParser:
     from gru_learn.data import TrajectoryDataModule
 
     p = jsonargparse.ArgumentParser(
-        prog="gru_learn compare", description=__doc__.splitlines()[0], exit_on_error=False,
+        prog="gru_learn compare", description=description(__doc__), exit_on_error=False,
         default_config_files=[])
     p.add_argument("--config", action=jsonargparse.ActionConfigFile,
                    help="YAML with any of the options below (see configs/compare/fig12.yaml); "

@@ -14,7 +14,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from gru_learn.cli.common import ArgumentParser, write_json_atomic
+from gru_learn.cli.common import ArgumentParser, description, write_json_atomic
 from gru_learn.dynamics.frequency import oscillation_frequency, stacked_field
 from gru_learn.errors import UserError
 from gru_learn.plotting import frequency_map
@@ -22,7 +22,7 @@ from gru_learn.presets import hopf
 
 
 def parser() -> ArgumentParser:
-    p = ArgumentParser(prog="gru_learn frequency-sweep", description=__doc__.splitlines()[0])
+    p = ArgumentParser(prog="gru_learn frequency-sweep", description=description(__doc__))
     p.add_argument("--s", nargs="+", type=float, default=[0.0], help="reset-gate biases b_r")
     p.add_argument("--grid", type=int, default=100, help="grid points per axis")
     p.add_argument("--alpha-range", nargs=2, type=float, default=[0.0, math.pi])

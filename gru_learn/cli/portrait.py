@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import matplotlib.pyplot as plt
 
-from gru_learn.cli.common import ArgumentParser, parse_assignments, write_json_atomic
+from gru_learn.cli.common import ArgumentParser, description, parse_assignments, write_json_atomic
 from gru_learn.dynamics import analyze_vector_field, classify_1d
 from gru_learn.errors import UserError
 from gru_learn.plotting import flow_1d, phase_portrait
@@ -16,7 +16,7 @@ from gru_learn.presets import PRESETS, build_preset, preset_parameters
 
 
 def parser() -> ArgumentParser:
-    p = ArgumentParser(prog="gru_learn portrait", description=__doc__.splitlines()[0])
+    p = ArgumentParser(prog="gru_learn portrait", description=description(__doc__))
     p.add_argument("--preset", required=True, choices=sorted(PRESETS))
     p.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
                    help="override a preset parameter (repeatable)")

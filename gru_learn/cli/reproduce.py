@@ -6,12 +6,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from gru_learn.cli.common import ArgumentParser
+from gru_learn.cli.common import ArgumentParser, description
 
 
 def main(argv: list[str]) -> int:
     parser = ArgumentParser(prog="python -m gru_learn reproduce",
-                            description=__doc__.splitlines()[0])
+                            description=description(__doc__))
     parser.add_argument("--out", type=Path, default=Path("logs/reproduce"),
                         help="output folder (default: logs/reproduce)")
     parser.add_argument("--quick", action="store_true",

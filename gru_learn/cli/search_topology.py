@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import matplotlib.pyplot as plt
 
-from gru_learn.cli.common import ArgumentParser, write_json_atomic
+from gru_learn.cli.common import ArgumentParser, description, write_json_atomic
 from gru_learn.dynamics import analyze_vector_field
 from gru_learn.errors import UserError
 from gru_learn.plotting import phase_portrait
@@ -18,7 +18,7 @@ from gru_learn.topology_search import BOX, Target, cell_from_theta, search, thet
 
 
 def parser() -> ArgumentParser:
-    p = ArgumentParser(prog="gru_learn search-topology", description=__doc__.splitlines()[0])
+    p = ArgumentParser(prog="gru_learn search-topology", description=description(__doc__))
     p.add_argument("--min-fixed-points", type=int, default=None)
     p.add_argument("--sinks", type=int, default=None, help="exact number of sinks")
     p.add_argument("--saddles", type=int, default=None, help="exact number of saddles")
