@@ -1,5 +1,6 @@
-"""``python -m gru_learn compare``: train a grid of GRUs (systems x hidden sizes x seeds) as
-vectorised ensembles and compare their losses, as the paper's Fig 12.
+"""``python -m gru_learn compare``: train a grid of GRUs (systems x hidden sizes x seeds), with
+the paper's setting as vectorised ensembles or with a training method of ``fit``, and compare
+their losses, as the paper's Fig 12.
 
 Options are typed (jsonargparse): the grid lists, ``gru_learn.sweep.TrainSettings``' fields
 (training and the training method) and, under ``data``, TrajectoryDataModule's options; a YAML
