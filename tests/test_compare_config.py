@@ -110,6 +110,10 @@ def test_options_after_config_override_it_and_old_spellings_work(in_tmp: Path) -
     before = parse(["--epochs", "500", "--config", str(ROOT / "configs/compare/fig12.yaml")])
     assert build_grid(before)[0].settings.epochs == 4000
     assert normalize_argv(["--seeds", "0", "1", "--force"]) == ["--seeds", "[0, 1]", "--force"]
+    # one value after "=", as argparse took it before the typed parser
+    one = build_grid(parse(["--seeds=3", "--systems=fhn", "--hidden-sizes=2", "--seeds=[4]"]))
+    assert one[0].systems == ("fhn",) and one[0].hidden_sizes == (2,) and one[0].seeds == (4,)
+    assert build_grid(parse(["--seeds=3"]))[0].seeds == (3,)
 
 
 def test_the_defaults_are_the_papers_setting_and_train_vectorised() -> None:

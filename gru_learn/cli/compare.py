@@ -134,6 +134,8 @@ def normalize_argv(argv: list[str]) -> list[str]:
             continue
         name, eq, value = arg[2:].partition("=")
         name = f"data.{DATA_ALIASES[name]}" if name in DATA_ALIASES else name.replace("-", "_")
+        if name in GRID_OPTIONS and eq and not value.lstrip().startswith("["):
+            value = f"[{value}]"  # --seeds=3: one value, as argparse's nargs="+" took it
         out.append(f"--{name}{eq}{value}")
         if name in GRID_OPTIONS and not eq:
             words = []
