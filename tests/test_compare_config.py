@@ -91,6 +91,12 @@ def test_a_bad_type_is_one_line(where: str, key: str, in_tmp: Path, capsys) -> N
     assert not (in_tmp / "out").exists()
 
 
+def test_the_batch_size_hint_is_only_for_data_batch_size(in_tmp: Path, capsys) -> None:
+    hint = "give it at the top level"
+    assert hint in one_line_error(["--data.batch_size", "3", "--out", "out"], capsys)
+    assert hint not in one_line_error(["--batch_size", "abc", "--out", "out"], capsys)
+
+
 def test_options_after_config_override_it_and_old_spellings_work(in_tmp: Path) -> None:
     cfg = parse(["--config", str(ROOT / "configs/compare/fig12.yaml"), "--epochs", "500",
                  "--hidden-sizes", "2", "8", "--n-train", "16", "--data-seed", "3",

@@ -151,7 +151,7 @@ def normalize_argv(argv: list[str]) -> list[str]:
 def _one_line(error: BaseException) -> str:
     """A parser error as one line, with a hint where a key moved."""
     message = " ".join(line.strip() for line in str(error).splitlines() if line.strip())
-    if "batch_size" in message:
+    if "data.batch_size" in message or ("'data'" in message and "batch_size" in message):
         message += " (batch_size is a training option in compare: give it at the top level, " \
                    "not under data)"
     return message[:400]
