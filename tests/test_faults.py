@@ -428,6 +428,39 @@ def test_atomic_writes_reach_the_disk_before_and_after_the_rename(
     assert events[-3].startswith("fsync .a.json" + TMP_MARK)
 
 
+def test_fit_writes_its_checkpoints_atomically_beside_the_target(
+        in_tmp: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """last.ckpt is written to a temporary in its own folder, flushed, renamed onto the
+    target, and the folder flushed (Lightning's own moves a file from the system temp folder:
+    a copy into the target across file systems). The temporary of a run killed while saving
+    (in its own run folder) is removed by the next run."""
+    from gru_learn.atomic import _host
+
+    killed = in_tmp / "logs/fhn/version_0/checkpoints"
+    killed.mkdir(parents=True)
+    (killed / f".last.ckpt{TMP_MARK}{dead_pid()}.{_host()}-x.ckpt").write_bytes(b"half")
+    events: list[str] = []
+    real_fsync, real_replace = os.fsync, os.replace
+
+    def fsync(fd: int) -> None:
+        events.append(f"fsync {Path(os.readlink(f'/proc/self/fd/{fd}')).name}" if LINUX else "")
+        real_fsync(fd)
+
+    def replace(a: str, b: str) -> None:
+        same = Path(a).resolve().parent == Path(b).resolve().parent
+        events.append(f"replace {same} {Path(b).name}")
+        real_replace(a, b)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    monkeypatch.setattr(os, "replace", replace)
+    assert gru_main([*FIT, "--trainer.max_epochs=3", "--test_after_fit=false"]) == 0
+    i = events.index("replace True last.ckpt")
+    if LINUX:
+        assert events[i - 1].startswith("fsync .last.ckpt" + TMP_MARK), events[i - 2:i + 2]
+        assert events[i + 1] == "fsync checkpoints"
+    assert stray(in_tmp) == []
+
+
 def descendants(pid: int) -> list[int]:
     found, todo = [], [pid]
     while todo:

@@ -18,8 +18,10 @@ from jsonargparse import ArgumentError
 from lightning.pytorch.callbacks import Callback, ModelCheckpoint, ProgressBar
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 from lightning.pytorch.loggers import TensorBoardLogger
+from lightning.pytorch.plugins.io import TorchCheckpointIO
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 
+from gru_learn.atomic import atomic_path, remove_stale_temporaries
 from gru_learn.callbacks import DynamicsAnalysis, EpochProgressBar, LastCheckpoint
 from gru_learn.checkpoint_io import check_fits, read_checkpoint
 from gru_learn.data import _SplitDataModule
@@ -41,6 +43,7 @@ def trainer_defaults() -> dict[str, Any]:
         # every 50 epochs keeps that under a tenth of the time and still draws 80 points
         "check_val_every_n_epoch": 50,
         "log_every_n_steps": 1,
+        "plugins": [{"class_path": "gru_learn.cli.fit.AtomicCheckpointIO"}],
         "logger": {
             "class_path": "gru_learn.cli.fit.RunLogger",
             "init_args": {"save_dir": AUTO_DIR, "name": AUTO_NAME, "default_hp_metric": False},
@@ -94,6 +97,23 @@ def explicit_model_values(model: dict[str, Any], argv: list[str]) -> dict[str, A
                 if p.default is not inspect.Parameter.empty}
     return {k: v for k, v in model.items()
             if k in named or (k in defaults and v != defaults[k])}
+
+
+class AtomicCheckpointIO(TorchCheckpointIO):
+    """Checkpoints written as every other file of ours (:func:`gru_learn.atomic.atomic_path`):
+    into a temporary beside the target, flushed to disk, renamed onto it, the folder flushed.
+    (Lightning's own writes a temporary in the system's temp folder and ``shutil.move``s it,
+    which copies into the target when the two are on different file systems, a tmpfs /tmp:
+    a kill during that copy leaves a truncated ``last.ckpt``.) Remote paths (``s3://``...)
+    are left to Lightning."""
+
+    def save_checkpoint(self, checkpoint: dict[str, Any], path: Any,
+                        storage_options: Any = None) -> None:
+        if storage_options is not None or "://" in str(path):
+            return super().save_checkpoint(checkpoint, path, storage_options)
+        with atomic_path(path, suffix=".ckpt") as tmp:
+            torch.save(checkpoint, tmp)
+        return None
 
 
 class RunLogger(TensorBoardLogger):
@@ -232,6 +252,8 @@ class GRULearnCLI(LightningCLI):
         # TensorBoardLogger picks its version lazily (max + 1) and creates the folder later:
         # two runs started together would share one. Claim it now and hand it over.
         if getattr(logger, "_version", 0) is None and getattr(logger, "root_dir", None):
+            # checkpoint temporaries of runs killed while saving (in their own run folders)
+            remove_stale_temporaries(logger.root_dir, recursive=True)
             logger._version = claim_version(logger.root_dir)
 
     def before_fit(self) -> None:
