@@ -134,7 +134,8 @@ def phase_portrait(
         fig.suptitle(textwrap.fill(title, 70, break_on_hyphens=False), fontsize=10)
     series = paths[:, -1].numpy()
     for k in range(min(dim, 4)):
-        ax_t.plot(t.numpy() * (time_scale or 1.0), series[:, k], lw=1.0, label=f"h{k + 1}")
+        ax_t.plot(t.numpy() * (time_scale or 1.0), series[:, k], lw=1.0,
+                  label=labels[k] if dim == 2 else f"h{k + 1}")  # 2-D: the axes' names
     ax_t.set_xlabel("time" if time_scale is None else
                     f"time (target units; one GRU step = {time_scale:g})")
     ax_t.legend(fontsize=7, loc="upper right")

@@ -17,6 +17,8 @@ def test_portrait_marks_every_fixed_point(tmp_path):
     labels = ax.get_legend_handles_labels()[1]
     assert set(labels) == {"stable node", "saddle", "unstable node", "x-nullcline",
                            "y-nullcline", "trajectories", "trajectory shown below"}
+    # the time series below names the states as the axes do
+    assert fig.axes[1].get_legend_handles_labels()[1] == ["x", "y"]
     fig.savefig(tmp_path / "p.png")
     plt.close(fig)
 
