@@ -62,6 +62,22 @@ USAGE = ("usage: python -m gru_learn [--import MODULE] {" + ",".join(COMMANDS)
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
+    # SIGTERM like Ctrl-C from the start: importing a command (and --import modules) takes
+    # seconds (torch, Lightning); Lightning commands then install their own handler
+    # (gru_learn.interruption), which prints its own line
+    name = next((a for a in argv if a in COMMANDS), "fit")
+    try:
+        with _sigterm_as_interrupt():
+            return _main(argv)
+    except Terminated:
+        print(f"gru_learn {name}: terminated", file=sys.stderr)
+        return 143
+    except KeyboardInterrupt:
+        print(f"gru_learn {name}: interrupted", file=sys.stderr)
+        return 130
+
+
+def _main(argv: list[str]) -> int:
     try:  # --import MODULE, anywhere: the user's own systems, before any parser sees a name
         argv, modules = split_import_options(argv)
         import_modules(modules)
@@ -82,29 +98,19 @@ def main(argv: list[str] | None = None) -> int:
             print(f"gru_learn: error: unknown command {command!r}; {USAGE}", file=sys.stderr)
             return 2
     try:
-        # SIGTERM like Ctrl-C from here on: importing a command takes seconds (torch,
-        # Lightning); Lightning commands then install their own (gru_learn.interruption)
-        with _sigterm_as_interrupt():
-            try:
-                module = importlib.import_module(f"gru_learn.cli.{COMMANDS[command]}")
-            except ModuleNotFoundError as e:
-                if e.name and e.name.startswith("gru_learn.cli"):
-                    print(f"gru_learn: error: command {command!r} is not available yet",
-                          file=sys.stderr)
-                    return 2
-                raise
-            if command in LIGHTNING_COMMANDS:
-                return int(module.main(argv) or 0)
-            return int(module.main(argv[1:]) or 0)
+        module = importlib.import_module(f"gru_learn.cli.{COMMANDS[command]}")
+    except ModuleNotFoundError as e:
+        if e.name and e.name.startswith("gru_learn.cli"):
+            print(f"gru_learn: error: command {command!r} is not available yet", file=sys.stderr)
+            return 2
+        raise
+    try:
+        if command in LIGHTNING_COMMANDS:
+            return int(module.main(argv) or 0)
+        return int(module.main(argv[1:]) or 0)
     except UserError as e:
         print(f"gru_learn {command}: error: {e}", file=sys.stderr)
         return 2
-    except Terminated:
-        print(f"gru_learn {command}: terminated", file=sys.stderr)
-        return 143
-    except KeyboardInterrupt:
-        print(f"gru_learn {command}: interrupted", file=sys.stderr)
-        return 130
 
 
 if __name__ == "__main__":
