@@ -27,8 +27,9 @@ def in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return tmp_path
 
 
-def run_cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
-    """``python -m gru_learn ARGS`` in a subprocess, as a user would run it."""
+def run_cli(*args: str, cwd: Path, timeout: float = 300) -> subprocess.CompletedProcess:
+    """``python -m gru_learn ARGS`` in a subprocess, as a user would run it; ``timeout`` only
+    guards against a hang (it is no speed check)."""
     env = {**os.environ, "PYTHONWARNINGS": "ignore"}
     return subprocess.run([sys.executable, "-m", "gru_learn", *args], cwd=cwd, env=env,
-                          capture_output=True, text=True, timeout=300)
+                          capture_output=True, text=True, timeout=timeout)

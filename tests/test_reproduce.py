@@ -12,7 +12,7 @@ from tests.conftest import run_cli
 
 @pytest.mark.slow
 def test_reproduce_quick_writes_figures_and_a_filled_report(in_tmp: Path) -> None:
-    r = run_cli("reproduce", "--out", "rep", "--quick", cwd=in_tmp)
+    r = run_cli("reproduce", "--out", "rep", "--quick", cwd=in_tmp, timeout=1200)
     assert r.returncode == 0, r.stderr[-2000:]
     out = in_tmp / "rep"
     for name in ("fig1_fig1a", "fig1_fig1b", "fig1_fig1c", "fig2a", "fig3a",
