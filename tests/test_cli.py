@@ -274,6 +274,15 @@ def test_default_root_dir_moves_the_logs(in_tmp: Path) -> None:
     assert "save_dir: elsewhere" in (run / "config.yaml").read_text()
 
 
+def test_fit_without_checkpointing(in_tmp: Path) -> None:
+    """--trainer.enable_checkpointing=false: Lightning refuses checkpoint callbacks, so the
+    defaults must drop theirs (it was a traceback); the run trains and writes no checkpoint."""
+    assert fit_main(["fit", "--trainer.max_epochs=2", "--trainer.enable_checkpointing=false",
+                     *TINY]) == 0
+    run = in_tmp / "logs" / "fhn" / "version_0"
+    assert list(run.glob("events.out.*")) and not (run / "checkpoints").exists()
+
+
 @pytest.mark.slow
 def test_shipped_configs_work_from_a_built_wheel(tmp_path: Path) -> None:
     """Not editable: the wheel's own copy of configs/ is what fit and reproduce read."""

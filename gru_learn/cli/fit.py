@@ -15,7 +15,7 @@ from typing import Any
 
 import torch
 from jsonargparse import ArgumentError
-from lightning.pytorch.callbacks import Callback, ModelCheckpoint, ProgressBar
+from lightning.pytorch.callbacks import Callback, Checkpoint, ModelCheckpoint, ProgressBar
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 from lightning.pytorch.loggers import TensorBoardLogger
 from lightning.pytorch.plugins.io import TorchCheckpointIO
@@ -236,6 +236,11 @@ class GRULearnCLI(LightningCLI):
         if config.trainer.enable_progress_bar is False:
             self.trainer_defaults["callbacks"] = [
                 c for c in self.trainer_defaults["callbacks"] if not isinstance(c, ProgressBar)]
+        if config.trainer.enable_checkpointing is False:
+            # no checkpoint callbacks (Lightning refuses them); a signal then stops at once,
+            # with nothing to resume from (StopOnSignal is one of them)
+            self.trainer_defaults["callbacks"] = [
+                c for c in self.trainer_defaults["callbacks"] if not isinstance(c, Checkpoint)]
 
     def _start_run(self) -> None:
         """Validate every input the run reads (data splits, checkpoint against model and data),
