@@ -89,48 +89,52 @@ def train_forecaster(
     """
     # the linear alpha schedule runs over the trainer's max_epochs; there is no trainer here
     model._max_epochs = lambda: epochs  # noqa: SLF001
-    opt = make_adam(model.parameters(), model.hparams.lr)
-    sched = make_scheduler(opt, model.hparams.lr_schedule, epochs)
-    if model.hparams.readout_init == "data":
-        model.init_readout_from(train)
-    train_loss = torch.full((epochs,), math.nan)
-    val_epochs = validation_epochs(epochs, val_every)
-    val_row = {e: i for i, e in enumerate(val_epochs)}
-    val_loss = torch.full((len(val_epochs),), math.nan)
-    diverged_at = -1
-    last_finite = [p.detach().clone() for p in model.parameters()]
-    bar = EpochBar(progress, epochs, "1 run")
-    model.train()
-    for epoch in range(epochs):
-        total, count = 0.0, 0
-        for batch in _batches(train, batch_size, data_seed, epoch):
-            opt.zero_grad(set_to_none=True)
-            loss = model.training_loss(batch, epoch)
-            if not torch.isfinite(loss):
-                diverged_at = epoch
+    bar: EpochBar | None = None
+    try:
+        opt = make_adam(model.parameters(), model.hparams.lr)
+        sched = make_scheduler(opt, model.hparams.lr_schedule, epochs)
+        if model.hparams.readout_init == "data":
+            model.init_readout_from(train)
+        train_loss = torch.full((epochs,), math.nan)
+        val_epochs = validation_epochs(epochs, val_every)
+        val_row = {e: i for i, e in enumerate(val_epochs)}
+        val_loss = torch.full((len(val_epochs),), math.nan)
+        diverged_at = -1
+        last_finite = [p.detach().clone() for p in model.parameters()]
+        bar = EpochBar(progress, epochs, "1 run")
+        model.train()
+        for epoch in range(epochs):
+            total, count = 0.0, 0
+            for batch in _batches(train, batch_size, data_seed, epoch):
+                opt.zero_grad(set_to_none=True)
+                loss = model.training_loss(batch, epoch)
+                if not torch.isfinite(loss):
+                    diverged_at = epoch
+                    break
+                with torch.no_grad():
+                    last_finite = [p.detach().clone() for p in model.parameters()]
+                loss.backward()
+                if gradient_clip_val:
+                    torch.nn.utils.clip_grad_norm_(model.parameters(), gradient_clip_val)
+                opt.step()
+                total += float(loss.detach()) * len(batch)
+                count += len(batch)
+            if diverged_at >= 0:
+                with torch.no_grad():  # the parameters whose loss was the last finite one
+                    for p, v in zip(model.parameters(), last_finite, strict=True):
+                        p.copy_(v)
                 break
-            with torch.no_grad():
-                last_finite = [p.detach().clone() for p in model.parameters()]
-            loss.backward()
-            if gradient_clip_val:
-                torch.nn.utils.clip_grad_norm_(model.parameters(), gradient_clip_val)
-            opt.step()
-            total += float(loss.detach()) * len(batch)
-            count += len(batch)
-        if diverged_at >= 0:
-            with torch.no_grad():  # the parameters whose loss was the last finite one
-                for p, v in zip(model.parameters(), last_finite, strict=True):
-                    p.copy_(v)
-            break
-        train_loss[epoch] = total / count
-        if sched is not None:
-            sched.step()
-        if val is not None and len(val) and epoch in val_row:
-            with torch.no_grad():
-                val_loss[val_row[epoch]] = model.loss(val)
-        bar.update(epoch, float(train_loss[epoch]))
-    bar.close()
-    del model._max_epochs  # noqa: SLF001 - back to the class's (a later Trainer's max_epochs)
+            train_loss[epoch] = total / count
+            if sched is not None:
+                sched.step()
+            if val is not None and len(val) and epoch in val_row:
+                with torch.no_grad():
+                    val_loss[val_row[epoch]] = model.loss(val)
+            bar.update(epoch, float(train_loss[epoch]))
+    finally:  # also when training raises: the model must not keep this override
+        if bar is not None:
+            bar.close()
+        del model._max_epochs  # noqa: SLF001 - back to the class's (a Trainer's max_epochs)
     return {"train_loss": train_loss, "val_epochs": torch.tensor(val_epochs, dtype=torch.long),
             "val_loss": val_loss, "diverged_at": diverged_at, "alpha": float(model.alpha)}
 

@@ -216,6 +216,23 @@ def test_the_plain_loop_stops_a_diverging_run_at_its_last_finite_parameters() ->
     assert curves["val_loss"].isnan().all()  # no validation after the divergence
 
 
+def test_the_plain_loop_leaves_the_model_as_it_found_it_when_training_raises() -> None:
+    """The loop overrides the model's max-epochs lookup (the alpha schedule's horizon) while it
+    runs; an exception (Ctrl-C) must not leave the override on a model used afterwards."""
+    dm = TrajectoryDataModule("fhn", **TINY_DATA)
+    dm.setup()
+    model = GRUForecaster(hidden_size=2, forcing="generalized", forcing_alpha=0.5,
+                          forcing_alpha_schedule="linear", forcing_alpha_final=0.0)
+
+    def interrupted(batch, epoch):
+        raise KeyboardInterrupt
+
+    model.training_loss = interrupted
+    with pytest.raises(KeyboardInterrupt):
+        train_forecaster(model, dm.splits["train"], 7)
+    assert "_max_epochs" not in vars(model)
+
+
 def test_a_method_grid_trains_loads_and_resumes(in_tmp: Path, capsys) -> None:
     assert compare_main(METHOD) == 0
     out = in_tmp / "out"
