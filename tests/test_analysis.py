@@ -452,3 +452,23 @@ def test_topology_match_counts_points_by_unstable_directions() -> None:
     unlike = signature(result(point("saddle", 1, 16)))
     ok, reason = topology_match(unlike, target)
     assert not ok and "points with 1 unstable direction: learned 1, target 0" in reason
+
+
+def test_data_from_a_file_gets_every_comparison_number(tmp_path: Path) -> None:
+    """Without a simulator (FileDataModule) the spectra compare the test series with the
+    rollout over the same steps; d_h used to fail in every such analysis (spectra of 31 and
+    of ~1000 steps)."""
+    from gru_learn.data import FileDataModule
+
+    t = np.arange(60) * 0.5
+    phase = np.random.default_rng(0).uniform(0, 2 * np.pi, size=(12, 1))
+    x = np.stack([np.cos(t + phase), np.sin(t + phase)], axis=-1).astype(np.float32)
+    np.savez(tmp_path / "d.npz", trajectories=x)
+    dm = FileDataModule(str(tmp_path / "d.npz"), horizon=20, val_fraction=0.2,
+                        test_fraction=0.2)
+    torch.manual_seed(0)
+    s = analyze(GRUForecaster(hidden_size=2, obs_dim=2), dm,
+                AnalysisConfig(n_initial=4, long_steps=200), figures=False).summary
+    assert "d_h" not in s["errors"], s["errors"]
+    assert math.isfinite(s["comparison"]["d_h"]) and 0 <= s["comparison"]["d_h"] <= 1
+    assert math.isfinite(s["comparison"]["d_stsp"])

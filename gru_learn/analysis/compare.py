@@ -323,7 +323,12 @@ def analyze(model: GRUForecaster, dm: _SplitDataModule, config: AnalysisConfig |
     true_stats = truth_long[:, drop + 1:] if truth_long is not None else test
     gen_stats = gen_obs[:, drop:]
     comp["d_stsp"] = rec("d_stsp", lambda: state_space_divergence(true_stats, gen_stats))
-    comp["d_h"] = rec("d_h", lambda: power_spectrum_distance(true_stats, gen_stats))
+    if truth_long is None:  # data without a simulator (a file): spectra over the test series'
+        t_len = min(test.shape[1] - 1, gen_obs.shape[1])  # length, which the spectra must share
+        spectra = (test[: len(gen_obs), 1:t_len + 1], gen_obs[:, :t_len])
+    else:
+        spectra = (true_stats, gen_stats)
+    comp["d_h"] = rec("d_h", lambda: power_spectrum_distance(*spectra))
     comp["test_mse"] = _test_mse(gen_obs, test, truth_long, horizon)
     summary = {"learned": learned, "target": target, "comparison": comp,
                "time_unit": f"target time units; one GRU step = dt = {dt}",
