@@ -619,10 +619,18 @@ def _fig9_figures(out: Path, found: dict[str, Any], prec: dict[bool, Any]) -> No
             both = torch.cat([o["back"].flip(0), o["path"]]).numpy()
             ax.plot(both[:, 0], both[:, 1], "k", lw=1.5)
             ax.plot(*o["h0"], "ko", ms=4)
+        names = {"stable_node": "stable node", "saddle": "saddle",
+                 "non_hyperbolic": "the cluster (non-hyperbolic at this scale)"}
         for p in v["portrait"]:
             style = {"stable_node": "ko", "saddle": "rX", "non_hyperbolic": "yD"}.get(
                 p["kind"], "b^")
-            ax.plot(*p["h"], style, ms=8, mec="k")
+            ax.plot(*p["h"], style, ms=8, mec="k", label=names.get(p["kind"], p["kind"]))
+        ax.plot([], [], "k", lw=1.5, label="a homoclinic-like orbit (C/D below)")
+        ax.plot([], [], "ko", ms=4, label="its marked start")
+        handles, labels = ax.get_legend_handles_labels()
+        unique = dict(zip(labels, handles, strict=True))  # one entry per kind
+        ax.legend(unique.values(), unique.keys(), fontsize=7, ncol=2, loc="upper center",
+                  bbox_to_anchor=(0.5, -0.1), frameon=False)
         ax.set(xlim=(-1, 1), ylim=(-1, 1), aspect="equal", xlabel="x", ylabel="y",
                title=f"{label}: preset {name}, {reg.count} homoclinic-like "
                f"region{'' if reg.count == 1 else 's'} (shaded)")
