@@ -465,7 +465,7 @@ def _cluster_precision(out: Path) -> list[Claim]:
         and dist["float32"] > 0.3 * d,
         "float64 follows the 40-digit orbit into the sink; in float32 f is rounding noise "
         "inside the cluster, so the four points act as one (the fig9a/fig9b orbits: row "
-        "'Fig 9 (precision)' of step fig9)"))
+        "'Fig 9 (precision, fig9a)' of step fig9)"))
     return claims
 
 
