@@ -44,9 +44,17 @@ COMPARE = ["compare", "--systems", "fhn", "--hidden-sizes", "2", "3", "--seeds",
 
 
 # --- helpers -------------------------------------------------------------------------------
+def _sigint_as_in_a_terminal() -> None:
+    """The child's SIGINT at its default, as a command typed in a terminal has it: a test run
+    started in the background (``cmd &`` in a script, nohup) inherits SIGINT ignored, and an
+    ignored SIGINT stays ignored by design."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def start(args: list[str], cwd: Path) -> subprocess.Popen:
     return subprocess.Popen([sys.executable, "-m", "gru_learn", *args], cwd=cwd, env=ENV,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=_sigint_as_in_a_terminal if LINUX else None)
 
 
 def children(pid: int) -> list[int]:
