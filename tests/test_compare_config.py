@@ -122,6 +122,26 @@ def test_options_after_config_override_it_and_old_spellings_work(in_tmp: Path) -
     assert build_grid(parse(["--seeds=3"]))[0].seeds == (3,)
 
 
+def test_a_data_yaml_sets_the_data_options_and_help_says_so(in_tmp: Path) -> None:
+    """``--data FILE`` (and ``data: FILE`` inside --config) loads the data options; the file's
+    ``__path__`` that jsonargparse records must not reach TrajectoryDataModule, and --help
+    describes the option instead of jsonargparse's generic "Path to a configuration file"."""
+    from gru_learn.cli.compare import parser
+
+    (in_tmp / "data.yaml").write_text("n_train: 16\nhorizon: 6\n")
+    (in_tmp / "top.yaml").write_text("systems: [fhn]\ndata: data.yaml\n")
+    for argv in (["--data", "data.yaml", "--data.n_val", "4"],
+                 ["--config", "top.yaml", "--data.n_val", "4"]):
+        data = build_grid(parse(argv))[0].settings.data
+        assert set(data) == set(inspect.signature(TrajectoryDataModule).parameters) - {
+            "system", "batch_size"}  # no __path__
+        assert (data["n_train"], data["horizon"], data["n_val"]) == (16, 6, 4)
+        sweep.data_module("fhn", build_grid(parse(argv))[0].settings)  # builds
+    text = " ".join(parser().format_help().split())
+    assert "--data CONFIG YAML file (or inline mapping) with the data options" in text
+    assert "Path to a configuration file" not in text
+
+
 def test_the_defaults_are_the_papers_setting_and_train_vectorised() -> None:
     """TrainSettings' method options default to GRUForecaster's (the paper's setting), and
     those settings take the fast path; any method option leaves it."""

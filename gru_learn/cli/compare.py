@@ -110,6 +110,11 @@ def parser() -> jsonargparse.ArgumentParser:
                            or "GRUForecaster option (see its docstring)")
     p.add_class_arguments(TrajectoryDataModule, "data", skip=DATA_SKIP,
                           help="data options shared by every run of a system")
+    # jsonargparse adds --data (a YAML file or inline mapping of the data options) with a
+    # fixed generic help; say what it loads
+    next(a for a in p._actions if a.option_strings == ["--data"]).help = (
+        "YAML file (or inline mapping) with the data options below; --data.* after it "
+        "override it")
     p.add_argument("--out", type=str, default=DEFAULTS["out"], help=HELP["out"])
     p.add_argument("--workers", type=int, default=1, help=HELP["workers"])
     p.add_argument("--backend", type=Literal[BACKENDS], default="local", help=HELP["backend"])
@@ -171,7 +176,8 @@ def parse(argv: list[str]) -> jsonargparse.Namespace:
 def build_grid(cfg: jsonargparse.Namespace) -> tuple[Grid, Path]:
     """The grid from the parsed options (defaults < config file < later options)."""
     fields = {f.name: cfg[f.name] for f in dataclasses.fields(TrainSettings) if f.name != "data"}
-    data = cfg["data"].as_dict() if cfg.get("data") is not None else {}
+    # strip_meta: a data YAML (--data FILE, or data: FILE in --config) records its __path__
+    data = jsonargparse.strip_meta(cfg["data"]).as_dict() if cfg.get("data") is not None else {}
     grid = Grid(tuple(cfg.systems), tuple(cfg.hidden_sizes), tuple(cfg.seeds),
                 TrainSettings(**fields, data=data))
     grid.check()
