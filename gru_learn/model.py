@@ -4,6 +4,7 @@ GRU forward, read out affinely, and fit the whole horizon (paper Section 5, Eq 1
 from __future__ import annotations
 
 import inspect
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Literal
@@ -277,8 +278,31 @@ class GRUForecaster(L.LightningModule):
 
     def on_train_start(self) -> None:
         dm = getattr(self.trainer, "datamodule", None)
-        if self.hparams.readout_init == "data" and self.global_step == 0 and dm is not None:
-            self.init_readout_from(dm.splits["train"])
+        if dm is not None and self.global_step == 0:
+            self.warn_inert_options(dm.splits["train"].shape[1] - 1)
+            if self.hparams.readout_init == "data":
+                self.init_readout_from(dm.splits["train"])
+
+    def inert_options(self, horizon: int) -> list[str]:
+        """The training-method options that cannot act on training sequences of ``horizon``
+        prediction steps T, one line each: a curriculum with ``curriculum_start >= T``
+        (:meth:`horizon_at` is T at every epoch) and forcing with ``forcing_interval >= T``
+        (:func:`forced_forecast` forces only at k = tau, 2 tau, ... < T)."""
+        hp, out = self.hparams, []
+        if hp.curriculum_start is not None and hp.curriculum_start >= horizon:
+            out.append(f"curriculum_start={hp.curriculum_start} is not below the training "
+                       f"horizon of {horizon} steps: no curriculum (the whole horizon from "
+                       f"epoch 0)")
+        if hp.forcing != "none" and hp.forcing_interval >= horizon:
+            out.append(f"forcing_interval={hp.forcing_interval} is not below the training "
+                       f"horizon of {horizon} steps: no step is forced (free running)")
+        return out
+
+    def warn_inert_options(self, horizon: int) -> None:
+        """A UserWarning per :meth:`inert_options` line (old configs still train; the option
+        just does nothing), at the start of training by ``fit`` and by the plain loop."""
+        for message in self.inert_options(horizon):
+            warnings.warn(message, UserWarning, stacklevel=2)
 
     def alpha_at(self, epoch: int) -> float:
         """The forcing strength at ``epoch``: 1 for sparse forcing, GTF's scheduled alpha."""

@@ -9,7 +9,9 @@ the horizon curriculum of docs/reconstruction.md), its gradient is clipped to a 
 ``gradient_clip_val`` when given (Lightning's ``gradient_clip_algorithm="norm"``) and Adam
 (:func:`~gru_learn.model.make_adam`) steps; the learning-rate schedule
 (:func:`~gru_learn.model.make_scheduler` over E epochs) steps once an epoch. With
-``readout_init="data"`` the readout is set from the training split first. A non-finite loss
+``readout_init="data"`` the readout is set from the training split first; a curriculum or
+forcing interval that cannot act on the split's horizon is a warning
+(:meth:`~gru_learn.model.GRUForecaster.inert_options`), as in ``fit``. A non-finite loss
 stops training with the parameters of the last finite one, as ``fit`` does.
 
 Used by ``compare`` for every grid whose method is not the paper's (the paper's trains as the
@@ -91,6 +93,7 @@ def train_forecaster(
     model._max_epochs = lambda: epochs  # noqa: SLF001
     bar: EpochBar | None = None
     try:
+        model.warn_inert_options(train.shape[1] - 1)
         opt = make_adam(model.parameters(), model.hparams.lr)
         sched = make_scheduler(opt, model.hparams.lr_schedule, epochs)
         if model.hparams.readout_init == "data":

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import lightning as L
 import pytest
 import torch
@@ -75,3 +77,66 @@ def test_bad_model_arguments(kw: dict) -> None:
 
     with pytest.raises(UserError):
         GRUForecaster(**kw)
+
+
+# (options, whether they cannot act on 6-step training sequences)
+INERT = [({"curriculum_start": 6}, True), ({"curriculum_start": 9}, True),
+         ({"curriculum_start": 5}, False),
+         ({"forcing": "sparse", "forcing_interval": 6}, True),
+         ({"forcing": "generalized", "forcing_alpha": 0.5, "forcing_interval": 7}, True),
+         ({"forcing": "sparse", "forcing_interval": 5}, False),
+         ({"forcing": "generalized", "forcing_alpha": 0.5, "forcing_interval": 1}, False)]
+
+
+def _inert_warnings(record: list) -> list[str]:
+    return [str(w.message) for w in record if "training horizon" in str(w.message)]
+
+
+@pytest.mark.parametrize("kw, inert", INERT)
+def test_an_option_that_cannot_act_on_the_horizon_warns_in_the_plain_loop(
+        kw: dict, inert: bool) -> None:
+    """The warning fires exactly where the option changes nothing: where the training loss
+    (epoch 0, curriculum or forcing) equals the plain free-running loss."""
+    from gru_learn.training_loop import train_forecaster
+
+    torch.manual_seed(0)
+    m = GRUForecaster(hidden_size=2, **kw).double()
+    x = data(T=6)
+    m._max_epochs = lambda: 1
+    acts = not torch.allclose(m.training_loss(x, 0), m.loss(x), rtol=1e-12, atol=0)
+    del m._max_epochs
+    assert acts != inert
+    with warnings.catch_warnings(record=True) as record:
+        warnings.simplefilter("always")
+        train_forecaster(m, x, 1)
+    found = _inert_warnings(record)
+    assert len(found) == inert
+    if inert:
+        assert "\n" not in found[0] and str(6) in found[0]
+        assert ("curriculum_start" if "curriculum_start" in kw else "forcing_interval") \
+            in found[0]
+    # the interval means nothing without forcing: no warning
+    assert GRUForecaster(forcing_interval=50).inert_options(6) == []
+
+
+class Split(L.LightningDataModule):
+    def __init__(self, x: torch.Tensor) -> None:
+        super().__init__()
+        self.splits = {"train": x}
+
+    def train_dataloader(self):
+        return torch.utils.data.DataLoader([self.splits["train"]], batch_size=None)
+
+
+@pytest.mark.parametrize("start, inert", [(6, True), (5, False)])
+def test_fit_warns_at_train_start_for_a_curriculum_that_cannot_act(
+        start: int, inert: bool, tmp_path) -> None:
+    torch.manual_seed(0)
+    trainer = L.Trainer(max_epochs=1, logger=False, enable_progress_bar=False,
+                        enable_model_summary=False, enable_checkpointing=False,
+                        default_root_dir=tmp_path)
+    with warnings.catch_warnings(record=True) as record:
+        warnings.simplefilter("always")
+        trainer.fit(GRUForecaster(hidden_size=2, curriculum_start=start),
+                    datamodule=Split(data(T=6).float()))
+    assert len(_inert_warnings(record)) == inert
