@@ -1,6 +1,7 @@
 """compare --analyze read dynamically: per (system, size) aggregation of the analyses' graded
 topology verdicts, coverage, drift time, d_stsp and d_h over seeds, with failed and missing
-analyses counted; the figure's panels; analyses in a worker pool; one real tiny grid."""
+analyses counted; the figure's panels; analyses in a worker pool; one real tiny grid. A model
+trained as the map is compared with a flow by its map's unstable directions (Lorenz-63's C+-)."""
 
 from __future__ import annotations
 
@@ -10,8 +11,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
+from scipy.linalg import expm
 
 from gru_learn import sweep
+from gru_learn.analysis import analyze
+from gru_learn.analysis.core import signature
+from gru_learn.analysis.network import as_map
 from gru_learn.cli.compare import (
     aggregate_dynamics,
     fig12,
@@ -20,6 +26,12 @@ from gru_learn.cli.compare import (
     summarize,
 )
 from gru_learn.cli.compare import main as compare_main
+from gru_learn.data import TrajectoryDataModule
+from gru_learn.dynamics import find_fixed_points, gru_jacobian
+from gru_learn.dynamics.analyze import DynamicsResult
+from gru_learn.dynamics.fixed_points import FixedPointResult
+from gru_learn.gru import GRUCell
+from gru_learn.model import GRUForecaster
 from gru_learn.sweep import Grid, TrainSettings
 
 TINY = ["--n-train", "16", "--n-val", "4", "--n-test", "4", "--horizon", "6"]
@@ -173,3 +185,87 @@ def test_real_tiny_grid_with_analysis(in_tmp: Path, capsys) -> None:
     assert g["analysed"] == 1 and sum(g["verdicts"].values()) == 1
     assert 0.0 <= g["slow_coverage"]["mean"] <= 1.0
     assert (in_tmp / "out/fig12_ring.png").stat().st_size > 10_000
+
+
+
+# --- a model trained as the map is read as the map: Lorenz-63's saddle-foci ---------------------
+SIGMA, RHO, BETA, LORENZ_DT = 10.0, 28.0, 8.0 / 3.0, 0.05
+C_LORENZ = math.sqrt(BETA * (RHO - 1))
+LORENZ_POINTS = {"C+": np.array([C_LORENZ, C_LORENZ, RHO - 1]),
+                 "C-": np.array([-C_LORENZ, -C_LORENZ, RHO - 1]), "origin": np.zeros(3)}
+
+
+def lorenz_jacobian(x: np.ndarray) -> np.ndarray:
+    """The Lorenz-63 Jacobian at x, written out by hand (independent of gru_learn.systems)."""
+    return np.array([[-SIGMA, SIGMA, 0.0],
+                     [RHO - x[2], -1.0, -x[0]],
+                     [x[1], x[0], -BETA]])
+
+
+def gru_with_map_jacobian(m: np.ndarray, input_size: int = 0) -> GRUCell:
+    """A GRU (input weights zero) with a fixed point at h = 0 whose map h -> h + f(h) has
+    Jacobian m there: r = sigmoid(40) ~ 1, z = sigmoid(-40) ~ 0, n = tanh(W_hn (r h)), so the
+    map's Jacobian z I + (1 - z) r W_hn is W_hn = m to 1e-17."""
+    d = len(m)
+    w_hh = torch.zeros(3 * d, d, dtype=torch.float64)
+    w_hh[2 * d:] = torch.as_tensor(m)
+    b_hh = torch.cat([torch.full((d,), 40.0), torch.full((d,), -40.0), torch.zeros(d)]).double()
+    return GRUCell.from_torch_weights(torch.zeros(3 * d, input_size, dtype=torch.float64), w_hh,
+                                      None, b_hh, reset="before")
+
+
+def lorenz_map_gru(point: str, input_size: int = 0) -> tuple[GRUCell, int]:
+    """The GRU whose step is the time-dt map of Lorenz-63 linearised at ``point``
+    (expm(dt A)), and the flow's number of unstable directions there (numpy: Re eig(A) > 0)."""
+    a = lorenz_jacobian(LORENZ_POINTS[point])
+    return (gru_with_map_jacobian(expm(LORENZ_DT * a), input_size),
+            int((np.linalg.eigvals(a).real > 0).sum()))
+
+
+@pytest.mark.parametrize("point", ["C+", "C-", "origin"])
+def test_a_map_of_lorenz_has_the_flows_unstable_directions(point: str) -> None:
+    """Read as the map (``as_map``: what the comparison uses for a discrete model), a GRU whose
+    step is exactly the time-dt map of Lorenz-63 linearised at a fixed point has as many
+    unstable directions there as the flow: C+- = (+-sqrt(b(r-1)), +-sqrt(b(r-1)), r-1) 2 (a
+    pair 0.094 +- 10.19i), the origin 1; and ln|mu| / dt = Re lambda. The ODE reading
+    dh/dt = f(h) calls C+- stable: Re(exp(dt lambda) - 1) = -0.12 < 0."""
+    cell, n_flow = lorenz_map_gru(point)
+    assert n_flow == (1 if point == "origin" else 2)
+    fixed = find_fixed_points(cell.vector_field, [(-1.0, 1.0)] * 3, jac=gru_jacobian(cell),
+                              step=lambda h: cell(None, h))
+    at_zero = [p for p in fixed.fixed_points if float(p.h.norm()) < 1e-8]
+    assert len(at_zero) == 1
+    result = DynamicsResult(fixed=FixedPointResult(at_zero, []), limit_cycles=[],
+                            box=((-1.0, 1.0),) * 3)
+    assert as_map(result).fixed_points[0].n_unstable == n_flow
+    assert signature(as_map(result)).get(f"points_unstable_dims_{n_flow}") == 1
+    lam = np.linalg.eigvals(lorenz_jacobian(LORENZ_POINTS[point]))
+    mu = 1 + at_zero[0].eigenvalues.numpy()
+    np.testing.assert_allclose(np.sort(np.log(np.abs(mu)) / LORENZ_DT), np.sort(lam.real),
+                               atol=1e-8)
+    assert at_zero[0].n_unstable == (1 if point == "origin" else 0)  # the ODE reading
+
+
+def test_the_comparison_reads_a_discrete_model_as_its_map(tmp_path: Path) -> None:
+    """``analyze`` of a discrete-rollout model on Lorenz-63 whose map at its one fixed point
+    is the flow's time-dt map at C+: the verdict counts it as a point with 2 unstable
+    directions (as the target's C+-, found by the toolkit and checked against numpy's
+    count), not as a stable point (the ODE reading, which is kept in ``signature``)."""
+    cell, n_flow = lorenz_map_gru("C+", input_size=3)
+    model = GRUForecaster(hidden_size=3, obs_dim=3, dt=LORENZ_DT, system="lorenz").double()
+    model.cell.load_state_dict(cell.state_dict())
+    with torch.no_grad():
+        model.readout.weight.copy_(torch.eye(3))
+        model.readout.bias.zero_()
+    dm = TrajectoryDataModule(system="lorenz", n_train=4, n_val=2, n_test=4, horizon=29,
+                              cache_dir=str(tmp_path))
+    s = analyze(model, dm, figures=False).summary
+    target = s["target"]["signature"]  # C+- (the origin is outside this small data's box)
+    assert target.get(f"points_unstable_dims_{n_flow}") == 2
+    assert target.get("points_unstable_dims_0", 0) == 0
+    assert s["learned"]["signature_map"] == {**s["learned"]["signature_map"],
+                                             "points_unstable_dims_2": 1, "stable_points": 0}
+    assert s["learned"]["signature"]["stable_points"] == 1  # the ODE reading, kept apart
+    reason = s["comparison"]["topology_reason"]
+    assert "points with 2 unstable directions: learned 1, target 2" in reason
+    assert "stable points" not in reason

@@ -5,7 +5,11 @@ same toolkit and compared in observation space.
 ``learned``, ``target``, ``comparison``, and figures). Everything about the network's
 predictions (closed-loop behaviour and period, test MSE, d_stsp, d_h) uses the model's own
 rollout (the discrete map, or the ODE with the model's method and step); fixed points, cycles
-and attractors are those of the ODE, with the discrete map's stability beside them. A
+and attractors are those of the ODE, with the discrete map's stability beside them. For a model
+trained as the map, the topology verdict counts its fixed points by the map's unstable
+multipliers (``learned.signature_map``): one step is dt of the target's flow, whose multipliers
+are exp(dt lambda), and the ODE reading (Euler, step 1) flips a focus that turns fast per step,
+e.g. Lorenz-63's C+- (see ``as_map``). A
 sub-analysis that fails is recorded with its reason under its key and the rest still runs.
 Times are in the target's units (one GRU step = ``dt``).
 """
@@ -29,7 +33,7 @@ from gru_learn.analysis.core import (
     as_float64,
     signature,
 )
-from gru_learn.analysis.network import analyze_at_input, network_lyapunov
+from gru_learn.analysis.network import analyze_at_input, as_map, network_lyapunov
 from gru_learn.analysis.target import manifold_points, simulate_long, target_period, target_side
 from gru_learn.data import TrajectoryDataModule, _SplitDataModule
 from gru_learn.dynamics.metrics import (
@@ -291,6 +295,12 @@ def analyze(model: GRUForecaster, dm: _SplitDataModule, config: AnalysisConfig |
     # comparison
     comp: dict[str, Any] = {"rollout": rollout["mode"]}
     sig_l = learned["signature"]
+    if rollout["mode"] == "discrete":  # trained as the map: its points are read as the map's
+        sig_l = learned["signature_map"] = signature(as_map(learned_res), point.manifolds)
+    comp["topology_read_as"] = (
+        "fixed points by the map's multipliers |1 + lambda| (the model's rollout: one step = dt"
+        " of the target's flow), cycles and continuous attractors of the ODE"
+        if rollout["mode"] == "discrete" else "the ODE dh/dt = f(h) (the model's rollout)")
     if tside is not None and target_res is not None:
         verdict = rec("topology", lambda: topology_verdict(
             sig_l, tside.summary["signature"], point.manifolds, tside.manifolds, observe,

@@ -18,7 +18,7 @@ learned-versus-target comparison.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import torch
@@ -36,6 +36,7 @@ from gru_learn.dynamics import DynamicsResult, find_fixed_points, find_limit_cyc
 from gru_learn.dynamics.analyze import cycle_starts
 from gru_learn.dynamics.fixed_points import levenberg_marquardt
 from gru_learn.dynamics.lyapunov import flow_lyapunov_max, map_lyapunov_max
+from gru_learn.dynamics.stability import classify
 from gru_learn.gru import GRUCell
 
 ROOT_TOL = 1e-10  # ||f|| of a fixed point (find_fixed_points' default)
@@ -70,6 +71,25 @@ class NetworkPoint:
         out["search"] = self.search
         out["notes"] = out["notes"] + self.notes
         return out
+
+
+def as_map(result: DynamicsResult) -> DynamicsResult:
+    """``result`` with every fixed point classified as a fixed point of the map h -> h + f(h)
+    instead of the ODE dh/dt = f(h): by the map's multipliers mu = 1 + lambda, through the
+    exponents ln(mu) (one per GRU step; Re ln(mu) = ln|mu| > 0 iff |mu| > 1), with
+    :func:`classify`'s tolerances. This is the reading that matches a flow sampled every dt:
+    the time-dt map of dx/dt = F(x) has multipliers exp(dt lambda_F), so its unstable
+    directions are the flow's, whereas the ODE dh/dt = h_{k+1} - h_k (Euler, step 1) shares
+    them only while |dt lambda_F| << 1. A focus turning by omega dt per step has
+    Re lambda = |mu| cos(omega dt) - 1: for Lorenz-63's C+- (0.094 +- 10.19i, dt = 0.05) the
+    map's |mu| = 1.0047 (unstable) is an ODE eigenvalue with Re = -0.12 (stable)."""
+    pts = []
+    for p in result.fixed_points:
+        mu = 1 + p.eigenvalues.to(torch.complex128)
+        st = classify(torch.diag(torch.log(mu.abs().clamp_min(1e-300))
+                                 + 1j * torch.angle(mu)))
+        pts.append(replace(p, kind=st.kind, n_unstable=st.n_unstable))
+    return replace(result, fixed=replace(result.fixed, fixed_points=pts))
 
 
 def _manifold_json(m: Any) -> dict[str, Any]:
