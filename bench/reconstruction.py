@@ -41,7 +41,8 @@ from gru_learn.dynamics.metrics import (
     state_space_divergence_gmm,
     state_space_divergence_reference,
 )
-from gru_learn.model import GRUForecaster, make_adam, make_scheduler
+from gru_learn.model import GRUForecaster
+from gru_learn.training_loop import train_forecaster
 
 F64 = torch.float64
 
@@ -49,8 +50,10 @@ F64 = torch.float64
 def train(system: str, method: dict[str, Any], sys_cfg: dict[str, Any], seed: int,
           cache_dir: str) -> tuple[GRUForecaster, dict[str, Any]]:
     """One run: data (the system's paper setting updated by the method's ``data``), the model
-    (``hidden_size`` and the method's ``model`` options) and a plain Adam loop calling
-    GRUForecaster.training_loss, as ``fit`` does (full batch unless ``batch_size``)."""
+    (``hidden_size`` and the method's ``model`` options), trained by
+    :func:`gru_learn.training_loop.train_forecaster` (the loop ``compare`` uses: full batch
+    unless ``batch_size``, mini-batches drawn from the data seed + epoch as ``fit`` draws them).
+    """
     import lightning as L
 
     data_kw = {**sys_cfg.get("data", {}), **method.get("data", {}), "cache_dir": cache_dir}
@@ -61,33 +64,13 @@ def train(system: str, method: dict[str, Any], sys_cfg: dict[str, Any], seed: in
                 **method.get("model", {})}
     model = GRUForecaster(**model_kw, obs_dim=dm.obs_dim, dt=dm.dt, system=system)
     epochs = int(method.get("epochs", sys_cfg["epochs"]))
-    clip = method.get("gradient_clip_val", sys_cfg.get("gradient_clip_val"))
-    opt = make_adam(model.parameters(), model.hparams.lr)
-    sched = make_scheduler(opt, model.hparams.lr_schedule, epochs)
-    model._max_epochs = lambda: epochs  # noqa: SLF001  (the linear alpha schedule's length)
-    x = dm.splits["train"]
-    if model.hparams.readout_init == "data":
-        model.init_readout_from(x)
-    batch = method.get("batch_size", sys_cfg.get("batch_size"))
-    g = torch.Generator().manual_seed(seed)
-    losses, start = [], time.perf_counter()
-    for epoch in range(epochs):
-        order = torch.randperm(len(x), generator=g) if batch else None
-        parts = [x] if not batch else [x[order[i:i + batch]] for i in range(0, len(x), batch)]
-        for part in parts:
-            opt.zero_grad(set_to_none=True)
-            loss = model.training_loss(part, epoch)
-            if not torch.isfinite(loss):
-                break
-            loss.backward()
-            if clip:
-                torch.nn.utils.clip_grad_norm_(model.parameters(), clip)
-            opt.step()
-        if sched is not None:
-            sched.step()
-        losses.append(float(loss.detach()))
-        if not math.isfinite(losses[-1]):
-            break
+    start = time.perf_counter()
+    curves = train_forecaster(
+        model, dm.splits["train"], epochs,
+        batch_size=method.get("batch_size", sys_cfg.get("batch_size")),
+        gradient_clip_val=method.get("gradient_clip_val", sys_cfg.get("gradient_clip_val")),
+        data_seed=dm.seed)
+    losses = curves["train_loss"].tolist()  # NaN from a diverged epoch on
     with torch.no_grad():
         val = float(model.loss(dm.splits["val"])) if len(dm.splits["val"]) else math.nan
     info = {"epochs": epochs, "train_loss": losses[-1], "val_loss_free_running": val,
