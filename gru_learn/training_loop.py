@@ -26,6 +26,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from gru_learn.data import EpochSeededSampler
 from gru_learn.model import GRUForecaster, make_adam, make_scheduler
 
 
@@ -59,11 +60,13 @@ class EpochBar:
 
 def _batches(train: Tensor, batch_size: int | None, seed: int, epoch: int) -> list[Tensor]:
     """The epoch's batches: the whole split, or mini-batches in a permutation seeded by
-    ``seed + epoch`` (``EpochSeededSampler``'s order; the last batch may be smaller)."""
+    ``seed + epoch`` (the order of fit's ``EpochSeededSampler``; the last batch may be smaller)."""
     n = len(train)
     if batch_size is None or batch_size >= n:
         return [train]
-    order = torch.randperm(n, generator=torch.Generator().manual_seed(seed + epoch))
+    sampler = EpochSeededSampler(n, seed)
+    sampler.set_epoch(epoch)
+    order = torch.tensor(list(sampler))
     return [train[order[i:i + batch_size]] for i in range(0, n, batch_size)]
 
 
