@@ -35,8 +35,8 @@ def worker(tree: str, kind: str, size: int, scale: float, seed: int) -> None:
     torch.manual_seed(seed)
     if kind == "fit":
         from gru_learn.analysis import analyze
-        from gru_learn.data import TrajectoryDataModule
-        from gru_learn.model import GRUForecaster
+        from gru_learn.training.data import TrajectoryDataModule
+        from gru_learn.training.module import GRUForecaster
 
         model = GRUForecaster(hidden_size=size, obs_dim=2, dt=1.5, system="fhn")
         with torch.no_grad():

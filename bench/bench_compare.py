@@ -23,8 +23,8 @@ import torch
 from gru_learn.cli.compare import main as compare_main
 from gru_learn.cli.fit import main as fit_main
 from gru_learn.cli.fit import set_cpu_threads
-from gru_learn.data import TrajectoryDataModule
-from gru_learn.model import GRUForecaster
+from gru_learn.training.data import TrajectoryDataModule
+from gru_learn.training.module import GRUForecaster
 
 SYSTEMS, SIZES, SEEDS = ("ring", "fhn"), (2, 4, 8, 16), (0, 1, 2)
 FULL_EPOCHS = 4000

@@ -18,7 +18,7 @@ import torch
 from torch import nn
 
 from gru_learn.cli.fit import main as fit_main
-from gru_learn.data import TrajectoryDataModule
+from gru_learn.training.data import TrajectoryDataModule
 
 
 def plain_loop(data: torch.Tensor, epochs: int) -> float:

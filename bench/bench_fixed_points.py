@@ -18,8 +18,8 @@ from scipy.optimize import fsolve
 
 from gru_learn.dynamics import find_fixed_points
 from gru_learn.dynamics.fixed_points import deduplicate, levenberg_marquardt
-from gru_learn.gru import GRUCell
-from gru_learn.presets import build_preset
+from gru_learn.gru.cell import GRUCell
+from gru_learn.gru.presets import build_preset
 
 BOX2 = [(-1.0, 1.0), (-1.0, 1.0)]
 

@@ -19,7 +19,7 @@ from gru_learn.dynamics.frequency import (
     oscillation_frequency,
     stacked_field,
 )
-from gru_learn.presets import hopf
+from gru_learn.gru.presets import hopf
 
 T_TRANSIENT, T_WINDOW, DT = 200.0, 200.0, 0.2
 

@@ -29,7 +29,7 @@ from pathlib import Path
 import torch
 
 from gru_learn.dynamics import find_continuous_attractors, find_fixed_points, gru_jacobian
-from gru_learn.gru import GRUCell
+from gru_learn.gru.cell import GRUCell
 
 BASE = "bf93e8a"  # main before issue 10
 ROOT = Path(__file__).resolve().parents[1]

@@ -13,7 +13,7 @@ import time
 
 import torch
 
-from gru_learn.topology_search import Target, certify, proxy_counts, search
+from gru_learn.experiments.topology_search import Target, certify, proxy_counts, search
 
 
 def main() -> None:

@@ -27,7 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from reconstruction import Target, load_model  # noqa: E402
 
 from gru_learn.dynamics.metrics import state_space_divergence_reference  # noqa: E402
-from gru_learn.model import rollout_hidden  # noqa: E402
+from gru_learn.gru.rollout import rollout_hidden  # noqa: E402
 
 
 def main(argv: list[str]) -> int:

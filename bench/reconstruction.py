@@ -34,15 +34,15 @@ import numpy as np
 import torch
 import yaml
 
-from gru_learn.atomic import atomic_path, write_json_atomic, write_text_atomic
-from gru_learn.data import TrajectoryDataModule
 from gru_learn.dynamics.metrics import (
     power_spectrum_error_reference,
     state_space_divergence_gmm,
     state_space_divergence_reference,
 )
-from gru_learn.model import GRUForecaster
-from gru_learn.training_loop import train_forecaster
+from gru_learn.files.atomic import atomic_path, write_json_atomic, write_text_atomic
+from gru_learn.training.data import TrajectoryDataModule
+from gru_learn.training.loop import train_forecaster
+from gru_learn.training.module import GRUForecaster
 
 F64 = torch.float64
 
@@ -51,7 +51,7 @@ def train(system: str, method: dict[str, Any], sys_cfg: dict[str, Any], seed: in
           cache_dir: str) -> tuple[GRUForecaster, dict[str, Any]]:
     """One run: data (the system's paper setting updated by the method's ``data``), the model
     (``hidden_size`` and the method's ``model`` options), trained by
-    :func:`gru_learn.training_loop.train_forecaster` (the loop ``compare`` uses: full batch
+    :func:`gru_learn.training.loop.train_forecaster` (the loop ``compare`` uses: full batch
     unless ``batch_size``, mini-batches drawn from the data seed + epoch as ``fit`` draws them).
     """
     import lightning as L
@@ -153,7 +153,7 @@ def free_run_eval(model: GRUForecaster, target: Target) -> dict[str, Any]:
     with trajectories of per-trajectory parameters), and the reference D_stsp (binned, GMM)
     and D_H on one long free run from the first test state against ``target.truth``."""
     from gru_learn.dynamics.metrics import state_space_divergence
-    from gru_learn.model import rollout_hidden
+    from gru_learn.gru.rollout import rollout_hidden
 
     dm = target.dm
     model = model.to(F64).eval()

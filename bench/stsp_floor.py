@@ -33,11 +33,11 @@ from reconstruction import true_trajectory  # noqa: E402  (the bench's own integ
 
 from gru_learn.analysis import AnalysisConfig  # noqa: E402
 from gru_learn.analysis.target import simulate_long  # noqa: E402
-from gru_learn.data import TrajectoryDataModule  # noqa: E402
 from gru_learn.dynamics.metrics import (  # noqa: E402
     state_space_divergence,
     state_space_divergence_reference,
 )
+from gru_learn.training.data import TrajectoryDataModule  # noqa: E402
 
 F64 = torch.float64
 SHIFTS = {"fhn": ("I_ext", (0.02, 0.05, 0.1, 0.2)), "vdp": ("mu", (0.02, 0.05, 0.1, 0.2))}

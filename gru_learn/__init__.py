@@ -12,7 +12,7 @@ __version__ = "0.1.0"
 
 def __getattr__(name: str) -> Any:
     if name == "GRUCell":  # lazily too: `python -m gru_learn` handles Ctrl-C before torch loads
-        from gru_learn.gru import GRUCell
+        from gru_learn.gru.cell import GRUCell
 
         return GRUCell
     if name == "analyze_gru":

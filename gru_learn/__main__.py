@@ -5,7 +5,7 @@ Every command turns bad input (a :class:`gru_learn.errors.UserError`) into one l
 exit code 2, with no traceback. Ctrl-C (SIGINT) and SIGTERM stop a command the same way: files
 being written are discarded (the finished ones are complete), worker processes end, and the
 exit code is 130 (SIGINT) or 143 (SIGTERM). Lightning commands do the same through
-:mod:`gru_learn.interruption` (``fit`` saves the state reached in ``last.ckpt`` first).
+:mod:`gru_learn.training.interruption` (``fit`` saves the state reached in ``last.ckpt`` first).
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from gru_learn.errors import UserError
-from gru_learn.user_modules import import_modules, split_import_options
+from gru_learn.systems.user_modules import import_modules, split_import_options
 
 LIGHTNING_COMMANDS = ("fit", "validate", "test", "predict")
 # command -> module under gru_learn.cli with a ``main(argv: list[str]) -> int``; Lightning
@@ -64,7 +64,7 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     # SIGTERM like Ctrl-C from the start: importing a command (and --import modules) takes
     # seconds (torch, Lightning); Lightning commands then install their own handler
-    # (gru_learn.interruption), which prints its own line
+    # (gru_learn.training.interruption), which prints its own line
     name = next((a for a in argv if a in COMMANDS), "fit")
     try:
         with _sigterm_as_interrupt():

@@ -22,16 +22,16 @@ from gru_learn.analysis import (
     signature,
     topology_match,
 )
-from gru_learn.data import TrajectoryDataModule
 from gru_learn.dynamics.metrics import (
     coverage,
     hausdorff,
     power_spectrum_distance,
     state_space_divergence,
 )
-from gru_learn.gru import GRUCell
-from gru_learn.model import GRUForecaster
-from gru_learn.presets import hopf
+from gru_learn.gru.cell import GRUCell
+from gru_learn.gru.presets import hopf
+from gru_learn.training.data import TrajectoryDataModule
+from gru_learn.training.module import GRUForecaster
 from tests.conftest import run_cli
 
 
@@ -458,7 +458,7 @@ def test_data_from_a_file_gets_every_comparison_number(tmp_path: Path) -> None:
     """Without a simulator (FileDataModule) the spectra compare the test series with the
     rollout over the same steps; d_h used to fail in every such analysis (spectra of 31 and
     of ~1000 steps)."""
-    from gru_learn.data import FileDataModule
+    from gru_learn.training.data import FileDataModule
 
     t = np.arange(60) * 0.5
     phase = np.random.default_rng(0).uniform(0, 2 * np.pi, size=(12, 1))

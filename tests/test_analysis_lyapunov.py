@@ -14,10 +14,10 @@ import torch
 from gru_learn.analysis.core import AnalysisConfig, Recorder
 from gru_learn.analysis.network import network_lyapunov
 from gru_learn.analysis.target import target_side
-from gru_learn.data import TrajectoryDataModule
-from gru_learn.gru import GRUCell
-from gru_learn.hparams import final_metrics
-from gru_learn.systems import Lorenz63
+from gru_learn.gru.cell import GRUCell
+from gru_learn.systems.registry import Lorenz63
+from gru_learn.training.data import TrajectoryDataModule
+from gru_learn.training.hparams import final_metrics
 
 F64 = torch.float64
 

@@ -152,7 +152,7 @@ def test_help_is_plain_text_and_explains_every_option() -> None:
 
 
 def test_a_fit_checkpoint_read_alone_keeps_its_convention(in_tmp: Path) -> None:
-    from gru_learn.model import GRUForecaster
+    from gru_learn.training.module import GRUForecaster
 
     torch.manual_seed(0)
     model = GRUForecaster(hidden_size=3, reset="before", obs_dim=2)
@@ -173,8 +173,8 @@ def test_a_fit_checkpoint_read_alone_keeps_its_convention(in_tmp: Path) -> None:
 def test_a_fit_checkpoint_is_read_once_and_rebuilt_exactly(in_tmp: Path, monkeypatch) -> None:
     """``analyze --ckpt`` reads the file once (tensors and plain values only) and rebuilds the
     model and its DataModule from that one read; a damaged one is a one-line UserError."""
-    from gru_learn.analysis.checkpoint import load_checkpoint
     from gru_learn.cli.fit import main as fit_main
+    from gru_learn.training.checkpoint import load_checkpoint
     from tests.test_cli import TINY
 
     assert fit_main(["fit", "--trainer.max_epochs=2", "--model.hidden_size=3",

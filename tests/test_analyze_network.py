@@ -12,7 +12,7 @@ import torch
 from scipy.optimize import brentq, root
 
 import gru_learn
-from gru_learn.gru import GRUCell
+from gru_learn.gru.cell import GRUCell
 
 F64 = torch.float64
 

@@ -1,4 +1,4 @@
-"""The hand-written rollout and backpropagation through time (gru_learn.bptt) against GRUCell
+"""The hand-written rollout and backpropagation through time (gru_learn.gru.bptt) against GRUCell
 stepped one step at a time and against autograd's own derivatives."""
 
 from __future__ import annotations
@@ -6,9 +6,10 @@ from __future__ import annotations
 import pytest
 import torch
 
-from gru_learn.bptt import stacked_forecast, stacked_rollout
-from gru_learn.gru import GRUCell
-from gru_learn.model import GRUForecaster, rollout_hidden
+from gru_learn.gru.bptt import stacked_forecast, stacked_rollout
+from gru_learn.gru.cell import GRUCell
+from gru_learn.gru.rollout import rollout_hidden
+from gru_learn.training.module import GRUForecaster
 
 M, D, P, N, T = 3, 4, 2, 5, 7
 

@@ -16,9 +16,9 @@ import torch
 
 from gru_learn.__main__ import main as gru_main
 from gru_learn.cli.fit import main as fit_main
-from gru_learn.data import TrajectoryDataModule
 from gru_learn.errors import UserError
-from gru_learn.model import GRUForecaster
+from gru_learn.training.data import TrajectoryDataModule
+from gru_learn.training.module import GRUForecaster
 from tests.conftest import run_cli
 
 CONFIGS = sorted(Path(__file__).resolve().parents[1].joinpath("configs").glob("*.yaml"))
@@ -97,7 +97,8 @@ def test_mini_batches_resume_exactly(in_tmp: Path) -> None:
     (["--data.system=nope"], "unknown system 'nope'"),
     (["--model.hidden_size=0"], "hidden_size must be positive"),
     (["--data.dt=0"], "dt must be positive"),
-    (["--data=gru_learn.data.FileDataModule", "--data.path=missing.npz"], "does not exist"),
+    (["--data=gru_learn.training.data.FileDataModule", "--data.path=missing.npz"],
+     "does not exist"),
     (["--model.lr=1e30", "--trainer.max_epochs=5"], "loss became"),
     (["--model.hidden_size=two"], "hidden_size"),
 ])
@@ -217,7 +218,7 @@ def bad_files(folder: Path, good: Path) -> dict[str, Path]:
      "(6, 2) there but (24, 2) here"),
     ("fit", ["--data.n_val=0"], "the val split is empty"),
     ("test", ["--data.n_test=0"], "the test split is empty"),
-    ("fit", ["--data=gru_learn.data.FileDataModule", "--data.path=two.npz",
+    ("fit", ["--data=gru_learn.training.data.FileDataModule", "--data.path=two.npz",
              "--data.horizon=6"], "split is empty"),
 ])
 def test_bad_inputs_fail_before_anything_is_created(command: str, args: list[str], message: str,
@@ -299,7 +300,7 @@ def test_shipped_configs_work_from_a_built_wheel(tmp_path: Path) -> None:
     (wheel,) = (tmp_path / "wheel").glob("gru_learn-*.whl")
     zipfile.ZipFile(wheel).extractall(tmp_path / "site")  # what pip install puts in place
     env = {**os.environ, "PYTHONPATH": str(tmp_path / "site"), "PYTHONWARNINGS": "ignore"}
-    code = ("import pathlib, gru_learn.cli.reproduction as r; "
+    code = ("import pathlib, gru_learn.experiments.paper.steps as r; "
             "d = pathlib.Path(r.__file__).parents[1]; print(d); "
             "print(*sorted(p.name for p in (d / 'configs').rglob('*.yaml')))")
     out = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env, check=True,

@@ -16,16 +16,16 @@ import lightning as L
 import pytest
 import torch
 
-from gru_learn import sweep
 from gru_learn.__main__ import main as gru_main
 from gru_learn.cli.compare import build_grid, normalize_argv, parse
 from gru_learn.cli.compare import main as compare_main
 from gru_learn.cli.fit import main as fit_main
-from gru_learn.data import TrajectoryDataModule
-from gru_learn.ensemble import GRUEnsemble, fit_ensemble
-from gru_learn.model import GRUForecaster
-from gru_learn.sweep import Cell, TrainSettings, run_cell
-from gru_learn.training_loop import train_forecaster
+from gru_learn.experiments import grid as sweep
+from gru_learn.experiments.grid import Cell, TrainSettings, run_cell
+from gru_learn.training.data import TrajectoryDataModule
+from gru_learn.training.ensemble import GRUEnsemble, fit_ensemble
+from gru_learn.training.loop import train_forecaster
+from gru_learn.training.module import GRUForecaster
 from tests.test_user_modules import MODULE
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -14,7 +14,6 @@ import pytest
 import torch
 from scipy.linalg import expm
 
-from gru_learn import sweep
 from gru_learn.analysis import analyze
 from gru_learn.analysis.core import signature
 from gru_learn.analysis.network import as_map
@@ -26,13 +25,14 @@ from gru_learn.cli.compare import (
     summarize,
 )
 from gru_learn.cli.compare import main as compare_main
-from gru_learn.data import TrajectoryDataModule
 from gru_learn.dynamics import find_fixed_points, gru_jacobian
 from gru_learn.dynamics.analyze import DynamicsResult
 from gru_learn.dynamics.fixed_points import FixedPointResult
-from gru_learn.gru import GRUCell
-from gru_learn.model import GRUForecaster
-from gru_learn.sweep import Grid, TrainSettings
+from gru_learn.experiments import grid as sweep
+from gru_learn.experiments.grid import Grid, TrainSettings
+from gru_learn.gru.cell import GRUCell
+from gru_learn.training.data import TrajectoryDataModule
+from gru_learn.training.module import GRUForecaster
 
 TINY = ["--n-train", "16", "--n-val", "4", "--n-test", "4", "--horizon", "6"]
 

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 import torch
 
-from gru_learn.data import FileDataModule, TrajectoryDataModule
 from gru_learn.errors import UserError
+from gru_learn.training.data import FileDataModule, TrajectoryDataModule
 
 SMALL = {"n_train": 20, "n_val": 5, "n_test": 5, "horizon": 8}
 

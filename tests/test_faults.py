@@ -22,9 +22,9 @@ import pytest
 import torch
 
 from gru_learn.__main__ import main as gru_main
-from gru_learn.atomic import TMP_MARK, write_json_atomic
 from gru_learn.cli.compare import main as compare_main
-from gru_learn.data import TrajectoryDataModule
+from gru_learn.files.atomic import TMP_MARK, write_json_atomic
+from gru_learn.training.data import TrajectoryDataModule
 from tests.conftest import run_cli
 from tests.test_compare import dead_pid
 
@@ -443,7 +443,7 @@ def test_fit_writes_its_checkpoints_atomically_beside_the_target(
     target, and the folder flushed (Lightning's own moves a file from the system temp folder:
     a copy into the target across file systems). The temporary of a run killed while saving
     (in its own run folder) is removed by the next run."""
-    from gru_learn.atomic import _host
+    from gru_learn.files.atomic import _host
 
     killed = in_tmp / "logs/fhn/version_0/checkpoints"
     killed.mkdir(parents=True)
@@ -493,7 +493,8 @@ def test_a_signal_stops_the_ray_tasks_with_the_command(sig: int, code: int,
                                                        tmp_path: Path) -> None:
     """Two Ray tasks running on the local instance the command started: SIGTERM or SIGKILL to
     the command alone ends it (143, killed) and within 20 s no Ray process (task, raylet, GCS,
-    dashboard, the raylet's agents, gru_learn.reaper) is left running. (Without the reaper the
+    dashboard, the raylet's agents, gru_learn.experiments.reaper) is left running. (Without the
+    reaper the
     two agents outlived a SIGKILL by a minute.)"""
     pytest.importorskip("ray")
     args = [*COMPARE, "--systems", "fhn", "ring", "--hidden-sizes", "2", "--seeds", "0",
@@ -519,7 +520,7 @@ def test_a_signal_stops_the_ray_tasks_with_the_command(sig: int, code: int,
 
 
 def test_only_dead_writers_temporaries_of_this_machine_are_removed(in_tmp: Path) -> None:
-    from gru_learn.atomic import _host, remove_stale_temporaries, temporary_prefix
+    from gru_learn.files.atomic import _host, remove_stale_temporaries, temporary_prefix
 
     dead, here = dead_pid(), _host()
     names = {f".a.json{TMP_MARK}{dead}.{here}-x.tmp": False,  # dead writer here: removed

@@ -12,13 +12,13 @@ from scipy.integrate import solve_ivp
 
 from gru_learn.dynamics import find_fixed_points
 from gru_learn.dynamics.homoclinic_like import excursion, homoclinic_like_regions
-from gru_learn.homoclinic_cluster import (
+from gru_learn.experiments.paper.precision import (
     cluster_separation,
     exact_cluster,
     float32_eps,
     precision_orbits,
 )
-from gru_learn.presets import build_preset, preset_parameters
+from gru_learn.gru.presets import build_preset, preset_parameters
 
 ZERO = torch.zeros(2, dtype=torch.float64)
 BOX = ((-1.0, 1.0), (-1.0, 1.0))

@@ -13,12 +13,12 @@ import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 from tensorboard.plugins.hparams import plugin_data_pb2
 
-from gru_learn import sweep
 from gru_learn.cli.compare import main as compare_main
 from gru_learn.cli.fit import main as fit_main
-from gru_learn.data import TrajectoryDataModule
-from gru_learn.hparams import METRICS, final_metrics
-from gru_learn.model import GRUForecaster
+from gru_learn.experiments import grid as sweep
+from gru_learn.training.data import TrajectoryDataModule
+from gru_learn.training.hparams import METRICS, final_metrics
+from gru_learn.training.module import GRUForecaster
 
 TINY = ["--data.n_train=16", "--data.n_val=4", "--data.n_test=4", "--data.horizon=6",
         "--trainer.check_val_every_n_epoch=1", "--trainer.enable_progress_bar=false",

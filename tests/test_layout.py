@@ -7,8 +7,9 @@ import sys
 
 
 def test_dynamics_imports_no_lightning_model_or_data() -> None:
-    code = ("import sys, gru_learn.dynamics, gru_learn.dynamics.metrics, gru_learn.presets; "
-            "bad = [m for m in ('lightning', 'gru_learn.model', 'gru_learn.data') "
+    code = ("import sys, gru_learn.dynamics, gru_learn.dynamics.metrics, gru_learn.gru.presets; "
+            "bad = [m for m in ('lightning', 'gru_learn.training.module', "
+            "'gru_learn.training.data') "
             "if m in sys.modules]; print(bad)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"

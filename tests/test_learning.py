@@ -12,8 +12,8 @@ import torch
 from scipy.integrate import solve_ivp
 
 from gru_learn.cli.fit import main as fit_main
-from gru_learn.data import TrajectoryDataModule
-from gru_learn.model import GRUForecaster
+from gru_learn.training.data import TrajectoryDataModule
+from gru_learn.training.module import GRUForecaster
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 

@@ -8,7 +8,7 @@ import lightning as L
 import pytest
 import torch
 
-from gru_learn.model import GRUForecaster
+from gru_learn.training.module import GRUForecaster
 
 F64 = torch.float64
 
@@ -97,7 +97,7 @@ def test_an_option_that_cannot_act_on_the_horizon_warns_in_the_plain_loop(
         kw: dict, inert: bool) -> None:
     """The warning fires exactly where the option changes nothing: where the training loss
     (epoch 0, curriculum or forcing) equals the plain free-running loss."""
-    from gru_learn.training_loop import train_forecaster
+    from gru_learn.training.loop import train_forecaster
 
     torch.manual_seed(0)
     m = GRUForecaster(hidden_size=2, **kw).double()

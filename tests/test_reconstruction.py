@@ -14,7 +14,6 @@ import scipy.special
 import scipy.stats
 import torch
 
-from gru_learn.data import TrajectoryDataModule, cut_windows
 from gru_learn.dynamics.lyapunov import (
     flow_lyapunov_spectrum,
     map_lyapunov_max,
@@ -28,8 +27,10 @@ from gru_learn.dynamics.metrics import (
     state_space_divergence_reference,
 )
 from gru_learn.errors import UserError
-from gru_learn.model import GRUForecaster, adaptive_alpha, forced_forecast, rollout_hidden
-from gru_learn.systems import get_system
+from gru_learn.gru.rollout import adaptive_alpha, forced_forecast, rollout_hidden
+from gru_learn.systems.registry import get_system
+from gru_learn.training.data import TrajectoryDataModule, cut_windows
+from gru_learn.training.module import GRUForecaster
 
 F64 = torch.float64
 
@@ -391,7 +392,7 @@ def test_bench_scores_the_true_system_and_the_models_alike(in_tmp) -> None:
 def _train_and_measure(seed: int, model_kw: dict, data_kw: dict, epochs: int) -> float:
     """Peak-to-peak x of the closed loop (steps 300..600 from a test state) after full-batch
     Adam on ``training_loss``, as fit trains."""
-    from gru_learn.model import make_adam
+    from gru_learn.training.module import make_adam
 
     dm = TrajectoryDataModule(system="fhn", **data_kw)
     dm.setup()

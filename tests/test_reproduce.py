@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from gru_learn.cli.reproduction import STEPS, VERDICTS
+from gru_learn.experiments.paper.steps import STEPS, VERDICTS
 from tests.conftest import run_cli
 
 
@@ -59,9 +59,9 @@ def test_fig6_readings_batch_all_s_values_like_one_run_per_s() -> None:
     import numpy as np
     import torch
 
-    from gru_learn.cli.reproduction import fig6_readings
     from gru_learn.dynamics.frequency import oscillation_frequency, stacked_field
-    from gru_learn.presets import hopf
+    from gru_learn.experiments.paper.steps import fig6_readings
+    from gru_learn.gru.presets import hopf
 
     grid, s_values = 4, (0.0, 2.0)
     got = fig6_readings(grid, s_values, t_transient=100.0, t_window=100.0)["readings"]["ode"]

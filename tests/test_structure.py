@@ -76,11 +76,11 @@ def _calls(path: Path, name: str) -> int:
 
 
 def test_the_cells_step_is_one_formula() -> None:
-    """In gru.py the gate nonlinearities appear once, in gates_2d, which every step calls."""
-    tree = ast.parse((PACKAGE / "gru.py").read_text())
+    """In gru/cell.py the gate nonlinearities appear once, in gates_2d, which every step calls."""
+    tree = ast.parse((PACKAGE / "gru" / "cell.py").read_text())
     sigmoid_in = {f.name for f in ast.walk(tree) if isinstance(f, ast.FunctionDef)
                   for n in ast.walk(f) if isinstance(n, ast.Attribute)
                   and n.attr in ("sigmoid", "tanh")}
     assert sigmoid_in == {"gates_2d"}
-    assert "gates_2d" in _defines(PACKAGE / "gru.py")
-    assert _calls(PACKAGE / "gru.py", "gates_2d") >= 2  # gates() and autonomous_map()
+    assert "gates_2d" in _defines(PACKAGE / "gru" / "cell.py")
+    assert _calls(PACKAGE / "gru" / "cell.py", "gates_2d") >= 2  # gates() and autonomous_map()

@@ -7,9 +7,9 @@ import math
 import pytest
 import torch
 
-from gru_learn.data import TrajectoryDataModule
 from gru_learn.errors import UserError
-from gru_learn.systems import SYSTEMS, System, get_system, register
+from gru_learn.systems.registry import SYSTEMS, System, get_system, register
+from gru_learn.training.data import TrajectoryDataModule
 
 
 def test_registry_has_the_papers_systems_and_one_more() -> None:

@@ -71,7 +71,7 @@ def _rotation_cell(a: float, omega: float = 0.3):
     """A 2-unit GRU (reset before) whose vector field near 0 is (1 - z)(tanh(W h) - h) with
     z = sigmoid(b_z) constant, W = [[1 + a, -omega], [omega, 1 + a]] (no input): a stable focus
     at 0 for a < 0; for a > 0 an unstable focus inside a stable cycle (tanh saturates)."""
-    from gru_learn.gru import GRUCell
+    from gru_learn.gru.cell import GRUCell
 
     cell = GRUCell(0, 2, reset="before")
     with torch.no_grad():
@@ -139,7 +139,7 @@ def test_figures_and_text_reach_every_logger_that_takes_them() -> None:
     import matplotlib.pyplot as plt
     import numpy as np
 
-    from gru_learn.callbacks import log_figure, log_text
+    from gru_learn.training.callbacks import log_figure, log_text
 
     got: list[tuple] = []
     tb = SimpleNamespace(experiment=SimpleNamespace(
@@ -225,7 +225,7 @@ def test_a_fit_logs_curves_and_keeps_final_numbers_for_hparams(in_tmp) -> None:
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
     from gru_learn.cli.fit import main as fit_main
-    from gru_learn.hparams import PREFIX
+    from gru_learn.training.hparams import PREFIX
 
     assert fit_main(["fit", "--trainer.max_epochs=30", "--trainer.check_val_every_n_epoch=5",
                      *FIT]) == 0
@@ -255,7 +255,7 @@ def test_a_resume_at_a_snapshot_epoch_keeps_it_once() -> None:
     second one, logs the restored ones at their steps, and drops any later than the resume."""
     from types import SimpleNamespace
 
-    from gru_learn.callbacks import DynamicsAnalysis
+    from gru_learn.training.callbacks import DynamicsAnalysis
 
     logged: list[tuple[int, float]] = []
     logger = SimpleNamespace(log_metrics=lambda m, step: logged.append(

@@ -15,19 +15,18 @@ from scipy.optimize import fsolve
 from gru_learn.dynamics.bifurcation import saddle_node_pairs
 from gru_learn.dynamics.fixed_points import find_fixed_points
 from gru_learn.dynamics.frequency import linear_rotation
-from gru_learn.presets import build_preset, half_stable_bias
-from gru_learn.topology_search import (
+from gru_learn.dynamics.stability import saddle_node_kind
+from gru_learn.experiments.topology_search import (
     Target,
     batched_field,
-    cell_from_theta,
     certify,
-    mp_gru_field,
     pinch_saddle_node,
     proxy_counts,
-    saddle_node_kind,
     search,
-    theta_from_cell,
 )
+from gru_learn.gru.params import cell_from_theta, theta_from_cell
+from gru_learn.gru.precision import mp_gru_field
+from gru_learn.gru.presets import build_preset, half_stable_bias
 from tests.conftest import run_cli
 
 

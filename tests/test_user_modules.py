@@ -13,12 +13,12 @@ from pathlib import Path
 import pytest
 import torch
 
-from gru_learn.systems import SYSTEMS, System, get_system, register
+from gru_learn.systems.registry import SYSTEMS, System, get_system, register
 from tests.conftest import run_cli
 
 MODULE = '''
 import torch
-from gru_learn.systems import System, register
+from gru_learn.systems.registry import System, register
 
 @register
 class Harmonic(System):

@@ -3,12 +3,12 @@
 - ``network``: the network alone at constant inputs (``analyze_gru``, ``analyze_network``);
 - ``target``: the system that made the data, read by the same toolkit;
 - ``compare``: learned versus target (``analyze``), graded topology verdicts, metrics;
-- ``figures`` and ``gru_learn.comparison_plots``: the figures of each;
-- ``load``: networks trained elsewhere (modules, state dicts); ``checkpoint``: our own.
+- ``figures/``: the figures of each (network, comparison, the toolkit's dynamics figures);
+- ``load``: networks trained elsewhere (modules, state dicts); our own checkpoints are read by
+  ``gru_learn.training.checkpoint`` (they hold a LightningModule).
 """
 
 from gru_learn.analysis.api import analyze_gru
-from gru_learn.analysis.checkpoint import analyze_checkpoint, load_checkpoint
 from gru_learn.analysis.compare import (
     analyze,
     closed_loop_behaviour,
@@ -24,11 +24,9 @@ __all__ = [
     "AnalysisConfig",
     "NetworkAnalysis",
     "analyze",
-    "analyze_checkpoint",
     "analyze_gru",
     "analyze_network",
     "closed_loop_behaviour",
-    "load_checkpoint",
     "signature",
     "summary_scalars",
     "topology_match",

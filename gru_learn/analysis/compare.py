@@ -35,7 +35,6 @@ from gru_learn.analysis.core import (
 )
 from gru_learn.analysis.network import analyze_at_input, as_map, network_lyapunov
 from gru_learn.analysis.target import manifold_points, simulate_long, target_period, target_side
-from gru_learn.data import TrajectoryDataModule, _SplitDataModule
 from gru_learn.dynamics.metrics import (
     coverage,
     hausdorff,
@@ -43,7 +42,9 @@ from gru_learn.dynamics.metrics import (
     state_space_divergence,
 )
 from gru_learn.dynamics.periods import crossing_period
-from gru_learn.model import GRUForecaster, rollout_hidden
+from gru_learn.gru.rollout import rollout_hidden
+from gru_learn.training.data import TrajectoryDataModule, _SplitDataModule
+from gru_learn.training.module import GRUForecaster
 
 TOPOLOGY_KEYS = ("stable_cycles", "ring_attractors", "line_attractors", "plane_attractors")
 MIN_COVERAGE = 0.5  # of the target's continuous attractor, for an approximate match
@@ -348,7 +349,7 @@ def analyze(model: GRUForecaster, dm: _SplitDataModule, config: AnalysisConfig |
                "errors": rec.errors, "seconds": rec.seconds}
     analysis = Analysis(summary)
     if figures:
-        from gru_learn.comparison_plots import analysis_figures
+        from gru_learn.analysis.figures.comparison import analysis_figures
 
         analysis.figures = rec("figures", lambda: analysis_figures(
             f=f, box=learned_res.box, learned=learned_res, observe=observe, hidden=hidden,
@@ -415,7 +416,7 @@ def summary_scalars(summary: dict[str, Any]) -> dict[str, float]:
     ``ode_period_rel_error``, ``d_stsp``, ``d_h``, ``coverage`` (the largest
     ``coverage_of_target`` of the learned continuous attractors), ``long_horizon_mse``,
     ``lyapunov_max``, ``lyapunov_rel_error`` and the learned signature's ``stable_points``,
-    ``stable_cycles``, ``continuous_attractors``. ``gru_learn.hparams`` logs them for
+    ``stable_cycles``, ``continuous_attractors``. ``gru_learn.training.hparams`` logs them for
     TensorBoard's HPARAMS tab, a full timeline snapshot as ``timeline/*`` curves."""
     learned = summary.get("learned") if isinstance(summary.get("learned"), dict) else {}
     comp = summary.get("comparison") if isinstance(summary.get("comparison"), dict) else {}

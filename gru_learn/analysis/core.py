@@ -15,7 +15,7 @@ import torch
 from matplotlib.figure import Figure
 from torch import nn
 
-from gru_learn.atomic import write_json_atomic
+from gru_learn.files.atomic import write_json_atomic
 
 F64 = torch.float64
 STABLE_KINDS = ("stable_node", "stable_focus")

@@ -19,9 +19,9 @@ import torch
 from torch import Tensor, nn
 
 from gru_learn.analysis.core import F64, as_float64
-from gru_learn.checkpoint_io import load_torch_file
 from gru_learn.errors import UserError
-from gru_learn.gru import GRUCell, Reset
+from gru_learn.files.torch_files import load_torch_file
+from gru_learn.gru.cell import GRUCell, Reset
 
 LAYER_KEYS = ("weight_ih_l0", "weight_hh_l0", "bias_ih_l0", "bias_hh_l0")
 CELL_KEYS = ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
@@ -164,7 +164,7 @@ def network_from_module(rnn: Any, readout: Any = None, reset: Reset | None = Non
     """A :class:`Network` from what a user has in a notebook: ``nn.GRU`` (one layer, one
     direction), ``nn.GRUCell``, our ``GRUCell``, a ``GRUForecaster`` (its cell and readout) or
     a state dict. ``readout``: an ``nn.Linear`` (or None). Any dtype and device."""
-    from gru_learn.model import GRUForecaster
+    from gru_learn.training.module import GRUForecaster
 
     if isinstance(rnn, GRUForecaster):
         readout = rnn.readout if readout is None else readout

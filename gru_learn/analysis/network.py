@@ -37,7 +37,7 @@ from gru_learn.dynamics.analyze import cycle_starts
 from gru_learn.dynamics.fixed_points import levenberg_marquardt
 from gru_learn.dynamics.lyapunov import flow_lyapunov_max, map_lyapunov_max
 from gru_learn.dynamics.stability import classify
-from gru_learn.gru import GRUCell
+from gru_learn.gru.cell import GRUCell
 
 ROOT_TOL = 1e-10  # ||f|| of a fixed point (find_fixed_points' default)
 HIT_RADIUS = 1e-5  # a search endpoint this close to a fixed point (or a root) found it
@@ -350,7 +350,7 @@ class NetworkAnalysis(Analysis):
     def plot(self) -> dict[str, Any]:
         """Draw (or return the already drawn) figures: name -> matplotlib Figure."""
         if not self.figures and self.cell is not None:
-            from gru_learn.analysis.figures import network_figures
+            from gru_learn.analysis.figures.network import network_figures
 
             self.figures = network_figures(self.cell, self.points, self.observe)
         return self.figures
@@ -411,6 +411,6 @@ def analyze_network(cell: GRUCell, *, inputs: Tensor | None = None, states: Tens
 
 def _figures(cell: GRUCell, points: list[NetworkPoint],
              readout: Callable[[Tensor], Tensor] | None) -> dict[str, Any]:
-    from gru_learn.analysis.figures import network_figures
+    from gru_learn.analysis.figures.network import network_figures
 
     return network_figures(cell, points, readout)

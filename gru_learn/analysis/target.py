@@ -25,9 +25,9 @@ from torch import Tensor
 
 from gru_learn.analysis.core import F64, AnalysisConfig, Recorder, signature
 from gru_learn.analysis.network import find_manifolds
-from gru_learn.data import TrajectoryDataModule
 from gru_learn.dynamics import DynamicsResult, analyze_vector_field, integrate
 from gru_learn.dynamics.lyapunov import flow_lyapunov_max
+from gru_learn.training.data import TrajectoryDataModule
 
 LYAPUNOV_SUBSTEPS = 10  # RK4 steps per sample interval dt in the target's exponent
 LYAPUNOV_STEPS, LYAPUNOV_TRANSIENT = 20000, 1000  # RK4 steps counted / discarded

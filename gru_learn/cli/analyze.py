@@ -51,7 +51,7 @@ def _parser() -> Any:
     import argparse
 
     from gru_learn.cli.common import ArgumentParser
-    from gru_learn.systems import SYSTEMS
+    from gru_learn.systems.registry import SYSTEMS
 
     systems = ", ".join(sorted(SYSTEMS))
     p = ArgumentParser(prog="python -m gru_learn analyze", description=DESCRIPTION,
@@ -151,7 +151,7 @@ def _run(args: Any) -> int:
     # everything is validated: only now is anything written
     path = analysis.save(out)
     if args.json:
-        from gru_learn.atomic import write_json_atomic
+        from gru_learn.files.atomic import write_json_atomic
 
         write_json_atomic(args.json, analysis.summary)
     print(_one_line(analysis.summary))
@@ -165,7 +165,7 @@ def _run(args: Any) -> int:
 
 
 def _one_line(summary: dict[str, Any]) -> str:
-    from gru_learn.callbacks import one_line
+    from gru_learn.training.callbacks import one_line
 
     if "inputs" not in summary:
         return one_line(summary)
@@ -213,8 +213,8 @@ def _alone(args: Any, config: Any) -> tuple[Any, Path]:
 
 
 def _with_system(args: Any, config: Any) -> tuple[Any, Path]:
-    from gru_learn.analysis.checkpoint import load_checkpoint
     from gru_learn.analysis.compare import analyze
+    from gru_learn.training.checkpoint import load_checkpoint
 
     if args.ckpt is not None:
         try:  # UserErrors for missing, unreadable, foreign or misfitting files
@@ -235,8 +235,8 @@ def model_from_state_dict(path: Path, system: str, dt: float | None, reset: str 
                           ) -> tuple[Any, Any]:
     """A GRUForecaster with the weights of a saved GRU + readout, and the system's data."""
     from gru_learn.analysis.load import read_state_dict
-    from gru_learn.data import TrajectoryDataModule
-    from gru_learn.model import GRUForecaster
+    from gru_learn.training.data import TrajectoryDataModule
+    from gru_learn.training.module import GRUForecaster
 
     net = read_state_dict(path, reset)  # type: ignore[arg-type]
     if net.readout is None:

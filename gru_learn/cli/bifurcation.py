@@ -10,13 +10,13 @@ from __future__ import annotations
 import matplotlib.pyplot as plt
 import numpy as np
 
+from gru_learn.analysis.figures.dynamics import bifurcation_diagram
 from gru_learn.cli.common import ArgumentParser, description, parse_assignments, write_json_atomic
 from gru_learn.dynamics.analyze import cycle_starts
 from gru_learn.dynamics.bifurcation import find_bifurcations
 from gru_learn.dynamics.cycles import find_limit_cycles
 from gru_learn.errors import UserError
-from gru_learn.plotting import bifurcation_diagram
-from gru_learn.presets import PRESETS, build_preset, preset_parameters
+from gru_learn.gru.presets import PRESETS, build_preset, preset_parameters
 
 
 def parser() -> ArgumentParser:

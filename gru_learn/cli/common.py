@@ -1,5 +1,5 @@
 """What every non-Lightning command shares: a one-line-error parser, ``--set`` parsing, and
-(from gru_learn.atomic) atomic JSON output."""
+(from gru_learn.files.atomic) atomic JSON output."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ import argparse
 import sys
 from typing import NoReturn
 
-from gru_learn.atomic import write_json_atomic
 from gru_learn.errors import UserError
+from gru_learn.files.atomic import write_json_atomic
 
 __all__ = ["ArgumentParser", "description", "parse_assignments", "write_json_atomic"]
 

@@ -2,7 +2,8 @@
 the paper's setting as vectorised ensembles or with a training method of ``fit``, and compare
 their losses, as the paper's Fig 12.
 
-Options are typed (jsonargparse): the grid lists, ``gru_learn.sweep.TrainSettings``' fields
+Options are typed (jsonargparse): the grid lists,
+``gru_learn.experiments.grid.TrainSettings``' fields
 (training and the training method) and, under ``data``, TrajectoryDataModule's options; a YAML
 ``--config`` may set any of them, and options after it override it.
 
@@ -26,10 +27,9 @@ from typing import Any, Literal
 
 import jsonargparse
 
-from gru_learn.atomic import atomic_dir, atomic_path, write_json_atomic, write_text_atomic
 from gru_learn.cli.common import description
 from gru_learn.errors import UserError
-from gru_learn.sweep import (
+from gru_learn.experiments.grid import (
     BACKENDS,
     Grid,
     TrainSettings,
@@ -41,6 +41,7 @@ from gru_learn.sweep import (
     prepare,
     write_runs,
 )
+from gru_learn.files.atomic import atomic_dir, atomic_path, write_json_atomic, write_text_atomic
 
 # the paper's grid: what the command trains with no --config
 DEFAULTS: dict[str, Any] = {"systems": ["ring", "fhn"], "hidden_sizes": [2, 4, 8, 16],
@@ -75,7 +76,7 @@ HELP = {
 
 def model_option_help() -> dict[str, str]:
     """GRUForecaster's documented options (its docstring's Args), one line each."""
-    from gru_learn.model import GRUForecaster
+    from gru_learn.training.module import GRUForecaster
 
     try:
         import docstring_parser
@@ -91,7 +92,7 @@ def model_option_help() -> dict[str, str]:
 def parser() -> jsonargparse.ArgumentParser:
     """The typed parser: grid lists, TrainSettings' fields (typed by the dataclass), the data
     options typed by TrajectoryDataModule's signature (group ``data``), and how to run."""
-    from gru_learn.data import TrajectoryDataModule
+    from gru_learn.training.data import TrajectoryDataModule
 
     p = jsonargparse.ArgumentParser(
         prog="gru_learn compare", description=description(__doc__), exit_on_error=False,

@@ -21,15 +21,15 @@ from lightning.pytorch.loggers import TensorBoardLogger
 from lightning.pytorch.plugins.io import TorchCheckpointIO
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 
-from gru_learn.atomic import atomic_path, remove_stale_temporaries
-from gru_learn.callbacks import DynamicsAnalysis, EpochProgressBar, LastCheckpoint
-from gru_learn.checkpoint_io import check_fits, read_checkpoint
-from gru_learn.data import _SplitDataModule
 from gru_learn.errors import UserError, find_user_error
-from gru_learn.hparams import final_metrics, hparams_summaries, run_hparams
-from gru_learn.interruption import Interrupted, StopOnSignal
-from gru_learn.model import GRUForecaster
+from gru_learn.files.atomic import atomic_path, remove_stale_temporaries
+from gru_learn.files.torch_files import check_fits, read_checkpoint
 from gru_learn.runtime import set_cpu_threads  # noqa: F401 (also imported from here)
+from gru_learn.training.callbacks import DynamicsAnalysis, EpochProgressBar, LastCheckpoint
+from gru_learn.training.data import _SplitDataModule
+from gru_learn.training.hparams import final_metrics, hparams_summaries, run_hparams
+from gru_learn.training.interruption import Interrupted, StopOnSignal
+from gru_learn.training.module import GRUForecaster
 
 AUTO_NAME = "<system>"  # replaced by the data's system name: logs/<system>/version_N
 AUTO_DIR = "<default_root_dir>"  # replaced by --trainer.default_root_dir, or "logs"
@@ -100,7 +100,7 @@ def explicit_model_values(model: dict[str, Any], argv: list[str]) -> dict[str, A
 
 
 class AtomicCheckpointIO(TorchCheckpointIO):
-    """Checkpoints written as every other file of ours (:func:`gru_learn.atomic.atomic_path`):
+    """Checkpoints written as every other file of ours (:func:`gru_learn.files.atomic.atomic_path`):
     into a temporary beside the target, flushed to disk, renamed onto it, the folder flushed.
     (Lightning's own writes a temporary in the system's temp folder and ``shutil.move``s it,
     which copies into the target when the two are on different file systems, a tmpfs /tmp:
@@ -326,10 +326,11 @@ class GRULearnCLI(LightningCLI):
 
 def main(argv: list[str]) -> int:
     """Run a Lightning command; its exit code. SIGINT / SIGTERM: one line, 130 / 143, and for
-    ``fit`` a ``last.ckpt`` with the state at the interruption (:mod:`gru_learn.interruption`)."""
+    ``fit`` a ``last.ckpt`` with the state at the interruption
+    (:mod:`gru_learn.training.interruption`)."""
     set_cpu_threads()
     # The default DataModule is TrajectoryDataModule; a --data or --config given later replaces it.
-    argv = [argv[0], "--data=gru_learn.data.TrajectoryDataModule", *argv[1:]]
+    argv = [argv[0], "--data=gru_learn.training.data.TrajectoryDataModule", *argv[1:]]
     UserError.last_raised = None
     warnings.filterwarnings("ignore", message=".*LightningCLI's args parameter is intended.*")
     stop = StopOnSignal()

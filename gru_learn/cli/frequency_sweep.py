@@ -14,11 +14,11 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from gru_learn.analysis.figures.dynamics import frequency_map
 from gru_learn.cli.common import ArgumentParser, description, write_json_atomic
 from gru_learn.dynamics.frequency import oscillation_frequency, stacked_field
 from gru_learn.errors import UserError
-from gru_learn.plotting import frequency_map
-from gru_learn.presets import hopf
+from gru_learn.gru.presets import hopf
 
 
 def parser() -> ArgumentParser:

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import matplotlib.pyplot as plt
 
+from gru_learn.analysis.figures.dynamics import flow_1d, phase_portrait
 from gru_learn.cli.common import ArgumentParser, description, parse_assignments, write_json_atomic
 from gru_learn.dynamics import analyze_vector_field, classify_1d
 from gru_learn.errors import UserError
-from gru_learn.plotting import flow_1d, phase_portrait
-from gru_learn.presets import PRESETS, build_preset, preset_parameters
+from gru_learn.gru.presets import PRESETS, build_preset, preset_parameters
 
 
 def parser() -> ArgumentParser:

@@ -18,7 +18,7 @@ def main(argv: list[str]) -> int:
                         help="reduced run: fewer epochs and seeds, coarser grids (minutes)")
     parser.add_argument("--force", action="store_true", help="redo finished steps")
     args = parser.parse_args(argv)
-    from gru_learn.cli.reproduction import reproduce
+    from gru_learn.experiments.paper.steps import reproduce
 
     path = reproduce(args.out, quick=args.quick, force=args.force)
     print(f"report: {path}")

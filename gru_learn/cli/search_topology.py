@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import matplotlib.pyplot as plt
 
+from gru_learn.analysis.figures.dynamics import phase_portrait
 from gru_learn.cli.common import ArgumentParser, description, write_json_atomic
 from gru_learn.dynamics import analyze_vector_field
 from gru_learn.errors import UserError
-from gru_learn.plotting import phase_portrait
-from gru_learn.topology_search import BOX, Target, cell_from_theta, search, theta_dict
+from gru_learn.experiments.topology_search import BOX, Target, search
+from gru_learn.gru.params import cell_from_theta, theta_dict
 
 
 def parser() -> ArgumentParser:

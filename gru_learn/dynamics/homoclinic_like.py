@@ -13,7 +13,7 @@ So every such orbit is, at the resolution eps, homoclinic to c: it leaves c (t -
 at least D away and returns (t -> +inf). Near a degenerate point the approach is slow (algebraic:
 |h| ~ 1 / (q t) along a quadratic field's incoming ray), so T must be long enough for the
 returning orbits to get within eps: with T = 150 instead of the default 1000, orbits of a whole
-region of the preset family :func:`gru_learn.presets.origin_cluster` were still ~0.03 away and
+region of the preset family :func:`gru_learn.gru.presets.origin_cluster` were still ~0.03 away and
 that region was missed; the counts should be checked at a longer T (the tests use 4000).
 
 Evaluated on a G x G grid of the box, the homoclinic-like cells are split into connected

@@ -94,3 +94,15 @@ def map_is_stable(step_jac: Tensor) -> bool:
 def ode_is_stable(kind: str) -> bool:
     """Whether an ODE fixed point of this kind attracts (non-hyperbolic counts as not)."""
     return kind in ("stable_node", "stable_focus")
+
+
+def saddle_node_kind(eigenvalues: Tensor, tol: float = 1e-6) -> int | None:
+    """1 for a saddle-node point of the first kind (one eigenvalue ~0, the other negative: a sink
+    and a saddle fused), 2 for the second kind (the other positive: a source and a saddle
+    fused), None otherwise (hyperbolic, or both ~0: codimension 2). 2-D, real eigenvalues."""
+    re = eigenvalues.real
+    small = re.abs() <= tol
+    if int(small.sum()) != 1 or bool((eigenvalues.imag.abs() > tol).any()):
+        return None
+    return 1 if float(re[~small][0]) < 0 else 2
+

@@ -8,7 +8,7 @@ from scipy.integrate import solve_ivp
 from scipy.optimize import brentq
 
 from gru_learn.dynamics.bifurcation import find_bifurcations, locate_homoclinic
-from gru_learn.presets import build_preset, half_stable_bias
+from gru_learn.gru.presets import build_preset, half_stable_bias
 
 
 def sigmoid(x: float) -> float:

@@ -9,9 +9,9 @@ import pytest
 import torch
 
 from gru_learn.dynamics import analyze_vector_field, find_continuous_attractors, find_fixed_points
-from gru_learn.gru import GRUCell
-from gru_learn.presets import bistable_pair
-from gru_learn.systems import LineAttractor, RingAttractor
+from gru_learn.gru.cell import GRUCell
+from gru_learn.gru.presets import bistable_pair
+from gru_learn.systems.registry import LineAttractor, RingAttractor
 
 RING_BOX = [(-1.5, 1.5)] * 2
 LINE_BOX = [(-1.0, 1.0)] * 2

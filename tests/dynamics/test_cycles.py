@@ -5,7 +5,7 @@ import math
 import torch
 
 from gru_learn.dynamics import find_limit_cycles, integrate, integrate_adaptive
-from gru_learn.presets import hopf
+from gru_learn.gru.presets import hopf
 
 MU, OMEGA = 0.5, 2.0
 

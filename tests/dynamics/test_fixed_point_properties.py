@@ -12,7 +12,7 @@ from scipy.optimize import root
 
 from gru_learn.dynamics import find_fixed_points
 from gru_learn.dynamics.fixed_points import deduplicate
-from gru_learn.gru import GRUCell
+from gru_learn.gru.cell import GRUCell
 
 TOL = 1e-10
 

@@ -7,8 +7,8 @@ import torch
 from scipy.optimize import brentq
 
 from gru_learn.dynamics import classify, find_fixed_points
-from gru_learn.gru import GRUCell
-from gru_learn.presets import bistable_pair, hopf
+from gru_learn.gru.cell import GRUCell
+from gru_learn.gru.presets import bistable_pair, hopf
 
 BOX = [(-1.0, 1.0), (-1.0, 1.0)]
 
@@ -138,7 +138,7 @@ def fold_cell(delta: float) -> GRUCell:
     """Unit 1: dh/dt = (tanh(2 h + b* + delta) - h) / 2 with b* the half-stable bias (a double
     root at h* = 1/sqrt(2)); unit 2 a stable unit. For small delta > 0 the double root splits
     into a saddle and a node about 2 sqrt(0.354 delta) apart."""
-    from gru_learn.presets import half_stable_bias
+    from gru_learn.gru.presets import half_stable_bias
 
     b = half_stable_bias(4.0) + delta
     return GRUCell.from_weights(U_h=torch.diag(torch.tensor([4.0, 0.5], dtype=torch.float64)),

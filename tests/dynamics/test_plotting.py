@@ -3,10 +3,10 @@
 import matplotlib.pyplot as plt
 import torch
 
+from gru_learn.analysis.figures.dynamics import phase_portrait
 from gru_learn.dynamics import analyze_vector_field
-from gru_learn.gru import GRUCell
-from gru_learn.plotting import phase_portrait
-from gru_learn.presets import bistable_pair
+from gru_learn.gru.cell import GRUCell
+from gru_learn.gru.presets import bistable_pair
 
 
 def test_portrait_marks_every_fixed_point(tmp_path):
@@ -38,7 +38,7 @@ def test_three_dimensional_field_is_projected_on_principal_components(tmp_path):
 
 def test_the_legend_covers_no_fixed_point():
     """fig9a's sink (-0.87, 0.86) sits where a fixed upper-left legend went."""
-    from gru_learn.presets import build_preset
+    from gru_learn.gru.presets import build_preset
 
     cell = build_preset("fig9a")
     box = [(-1.0, 1.0), (-1.0, 1.0)]

@@ -7,7 +7,7 @@ import torch
 
 from gru_learn.dynamics import classify_1d
 from gru_learn.errors import UserError
-from gru_learn.presets import PRESETS, build_preset, half_stable_bias
+from gru_learn.gru.presets import PRESETS, build_preset, half_stable_bias
 
 
 @pytest.mark.parametrize("name,label,kinds", [
@@ -55,7 +55,7 @@ def test_unknown_preset_or_parameter_is_a_user_error():
 def test_cluster_bias_gives_the_stated_separation():
     from scipy.optimize import brentq
 
-    from gru_learn.presets import B_CLUSTER, cluster_bias
+    from gru_learn.gru.presets import B_CLUSTER, cluster_bias
 
     assert abs(cluster_bias(4.0, 1e-4) - B_CLUSTER) < 1e-15
     # the two roots of tanh(2 h + b) - h around sqrt(1/2), by scipy in float64
@@ -68,7 +68,7 @@ def test_cluster_bias_gives_the_stated_separation():
 
 def test_decoupled_saddle_nodes_sit_where_derived():
     from gru_learn.dynamics import find_fixed_points
-    from gru_learn.topology_search import saddle_node_kind
+    from gru_learn.dynamics.stability import saddle_node_kind
 
     res = find_fixed_points(build_preset("fig3_saddle_nodes").vector_field, [(-1.0, 1.0)] * 2)
     sn = [(p.h.tolist(), saddle_node_kind(p.eigenvalues)) for p in res.fixed_points

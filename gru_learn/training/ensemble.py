@@ -1,6 +1,6 @@
 """M GRU forecasters trained as one batched model: same data, one Adam, one backward per epoch.
 
-Member m is the :class:`~gru_learn.model.GRUForecaster` of hidden size d_m built after
+Member m is the :class:`~gru_learn.training.module.GRUForecaster` of hidden size d_m built after
 ``seed_everything(seed_m)``, with the discrete rollout. Its parameters are stacked along a
 leading member axis and zero-padded to the largest size D, gate by gate (rows ``g*D + i`` of a
 gate block hold unit i, i < d_m)::
@@ -26,10 +26,10 @@ import lightning as L
 import torch
 from torch import Tensor, nn
 
-from gru_learn.bptt import stacked_forecast
-from gru_learn.gru import Reset
-from gru_learn.model import GRUForecaster, make_adam, make_scheduler
-from gru_learn.training_loop import EpochBar, validation_epochs
+from gru_learn.gru.bptt import stacked_forecast
+from gru_learn.gru.cell import Reset
+from gru_learn.training.loop import EpochBar, validation_epochs
+from gru_learn.training.module import GRUForecaster, make_adam, make_scheduler
 
 
 class GRUEnsemble(nn.Module):
@@ -97,7 +97,7 @@ class GRUEnsemble(nn.Module):
             "readout.bias": self.readout_bias[m],
         }.items()}
 
-    # --- the model: the stacked rollout of gru_learn.bptt (hand-written BPTT) -------------
+    # --- the model: the stacked rollout of gru_learn.gru.bptt (hand-written BPTT) -------------
     def _losses(self, batch: Tensor) -> Tensor:
         """Per-member MSE (M,) on a shared batch (N, T+1, p), differentiable."""
         target = batch[:, 1:].permute(1, 2, 0)[:, None]  # (T, 1, p, N)

@@ -7,7 +7,7 @@ step, neither saving the state reached. Here both signals raise :class:`Interrup
 is no KeyboardInterrupt, so it passes through Lightning's handler (``on_exception`` hooks,
 loggers closed as failed) to the command. While training runs, the signal is only recorded:
 at the end of the current epoch, after every other epoch-end hook, ``last.ckpt`` is written
-(by the run's :class:`~gru_learn.callbacks.LastCheckpoint`, under a temporary name, then
+(by the run's :class:`~gru_learn.training.callbacks.LastCheckpoint`, under a temporary name, then
 renamed) with that epoch's state, the one a checkpoint written there when no signal comes
 would hold, so ``--ckpt_path <run>/checkpoints/last.ckpt`` continues exactly; the command
 stops as the next epoch would start (the stopped epoch's metrics are logged). A second
@@ -56,7 +56,7 @@ class StopOnSignal(Checkpoint):
 
     A :class:`~lightning.pytorch.callbacks.Checkpoint` so that Lightning runs its epoch-end
     hook with the checkpoint callbacks, after the model's own ``on_train_epoch_end``: the state
-    saved is the one :class:`~gru_learn.callbacks.LastCheckpoint` saves at an epoch's end.
+    saved is the one :class:`~gru_learn.training.callbacks.LastCheckpoint` saves at an epoch's end.
     List it after the ModelCheckpoints (``trainer.checkpoint_callback``, which Lightning reads
     for ``ckpt_path="best"``, is the first of them)."""
 
@@ -134,7 +134,7 @@ class StopOnSignal(Checkpoint):
 
 
 def _last_checkpoint_callback(trainer: L.Trainer | None) -> Any:
-    from gru_learn.callbacks import LastCheckpoint
+    from gru_learn.training.callbacks import LastCheckpoint
 
     for c in getattr(trainer, "checkpoint_callbacks", None) or []:
         if isinstance(c, LastCheckpoint) and c.dirpath:
@@ -149,7 +149,7 @@ def _last_path(trainer: L.Trainer | None) -> str | None:
 
 def save_last(trainer: L.Trainer) -> str | None:
     """Write the run's ``last.ckpt`` now (unless this step's is written already); its path, or
-    None when the run has no :class:`~gru_learn.callbacks.LastCheckpoint`."""
+    None when the run has no :class:`~gru_learn.training.callbacks.LastCheckpoint`."""
     c = _last_checkpoint_callback(trainer)
     if c is None or trainer.fast_dev_run:
         return None

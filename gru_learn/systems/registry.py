@@ -88,7 +88,7 @@ def register(cls: type[System] | None = None, *, replace: bool = False) -> Any:
 
 def get_system(name: str) -> type[System]:
     if name not in SYSTEMS:  # a worker process: the modules the command was given --import
-        from gru_learn.user_modules import import_from_env
+        from gru_learn.systems.user_modules import import_from_env
 
         import_from_env()
     try:

@@ -17,10 +17,10 @@ from matplotlib.figure import Figure  # noqa: E402
 from torch import Tensor  # noqa: E402
 
 from gru_learn.analysis.core import points_on  # noqa: E402
+from gru_learn.analysis.figures.dynamics import MARKERS, TRAJECTORY, phase_portrait  # noqa: E402
 from gru_learn.analysis.target import manifold_points  # noqa: E402
 from gru_learn.dynamics import DynamicsResult  # noqa: E402
 from gru_learn.dynamics.integrate import integrate  # noqa: E402
-from gru_learn.plotting import MARKERS, TRAJECTORY, phase_portrait  # noqa: E402
 
 VectorField = Callable[[Tensor], Tensor]
 

@@ -1,8 +1,9 @@
 """``--import MODULE``: the user's own modules (say, one that registers a system with
-``@gru_learn.systems.register``), imported by every command before it parses its arguments.
+``@gru_learn.systems.registry.register``), imported by every command before it parses its arguments.
 
 The names are also kept in the environment variable ``GRU_LEARN_IMPORT`` (comma-separated), which
-worker processes inherit: ``gru_learn.systems.get_system`` imports them there the first time it
+worker processes inherit:
+``gru_learn.systems.registry.get_system`` imports them there the first time it
 meets a name it does not know, so ``compare``'s workers see the same systems as the command.
 """
 

@@ -60,7 +60,7 @@ def gates_2d(h: Tensor, c: _Constants) -> Gates:
         after:  n = tanh(c_n + r * u),  u = U_h h + b_hn
 
     Every step of a :class:`GRUCell` (``forward``, ``vector_field``, ``autonomous_map``) is
-    computed here; ``gru_learn.bptt`` is the training fast path with its own backward."""
+    computed here; ``gru_learn.gru.bptt`` is the training fast path with its own backward."""
     c_rz, c_n, u_rz_t, u_h_t, b_hn, reset = c
     r, z = torch.sigmoid(torch.addmm(c_rz, h, u_rz_t)).chunk(2, dim=-1)
     if reset == "before":

@@ -22,9 +22,9 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import torch  # noqa: E402
 
-from gru_learn.atomic import write_json_atomic, write_text_atomic  # noqa: E402
+from gru_learn.files.atomic import write_json_atomic, write_text_atomic  # noqa: E402
 
-CONFIGS = Path(__file__).resolve().parents[1] / "configs"  # package data: the shipped configs
+CONFIGS = Path(__file__).resolve().parents[2] / "configs"  # package data: the shipped configs
 
 # {"figure", "claim", "paper", "ours", "agrees", "note"} with agrees one of VERDICTS' keys:
 # "rounding": ours lies within the rounding of the digits the paper printed; "approximate":
@@ -227,7 +227,7 @@ def fig6_readings(grid: int, s_values: tuple[float, ...], dt: float = 0.2,
     import numpy as np
 
     from gru_learn.dynamics.frequency import map_frequency, oscillation_frequency, stacked_field
-    from gru_learn.presets import hopf
+    from gru_learn.gru.presets import hopf
 
     alphas = np.linspace(0, math.pi, grid + 2)[1:-1]
     betas = np.linspace(1, 3, grid + 2)[1:-1]
@@ -313,8 +313,9 @@ def fig7_8(out: Path, s: Settings) -> list[Claim]:
 
 def _certified_counts(name: str) -> tuple[Any, Any]:
     """(certificate, cell) of a 2-D preset by the exhaustive search at two resolutions."""
-    from gru_learn.presets import build_preset
-    from gru_learn.topology_search import certify, theta_from_cell
+    from gru_learn.experiments.topology_search import certify
+    from gru_learn.gru.params import theta_from_cell
+    from gru_learn.gru.presets import build_preset
 
     cell = build_preset(name)
     return certify(theta_from_cell(cell)), cell
@@ -323,7 +324,7 @@ def _certified_counts(name: str) -> tuple[Any, Any]:
 def fig3_4(out: Path, s: Settings) -> list[Claim]:
     """The catalogue of Fig 3 (presets found by search or built from 1-D units), certified in
     this run, and the Fig 4 cluster's separation against float32 / float64 precision."""
-    from gru_learn.topology_search import saddle_node_kind
+    from gru_learn.dynamics.stability import saddle_node_kind
 
     for preset in ("fig3a", "fig3_saddle_nodes", "fig3b", "fig4"):
         _cli("portrait", "--preset", preset, "--no-cycles", "--out", out / f"{preset}.png",
@@ -388,8 +389,9 @@ def _eig(p: dict[str, Any]) -> torch.Tensor:
 
 def _sides(name: str, param: str, delta: float) -> str:
     """Certified counts of a preset with ``param`` moved by -delta and +delta."""
-    from gru_learn.presets import PRESETS
-    from gru_learn.topology_search import certify, theta_from_cell
+    from gru_learn.experiments.topology_search import certify
+    from gru_learn.gru.params import theta_from_cell
+    from gru_learn.gru.presets import PRESETS
 
     base = PRESETS[name].defaults
     texts = []
@@ -408,8 +410,8 @@ def _cluster_precision(out: Path) -> list[Claim]:
     import mpmath
 
     from gru_learn.dynamics import find_fixed_points, integrate
-    from gru_learn.presets import PRESETS, build_preset
-    from gru_learn.topology_search import mp_gru_field, mp_rk4, resolution_radius, sign_changes
+    from gru_learn.gru.precision import mp_gru_field, mp_rk4, resolution_radius, sign_changes
+    from gru_learn.gru.presets import PRESETS, build_preset
 
     cell = build_preset("fig4")
     b = PRESETS["fig4"].defaults["b1"]
@@ -476,13 +478,13 @@ def fig9(out: Path, s: Settings) -> list[Claim]:
     import numpy as np
 
     from gru_learn.dynamics.homoclinic_like import excursion, homoclinic_like_regions
-    from gru_learn.homoclinic_cluster import (
+    from gru_learn.experiments.paper.precision import (
         cluster_separation,
         exact_cluster,
         float32_eps,
         precision_orbits,
     )
-    from gru_learn.presets import build_preset
+    from gru_learn.gru.presets import build_preset
 
     grid = 32 if s.quick else 64
     zero = torch.zeros(2, dtype=torch.float64)
@@ -679,7 +681,7 @@ def eq8_saddle_nodes(out: Path, s: Settings) -> list[Claim]:
 
     from gru_learn.dynamics import find_bifurcations
     from gru_learn.dynamics.bifurcation import saddle_node_pairs
-    from gru_learn.presets import hopf, rotation
+    from gru_learn.gru.presets import hopf, rotation
 
     def family(a: float):  # noqa: ANN202 - a vector field
         return hopf(a, 3.0, 0.0).vector_field
@@ -814,9 +816,9 @@ def _fig11_panel(out: Path, s: Settings) -> None:
 def fig10(out: Path, s: Settings) -> list[Claim]:
     """The pseudo-line attractor of a trained line network, at two zooms (the supplement's
     hand-set example is not available; ours is learned)."""
-    from gru_learn.analysis import load_checkpoint
+    from gru_learn.analysis.figures.dynamics import phase_portrait
     from gru_learn.dynamics import analyze_vector_field
-    from gru_learn.plotting import phase_portrait
+    from gru_learn.training.checkpoint import load_checkpoint
 
     ckpt = next((out / "runs" / "line" / f"seed{s.seeds[0]}" / "checkpoints").glob("last.ckpt"))
     model, _ = load_checkpoint(ckpt)

@@ -3,14 +3,14 @@
 A *run* is one (system, hidden size, seed): the GRUForecaster an independent ``fit`` with that
 seed would train. A *cell* is every seed of one (system, hidden size) with a run to train,
 trained by :func:`run_cell`, a pure function from a :class:`Cell` to its result: as one
-:class:`~gru_learn.ensemble.GRUEnsemble` with the paper's method, else seed by seed with
-:func:`gru_learn.training_loop.train_forecaster` (teacher forcing, curricula, mini-batches, ...:
+:class:`~gru_learn.training.ensemble.GRUEnsemble` with the paper's method, else seed by seed with
+:func:`gru_learn.training.loop.train_forecaster` (teacher forcing, curricula, mini-batches, ...:
 :class:`TrainSettings`). Every backend (inline, a process pool, Ray tasks) executes that same
 function, and only this process writes files.
 
 On disk, each run is ``<out>/<system>/h<size>/seed<k>/`` holding its TensorBoard events,
 ``model.ckpt`` (loadable by ``GRUForecaster.load_from_checkpoint``) and ``result.json``. The
-folder is assembled under a temporary name and renamed into place (:func:`gru_learn.atomic.
+folder is assembled under a temporary name and renamed into place (:func:`gru_learn.files.atomic.
 atomic_dir`), so a run folder either is complete or does not exist: an interrupted grid rerun
 with the same command writes exactly the missing runs (and a run whose files were damaged
 since, again), with the same numbers an uninterrupted run gives.
@@ -21,7 +21,7 @@ it ends (Ctrl-C, SIGTERM, SIGKILL): on Linux the kernel sends it SIGKILL
 parent holds open reaches end-of-file, which the parent's death or interrupt handler causes.
 Ray tasks are cancelled when the command is interrupted, and a local Ray instance (one
 ``ray.init`` starts, not ``--ray-address``) ends with the command, also after a SIGKILL
-(:mod:`gru_learn.reaper` ends the raylet's agents, which would otherwise stay a minute).
+(:mod:`gru_learn.experiments.reaper` ends the raylet's agents, which would otherwise stay a minute).
 """
 
 from __future__ import annotations
@@ -48,11 +48,11 @@ from typing import Any, Literal
 
 import torch
 
-from gru_learn.atomic import atomic_dir, remove_stale_temporaries, write_json_atomic
-from gru_learn.checkpoint_io import read_checkpoint
 from gru_learn.errors import UserError
-from gru_learn.gru import Reset
-from gru_learn.model import AlphaSchedule, Forcing, ForcingState
+from gru_learn.files.atomic import atomic_dir, remove_stale_temporaries, write_json_atomic
+from gru_learn.files.torch_files import read_checkpoint
+from gru_learn.gru.cell import Reset
+from gru_learn.training.module import AlphaSchedule, Forcing, ForcingState
 
 BACKENDS = ("local", "ray")
 SETTINGS_FILE = "compare.json"
@@ -65,7 +65,8 @@ class TrainSettings:
     from these fields; every default is the paper's setting.
 
     ``epochs``, ``lr``, ``lr_schedule``, ``reset`` and the training-method options
-    (``forcing`` ... ``readout_init``) are :class:`~gru_learn.model.GRUForecaster`'s options of
+    (``forcing`` ... ``readout_init``) are
+    :class:`~gru_learn.training.module.GRUForecaster`'s options of
     the same names (see its docstring and docs/reconstruction.md); ``log_every``: train and
     validation loss every N epochs; ``gradient_clip_val``: clip the gradient's global norm to
     this (``fit``'s ``--trainer.gradient_clip_val``); ``batch_size``: mini-batches of this many
@@ -99,10 +100,11 @@ class TrainSettings:
 
     @property
     def vectorised(self) -> bool:
-        """Whether the runs train as one :class:`~gru_learn.ensemble.GRUEnsemble` (the paper's
+        """Whether the runs train as one
+        :class:`~gru_learn.training.ensemble.GRUEnsemble` (the paper's
         method: free running over the whole horizon, full batch, no clipping, default readout;
         any lr, lr schedule, reset convention and data window), else one plain loop per seed
-        (:func:`gru_learn.training_loop.train_forecaster`)."""
+        (:func:`gru_learn.training.loop.train_forecaster`)."""
         return (self.forcing == "none" and self.curriculum_start is None
                 and self.readout_init == "default" and self.gradient_clip_val is None
                 and self.batch_size is None)
@@ -119,7 +121,7 @@ def comparable_settings(settings: dict[str, Any]) -> dict[str, Any]:
     from an older file take their default (the only behaviour that version had), and data
     options equal to TrajectoryDataModule's defaults are dropped (given or not, the same data).
     """
-    from gru_learn.data import TrajectoryDataModule
+    from gru_learn.training.data import TrajectoryDataModule
 
     defaults = {f.name: f.default for f in dataclasses.fields(TrainSettings)
                 if f.default is not dataclasses.MISSING}
@@ -142,8 +144,8 @@ class Grid:
 
     def check(self) -> None:
         """UserErrors for values no run could use."""
-        from gru_learn.model import GRUForecaster
-        from gru_learn.systems import get_system
+        from gru_learn.systems.registry import get_system
+        from gru_learn.training.module import GRUForecaster
 
         if not self.systems or not self.hidden_sizes or not self.seeds:
             raise UserError("the grid needs at least one system, hidden size and seed")
@@ -181,7 +183,7 @@ def run_dir(out: Path, system: str, hidden_size: int, seed: int) -> Path:
 def data_module(system: str, settings: TrainSettings):
     """The grid's shared data of one system (same data for every size and seed, as in the
     paper); simulated once and cached."""
-    from gru_learn.data import TrajectoryDataModule
+    from gru_learn.training.data import TrajectoryDataModule
 
     return TrajectoryDataModule(system=system, batch_size=settings.batch_size, **settings.data)
 
@@ -192,7 +194,7 @@ def run_cell(cell: Cell, progress: bool = False) -> dict[str, Any]:
     GRUForecaster state dicts (plain tensors; no files are written here).
 
     The paper's method (``TrainSettings.vectorised``) trains all seeds as one ensemble; any
-    other method trains each seed by :func:`gru_learn.training_loop.train_forecaster`. Both
+    other method trains each seed by :func:`gru_learn.training.loop.train_forecaster`. Both
     give ``train_loss`` (E, M), ``val_epochs`` (V,), ``val_loss`` (V, M), ``diverged_at`` (M,),
     ``final`` {split: (M,)} (free-running MSE of the final parameters), ``states`` and
     ``alpha`` (M forcing strengths at the end, for the checkpoint)."""
@@ -210,7 +212,7 @@ def run_cell(cell: Cell, progress: bool = False) -> dict[str, Any]:
 
 def _train_ensemble(cell: Cell, dm: Any, progress: bool) -> dict[str, Any]:
     """The paper's method: every seed of the cell as one GRUEnsemble."""
-    from gru_learn.ensemble import GRUEnsemble, fit_ensemble
+    from gru_learn.training.ensemble import GRUEnsemble, fit_ensemble
 
     s, M = cell.settings, len(cell.seeds)
     ens = GRUEnsemble.from_seeds([cell.hidden_size] * M, cell.seeds, dm.obs_dim, s.reset)
@@ -228,8 +230,8 @@ def _train_each(cell: Cell, dm: Any, progress: bool) -> dict[str, Any]:
     ``fit`` builds it) trained by the plain loop; the curves stacked as the ensemble's."""
     import lightning as L
 
-    from gru_learn.model import GRUForecaster
-    from gru_learn.training_loop import train_forecaster
+    from gru_learn.training.loop import train_forecaster
+    from gru_learn.training.module import GRUForecaster
 
     s = cell.settings
     runs, finals, states = [], [], []
@@ -354,7 +356,7 @@ def _submitter(backend: str, workers: int, address: str | None,
 
 
 def _start_reaper() -> subprocess.Popen | None:
-    """:mod:`gru_learn.reaper` watching this process (Linux): the local Ray instance's
+    """:mod:`gru_learn.experiments.reaper` watching this process (Linux): the local Ray instance's
     processes end with this command however it ends (its raylet's agents otherwise outlive a
     SIGKILL by a minute). Run by file path in isolated mode: no package import (torch), no
     module of the working directory."""
@@ -377,7 +379,7 @@ def ray_runtime_env() -> dict[str, Any]:
     time it meets a name it does not know) and ``PYTHONPATH`` extended by the folders they
     were imported from here (a Ray worker does not start in this process's working directory).
     On a multi-node cluster those folders must exist on every node (or install the module)."""
-    from gru_learn.user_modules import ENV
+    from gru_learn.systems.user_modules import ENV
 
     names = [n for n in os.environ.get(ENV, "").split(",") if n]
     if not names:
@@ -498,8 +500,8 @@ def write_runs(out: Path, cell: Cell, result: dict[str, Any]) -> list[Path]:
     import lightning as L
     from torch.utils.tensorboard import SummaryWriter
 
-    from gru_learn.hparams import final_metrics, hparams_summaries, run_hparams
-    from gru_learn.model import GRUForecaster
+    from gru_learn.training.hparams import final_metrics, hparams_summaries, run_hparams
+    from gru_learn.training.module import GRUForecaster
 
     s = cell.settings
     train, val, val_epochs = result["train_loss"], result["val_loss"], result["val_epochs"]
@@ -571,7 +573,7 @@ def load_runs(out: Path, grid: Grid) -> list[dict[str, Any]]:
 
 def analysis_hook() -> Callable[[str, str], dict] | None:
     """``gru_learn.analysis.analyze_checkpoint(path, out_dir) -> dict`` when it exists."""
-    from gru_learn.analysis import analyze_checkpoint
+    from gru_learn.training.checkpoint import analyze_checkpoint
 
     return analyze_checkpoint
 
@@ -591,11 +593,11 @@ def _analyze_one(path: str) -> dict[str, Any]:
 
 
 def log_analysis(run: Path, analysis: Any, grid: Grid) -> None:
-    """The analysis' finite HPARAMS metrics (``gru_learn.hparams``) as scalars in the run's
+    """The analysis' finite HPARAMS metrics (``gru_learn.training.hparams``) as scalars in the run's
     TensorBoard folder, at the last epoch, where the HPARAMS tab reads them."""
     from torch.utils.tensorboard import SummaryWriter
 
-    from gru_learn.hparams import PREFIX, final_metrics
+    from gru_learn.training.hparams import PREFIX, final_metrics
 
     if not isinstance(analysis, dict) or "comparison" not in analysis:
         return

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import torch
 
 from gru_learn.errors import UserError
-from gru_learn.gru import GRUCell, Reset
+from gru_learn.gru.cell import GRUCell, Reset
 
 
 def rotation(angle: float) -> torch.Tensor:
@@ -102,8 +102,8 @@ def gru2d(uh11: float = 0.0, uh12: float = 0.0, uh21: float = 0.0, uh22: float =
           bh1: float = 0.0, bh2: float = 0.0, br1: float = 0.0, br2: float = 0.0) -> GRUCell:
     """Any autonomous 2-D GRU with U_z = b_z = 0: U_h = [[uh11, uh12], [uh21, uh22]], U_r
     likewise, b_h = (bh1, bh2), b_r = (br1, br2) (the parameters of
-    :mod:`gru_learn.topology_search`)."""
-    from gru_learn.topology_search import cell_from_theta
+    :mod:`gru_learn.gru.params`)."""
+    from gru_learn.gru.params import cell_from_theta
 
     return cell_from_theta([uh11, uh12, uh21, uh22, ur11, ur12, ur21, ur22, bh1, bh2, br1, br2])
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import inspect
 import warnings
-from collections.abc import Callable
 from pathlib import Path
 from typing import Literal
 
@@ -13,104 +12,25 @@ import lightning as L
 import numpy as np
 import torch
 from torch import Tensor, nn
-from torchdiffeq import odeint
 
-from gru_learn.bptt import stacked_forecast, stacked_rollout
-from gru_learn.checkpoint_io import check_fits
-from gru_learn.data import cut_windows
 from gru_learn.errors import UserError
-from gru_learn.gru import GRUCell, Reset
+from gru_learn.files.torch_files import check_fits
+from gru_learn.gru.bptt import stacked_forecast, stacked_rollout
+from gru_learn.gru.cell import GRUCell, Reset
+from gru_learn.gru.rollout import (
+    ADAPTIVE_METHODS,
+    FIXED_STEP_METHODS,
+    AlphaSchedule,
+    Forcing,
+    ForcingState,
+    Rollout,
+    adaptive_alpha,
+    forced_forecast,
+    rollout_hidden,
+)
+from gru_learn.training.data import cut_windows
 
-Rollout = Literal["discrete", "ode"]
-Forcing = Literal["none", "sparse", "generalized"]
-AlphaSchedule = Literal["constant", "linear", "adaptive"]
-ForcingState = Literal["projection", "pinv"]
 LR_SCHEDULES = ("constant", "cosine", "exponential")
-
-
-def rollout_hidden(
-    cell: GRUCell,
-    w0: Tensor,
-    steps: int,
-    mode: Rollout = "discrete",
-    ode_method: str = "euler",
-    ode_step: float = 1.0,
-) -> Tensor:
-    """Hidden states h_1..h_steps, shape (B, steps, d), from h_0 = 0 and h_1 = GRU(w0, h_0).
-
-    After the first step there is no input: ``discrete`` iterates the GRU map h <- h + f(h),
-    ``ode`` integrates dh/dt = f(h) over one unit of time per sample with torchdiffeq
-    (``euler`` with ``ode_step=1`` is the discrete map again).
-    """
-    h = cell(w0, w0.new_zeros(w0.shape[0], cell.hidden_size))
-    if mode == "discrete":
-        hs, step = [h], cell.autonomous_map()
-        for _ in range(steps - 1):
-            h = step(h)
-            hs.append(h)
-        return torch.stack(hs, dim=1)
-    t = torch.arange(steps, dtype=h.dtype, device=h.device)
-    options = {"step_size": ode_step} if ode_method in FIXED_STEP_METHODS else None
-    return odeint(cell.ode(), h, t, method=ode_method, options=options).transpose(0, 1)
-
-
-def forced_forecast(
-    cell: GRUCell,
-    readout: nn.Linear,
-    batch: Tensor,
-    alpha: float,
-    interval: int = 1,
-    state: ForcingState = "projection",
-) -> Tensor:
-    """Predictions w_hat(1..T), shape (B, T, p), of a rollout forced towards the data.
-
-    h_1 = GRU(w(0), 0) as in the paper; for k = 1..T: w_hat(k) = C h_k + c, then (k < T and
-    k divisible by ``interval``) the state is pulled towards the one the observation w(k) implies,
-
-        projection:  h~_k = h_k + alpha C^+ (w(k) - C h_k - c)   (observed directions only)
-        pinv:        h~_k = (1 - alpha) h_k + alpha C^+ (w(k) - c)
-
-    and h_{k+1} = GRU(0, h~_k). C^+ is the Moore-Penrose pseudo-inverse of the readout, taken
-    as a constant (no gradient through C^+, C or c in the forcing term, as the reference code
-    precomputes its forcing signals): dh~/dh = I - alpha C^+ C (projection) or (1 - alpha) I
-    (pinv). With d = p and C invertible both are GTF's (1 - alpha) z + alpha z_data (Hess et
-    al. 2023); alpha = 1 is sparse teacher forcing (Mikhaeil et al. 2022). With alpha = 0 no
-    forcing happens and the result is the free-running rollout, bit for bit.
-    """
-    w = batch
-    T = w.shape[1] - 1
-    h = cell(w[:, 0], w.new_zeros(w.shape[0], cell.hidden_size))
-    step = cell.autonomous_map()
-    C, c = readout.weight.detach(), readout.bias.detach()
-    C_pinv = torch.linalg.pinv(C) if alpha != 0 else None
-    preds = []
-    for k in range(1, T + 1):
-        preds.append(readout(h))
-        if k == T:
-            break
-        if C_pinv is not None and k % interval == 0:
-            if state == "projection":
-                h = h + alpha * ((w[:, k] - c) - h @ C.T) @ C_pinv.T
-            else:
-                h = (1.0 - alpha) * h + alpha * (w[:, k] - c) @ C_pinv.T
-        h = step(h)
-    return torch.stack(preds, dim=1)
-
-
-def adaptive_alpha(step: Callable[[Tensor], Tensor], states: Tensor,
-                   max_sequences: int = 64) -> float:
-    """aGTF's alpha estimate (Hess et al. 2023, the reference code's "product_upper_bound"):
-    for each sequence the geometric mean of the spectral norms ||J(h_k)||_2 of the map's
-    Jacobians along it; N = the maximum over sequences; alpha = max(0, 1 - 1/N).
-    ``states`` is (B, T, d) (detached), ``step`` maps (n, d) -> (n, d)."""
-    from torch.func import jacrev, vmap
-
-    x = states[:max_sequences].detach()
-    B, T, d = x.shape
-    J = vmap(jacrev(lambda h: step(h[None])[0]))(x.reshape(-1, d))  # (B T, d, d)
-    norms = torch.linalg.matrix_norm(J, ord=2).reshape(B, T)
-    N = float(norms.clamp_min(1e-30).log().mean(1).exp().max())
-    return max(0.0, 1.0 - 1.0 / N)
 
 
 def make_adam(params, lr: float) -> torch.optim.Adam:
@@ -121,10 +41,6 @@ def make_adam(params, lr: float) -> torch.optim.Adam:
         return torch.optim.Adam(params, lr=lr, fused=True)
     except (RuntimeError, ValueError):  # older torch: fused Adam is CUDA-only
         return torch.optim.Adam(params, lr=lr)
-
-
-FIXED_STEP_METHODS = ("euler", "midpoint", "rk4", "explicit_adams", "implicit_adams")
-ADAPTIVE_METHODS = ("dopri5", "dopri8", "bosh3", "fehlberg2", "adaptive_heun")
 
 
 class GRUForecaster(L.LightningModule):
@@ -241,7 +157,7 @@ class GRUForecaster(L.LightningModule):
 
     def _hidden_feature_major(self, w0: Tensor, steps: int) -> Tensor:
         """The discrete rollout as one autograd node (hand-written backpropagation through
-        time, :mod:`gru_learn.bptt`): (steps, 1, d, B)."""
+        time, :mod:`gru_learn.gru.bptt`): (steps, 1, d, B)."""
         return stacked_rollout(w0, *self._cell_as_stack(), steps, self.cell.reset)
 
     def _predict_feature_major(self, w0: Tensor, steps: int) -> Tensor:

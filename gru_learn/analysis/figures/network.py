@@ -18,10 +18,10 @@ from matplotlib.lines import Line2D  # noqa: E402
 from torch import Tensor  # noqa: E402
 
 from gru_learn.analysis.core import F64  # noqa: E402
+from gru_learn.analysis.figures.comparison import unique_legend  # noqa: E402
+from gru_learn.analysis.figures.dynamics import MARKERS, pca_projection, phase_portrait  # noqa: E402
 from gru_learn.analysis.target import manifold_points  # noqa: E402
-from gru_learn.comparison_plots import unique_legend  # noqa: E402
-from gru_learn.gru import GRUCell  # noqa: E402
-from gru_learn.plotting import MARKERS, pca_projection, phase_portrait  # noqa: E402
+from gru_learn.gru.cell import GRUCell  # noqa: E402
 
 KIND_COLOURS = {"stable_node": "black", "stable_focus": "tab:blue", "unstable_node": "tab:orange",
                 "unstable_focus": "tab:purple", "saddle": "tab:red", "non_hyperbolic": "goldenrod"}

@@ -1,12 +1,13 @@
 """Fig 9's cluster in three precisions: its exact fixed points, and orbits in float32, float64
 and 50-digit arithmetic.
 
-For the preset family :func:`gru_learn.presets.origin_cluster` (paper convention, b_h = 0,
+For the preset family :func:`gru_learn.gru.presets.origin_cluster` (paper convention, b_h = 0,
 U_h = diag((1 + eps_i) / r0_i)), to leading order f_i = 1/2 [eps_i h_i + h_i (M h)_i] with
 M_ij = (1 + eps_i)(1 - r0_i) U_r,ij, so the four fixed points near the origin are 0,
 A = (-eps_1 / M_11, 0), B = (0, -eps_2 / M_22) and C = -M^-1 eps. :func:`exact_cluster` refines
 these seeds with Newton's method (mpmath.findroot) in ``dps`` digits on the field written with
-mpmath functions (:func:`gru_learn.topology_search.mp_gru_field`) and classifies each point from
+mpmath functions (:func:`gru_learn.gru.precision.mp_gru_field`) and classifies each point
+from
 its ``dps``-digit Jacobian (central differences).
 
 :func:`precision_orbits` integrates one orbit with the same RK4 time grid in every precision:
@@ -30,8 +31,8 @@ from torch import Tensor
 
 from gru_learn.dynamics import classify
 from gru_learn.dynamics.integrate import rk4_step
-from gru_learn.gru import GRUCell
-from gru_learn.topology_search import mp_gru_field, mp_rk4_step
+from gru_learn.gru.cell import GRUCell
+from gru_learn.gru.precision import mp_gru_field, mp_rk4_step
 
 
 def _lv_matrix(cell: GRUCell) -> tuple[Tensor, Tensor]:

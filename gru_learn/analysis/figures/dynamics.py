@@ -21,7 +21,7 @@ from torch import Tensor  # noqa: E402
 from gru_learn.dynamics.analyze import DynamicsResult  # noqa: E402
 from gru_learn.dynamics.integrate import integrate  # noqa: E402
 from gru_learn.dynamics.nullclines import field_on_grid  # noqa: E402
-from gru_learn.topology_search import saddle_node_kind  # noqa: E402
+from gru_learn.dynamics.stability import saddle_node_kind  # noqa: E402
 
 VectorField = Callable[[Tensor], Tensor]
 X_NULLCLINE, Y_NULLCLINE, TRAJECTORY = "tab:orange", "hotpink", "purple"

@@ -1,4 +1,5 @@
-"""``python -m gru_learn.reaper PID``: end the processes ``PID`` starts while this watches, once
+"""``python -m gru_learn.experiments.reaper PID``: end the processes ``PID`` starts while this
+watches, once
 ``PID`` is gone (Linux).
 
 Why: a local Ray instance started by ``ray.init`` (``compare --backend ray``) shares fate with

@@ -41,42 +41,15 @@ from torch import Tensor
 from gru_learn.dynamics import classify, find_fixed_points, find_limit_cycles, jacobian
 from gru_learn.dynamics.analyze import cycle_starts
 from gru_learn.dynamics.fixed_points import FixedPointResult, levenberg_marquardt
-from gru_learn.gru import GRUCell, Reset
+from gru_learn.gru.cell import Reset
+from gru_learn.gru.params import cell_from_theta, theta_dict, unpack
 
-PARAM_NAMES: tuple[str, ...] = ("uh11", "uh12", "uh21", "uh22", "ur11", "ur12", "ur21", "ur22",
-                                "bh1", "bh2", "br1", "br2")
 BOX: tuple[tuple[float, float], ...] = ((-1.0, 1.0), (-1.0, 1.0))
 KIND_GROUPS = {"sinks": ("stable_node", "stable_focus"),
                "sources": ("unstable_node", "unstable_focus"), "saddles": ("saddle",)}
 
 
 # --- parameters -> GRU ---------------------------------------------------------------------
-def unpack(theta: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
-    """(U_h, U_r, b_h, b_r) of shape (..., 2, 2), (..., 2, 2), (..., 2), (..., 2)."""
-    return (theta[..., 0:4].reshape(*theta.shape[:-1], 2, 2),
-            theta[..., 4:8].reshape(*theta.shape[:-1], 2, 2), theta[..., 8:10], theta[..., 10:12])
-
-
-def cell_from_theta(theta: Tensor | list[float], reset: Reset = "before") -> GRUCell:
-    """The float64 GRUCell (U_z = b_z = 0, input size 0) with these 12 parameters."""
-    theta = torch.as_tensor(theta, dtype=torch.float64)
-    u_h, u_r, b_h, b_r = unpack(theta)
-    return GRUCell.from_weights(U_h=u_h, U_r=u_r, b_h=b_h, b_r=b_r, reset=reset)
-
-
-def theta_from_cell(cell: GRUCell) -> Tensor:
-    """The 12 parameters of an autonomous 2-D cell with U_z = b_z = 0 (inverse of
-    :func:`cell_from_theta`; b_h and b_r are the sums of the input and hidden biases)."""
-    w, b = cell.weight_hh.detach().double(), (cell.bias_ih + cell.bias_hh).detach().double()
-    if cell.hidden_size != 2 or bool(w[2:4].any()) or bool(b[2:4].any()):
-        raise ValueError("theta_from_cell needs a 2-D cell with U_z = b_z = 0")
-    if cell.reset == "after" and bool(cell.bias_hh[4:6].any()):
-        raise ValueError("a reset='after' cell's b_hn has no place in theta")
-    return torch.cat([w[4:6].flatten(), w[0:2].flatten(), b[4:6], b[0:2]])
-
-
-def theta_dict(theta: Tensor) -> dict[str, float]:
-    return {k: float(v) for k, v in zip(PARAM_NAMES, theta.tolist(), strict=True)}
 
 
 def batched_field(theta: Tensor, h: Tensor, reset: Reset = "before") -> Tensor:
@@ -224,17 +197,6 @@ def has_stable_cycle(theta: Tensor, reset: Reset = "before",
                                    t_transient=150.0, t_window=200.0)
     stable = [c.period for c in cycles if c.stable]
     return stable[0] if stable else None
-
-
-def saddle_node_kind(eigenvalues: Tensor, tol: float = 1e-6) -> int | None:
-    """1 for a saddle-node point of the first kind (one eigenvalue ~0, the other negative: a sink
-    and a saddle fused), 2 for the second kind (the other positive: a source and a saddle
-    fused), None otherwise (hyperbolic, or both ~0: codimension 2). 2-D, real eigenvalues."""
-    re = eigenvalues.real
-    small = re.abs() <= tol
-    if int(small.sum()) != 1 or bool((eigenvalues.imag.abs() > tol).any()):
-        return None
-    return 1 if float(re[~small][0]) < 0 else 2
 
 
 # --- the search ----------------------------------------------------------------------------
@@ -472,68 +434,5 @@ def finite(x: float) -> float | None:
 
 
 # --- finite precision near a cluster of fixed points -----------------------------------------
-def resolution_radius(curvature: float, dtype: torch.dtype) -> float:
-    """Half-width of the interval around a tangency where |g| = curvature (h - h*)^2 stays
-    below the unit roundoff of ``dtype`` (relative to |h| ~ 1): roots closer than twice this
-    cannot be told apart when f is evaluated in that precision."""
-    return math.sqrt(torch.finfo(dtype).eps / curvature)
 
 
-@torch.no_grad()
-def sign_changes(f: Callable[[Tensor], Tensor], a: Tensor, b: Tensor, component: int,
-                 dtype: torch.dtype, n: int = 4001) -> tuple[int, int]:
-    """(sign changes between neighbours ignoring zeros, exact zeros) of f's ``component`` at n
-    points along the segment a -> b, states and f in ``dtype`` (``f`` must accept it)."""
-    s = torch.linspace(0.0, 1.0, n, dtype=torch.float64)[:, None]
-    h = (a + s * (b - a)).to(dtype)
-    signs = torch.sign(f(h)[:, component])
-    nonzero = signs[signs != 0]
-    return int((nonzero[1:] * nonzero[:-1] < 0).sum()), int((signs == 0).sum())
-
-
-def mp_gru_field(cell: GRUCell, dps: int = 40) -> Callable[[list], list]:
-    """The autonomous GRU vector field (paper convention) in ``dps``-digit arithmetic (mpmath):
-    f(h) = (1 - z) (tanh(U_h (r h) + b_h) - h), r = sigma(U_r h + b_r), z = sigma(U_z h + b_z)."""
-    import mpmath
-
-    if cell.reset != "before" or cell.input_size:
-        raise ValueError("mp_gru_field takes autonomous reset='before' cells")
-    d = cell.hidden_size
-    w = [[mpmath.mpf(float(x)) for x in row] for row in cell.weight_hh.tolist()]
-    bias = [mpmath.mpf(float(x)) + mpmath.mpf(float(y))
-            for x, y in zip(cell.bias_ih.tolist(), cell.bias_hh.tolist(), strict=True)]
-
-    def f(h: list) -> list:
-        with mpmath.workdps(dps):
-            def lin(k: int, v: list) -> mpmath.mpf:
-                return mpmath.fsum(w[k][j] * v[j] for j in range(d)) + bias[k]
-            r = [1 / (1 + mpmath.exp(-lin(i, h))) for i in range(d)]
-            z = [1 / (1 + mpmath.exp(-lin(d + i, h))) for i in range(d)]
-            rh = [r[j] * h[j] for j in range(d)]
-            return [(1 - z[i]) * (mpmath.tanh(lin(2 * d + i, rh)) - h[i]) for i in range(d)]
-
-    return f
-
-
-def mp_rk4_step(f: Callable[[list], list], h: list, dt: Any) -> list:
-    """One RK4 step h + dt/6 (k1 + 2 k2 + 2 k3 + k4) on lists of mpmath numbers (in the caller's
-    working precision)."""
-    k1 = f(h)
-    k2 = f([x + dt / 2 * k for x, k in zip(h, k1, strict=True)])
-    k3 = f([x + dt / 2 * k for x, k in zip(h, k2, strict=True)])
-    k4 = f([x + dt * k for x, k in zip(h, k3, strict=True)])
-    return [x + dt / 6 * (a + 2 * b + 2 * c + e)
-            for x, a, b, c, e in zip(h, k1, k2, k3, k4, strict=True)]
-
-
-def mp_rk4(f: Callable[[list], list], h0: list, dt: float, n_steps: int,
-           dps: int = 40) -> list:
-    """The RK4 endpoint of dh/dt = f(h) from h0 after n_steps of dt, in ``dps`` digits."""
-    import mpmath
-
-    with mpmath.workdps(dps):
-        h = [mpmath.mpf(x) for x in h0]
-        dt_m = mpmath.mpf(dt)
-        for _ in range(n_steps):
-            h = mp_rk4_step(f, h, dt_m)
-        return h

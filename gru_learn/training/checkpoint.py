@@ -7,9 +7,9 @@ from typing import Any
 
 from gru_learn.analysis.compare import analyze
 from gru_learn.analysis.core import AnalysisConfig
-from gru_learn.checkpoint_io import read_checkpoint
-from gru_learn.data import _SplitDataModule
-from gru_learn.model import GRUForecaster
+from gru_learn.files.torch_files import read_checkpoint
+from gru_learn.training.data import _SplitDataModule
+from gru_learn.training.module import GRUForecaster
 
 
 def load_checkpoint(path: str | Path) -> tuple[GRUForecaster, _SplitDataModule]:
@@ -22,7 +22,7 @@ def load_checkpoint(path: str | Path) -> tuple[GRUForecaster, _SplitDataModule]:
     model = GRUForecaster.from_checkpoint(ckpt, path)
     # a checkpoint written outside `fit` may lack the data's settings: the system's defaults
     hp = dict(ckpt.get("datamodule_hyper_parameters") or {"system": model.hparams.system})
-    module, _, name = str(hp.get("_class_path", "gru_learn.data.TrajectoryDataModule")) \
+    module, _, name = str(hp.get("_class_path", "gru_learn.training.data.TrajectoryDataModule")) \
         .rpartition(".")
     cls = getattr(importlib.import_module(module), name)
     accepted = inspect.signature(cls.__init__).parameters

@@ -15,8 +15,8 @@ from matplotlib.figure import Figure
 from tqdm.auto import tqdm
 
 from gru_learn.analysis import Analysis, AnalysisConfig, analyze, timeline
-from gru_learn.atomic import write_json_atomic
 from gru_learn.errors import UserError
+from gru_learn.files.atomic import write_json_atomic
 
 
 class LastCheckpoint(ModelCheckpoint):
@@ -128,7 +128,8 @@ class DynamicsAnalysis(Callback):
     ``comparison.png``, ``timeseries.png`` and ``timeline.png``, the same figures and a text
     summary (TEXT tab) in every logger that takes them. The final numbers (topology match,
     period errors, d_stsp...) are not logged here as one-point charts: ``fit`` logs them with
-    the hyperparameters for TensorBoard's HPARAMS tab (``gru_learn.hparams``, ``results/*``).
+    the hyperparameters for TensorBoard's HPARAMS tab
+    (``gru_learn.training.hparams``, ``results/*``).
 
     During training, the topology's history (``gru_learn.analysis.timeline``): a snapshot at
     the start and every ``every_n_epochs`` epochs (default: every 10 % of training), the end

@@ -16,7 +16,7 @@ small are bound by per-operation overhead and memory traffic, not arithmetic, so
 
 A forward step costs 6 tensor operations in either convention; a backward step 7
 (``reset="before"``) or 5 (``"after"``), plus one when the readout's gradient enters.
-Parameters are stacked along a leading member axis exactly as :class:`~gru_learn.gru.GRUCell`
+Parameters are stacked along a leading member axis exactly as :class:`~gru_learn.gru.cell.GRUCell`
 stores them (gate order r, z, n): ``weight_ih`` (M, 3D, p), ``weight_hh`` (M, 3D, D),
 ``bias_ih`` and ``bias_hh`` (M, 3D).
 """
@@ -27,7 +27,7 @@ import torch
 from torch import Tensor
 from torch.autograd.function import once_differentiable
 
-from gru_learn.gru import RESET_CONVENTIONS, Reset
+from gru_learn.gru.cell import RESET_CONVENTIONS, Reset
 
 
 def stacked_rollout(
@@ -158,7 +158,7 @@ class _StackedRollout(torch.autograd.Function):
     def backward(ctx, d_out):
         ws = ctx.ws
         if ws.generation != ctx.generation:  # a second backward after another forward
-            raise RuntimeError("gru_learn.bptt: this graph's buffers were reused by a later "
+            raise RuntimeError("gru_learn.gru.bptt: this graph's buffers were reused by a later "
                                "forward pass; run the forward again before this backward")
         x0T, weight_ih, weight_hh, readout = ctx.saved_tensors
         d_out = d_out.contiguous()

@@ -3,19 +3,19 @@ Trainer does for the model, without Lightning (no logger, no checkpoints, no cal
 
 Per epoch e = 0..E-1: the training split is served full batch (``batch_size=None``, the paper)
 or as mini-batches in the order ``torch.randperm(N, generator=seed(data_seed + e))`` (what
-``fit``'s :class:`~gru_learn.data.EpochSeededSampler` draws); for each batch the loss is
+``fit``'s :class:`~gru_learn.training.data.EpochSeededSampler` draws); for each batch the loss is
 ``GRUForecaster.training_loss(batch, e)`` (the paper's free-running MSE, or teacher forcing /
 the horizon curriculum of docs/reconstruction.md), its gradient is clipped to a global norm
 ``gradient_clip_val`` when given (Lightning's ``gradient_clip_algorithm="norm"``) and Adam
-(:func:`~gru_learn.model.make_adam`) steps; the learning-rate schedule
-(:func:`~gru_learn.model.make_scheduler` over E epochs) steps once an epoch. With
+(:func:`~gru_learn.training.module.make_adam`) steps; the learning-rate schedule
+(:func:`~gru_learn.training.module.make_scheduler` over E epochs) steps once an epoch. With
 ``readout_init="data"`` the readout is set from the training split first; a curriculum or
 forcing interval that cannot act on the split's horizon is a warning
-(:meth:`~gru_learn.model.GRUForecaster.inert_options`), as in ``fit``. A non-finite loss
+(:meth:`~gru_learn.training.module.GRUForecaster.inert_options`), as in ``fit``. A non-finite loss
 stops training with the parameters of the last finite one, as ``fit`` does.
 
 Used by ``compare`` for every grid whose method is not the paper's (the paper's trains as the
-vectorised :class:`~gru_learn.ensemble.GRUEnsemble`).
+vectorised :class:`~gru_learn.training.ensemble.GRUEnsemble`).
 """
 
 from __future__ import annotations
@@ -26,8 +26,8 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from gru_learn.data import EpochSeededSampler
-from gru_learn.model import GRUForecaster, make_adam, make_scheduler
+from gru_learn.training.data import EpochSeededSampler
+from gru_learn.training.module import GRUForecaster, make_adam, make_scheduler
 
 
 def validation_epochs(epochs: int, every: int) -> list[int]:
