@@ -255,7 +255,7 @@ def test_a_resume_at_a_snapshot_epoch_keeps_it_once() -> None:
     second one, logs the restored ones at their steps, and drops any later than the resume."""
     from types import SimpleNamespace
 
-    from gru_learn.training.callbacks import DynamicsAnalysis
+    from gru_learn.training.dynamics_callback import DynamicsAnalysis
 
     logged: list[tuple[int, float]] = []
     logger = SimpleNamespace(log_metrics=lambda m, step: logged.append(

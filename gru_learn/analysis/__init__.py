@@ -9,14 +9,14 @@
 """
 
 from gru_learn.analysis.api import analyze_gru
-from gru_learn.analysis.compare import (
+from gru_learn.analysis.core import Analysis, AnalysisConfig, signature
+from gru_learn.analysis.learned_vs_target import (
     analyze,
     closed_loop_behaviour,
     summary_scalars,
     topology_match,
     topology_verdict,
 )
-from gru_learn.analysis.core import Analysis, AnalysisConfig, signature
 from gru_learn.analysis.network import NetworkAnalysis, analyze_network
 
 __all__ = [

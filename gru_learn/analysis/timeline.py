@@ -110,7 +110,7 @@ def from_summary(summary: dict[str, Any], epoch: int, seconds: float | None = No
     comparison's finite numbers (``gru_learn.analysis.summary_scalars``: topology match 1/0,
     period errors, d_stsp, d_h...). Without ``numbers`` (the end of a light timeline) the
     snapshot carries only what the light ones have, so no curve gets a lone last point."""
-    from gru_learn.analysis.compare import summary_scalars
+    from gru_learn.analysis.learned_vs_target import summary_scalars
 
     learned = summary.get("learned") or {}
     comp = summary.get("comparison") or {}

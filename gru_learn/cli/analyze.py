@@ -165,7 +165,7 @@ def _run(args: Any) -> int:
 
 
 def _one_line(summary: dict[str, Any]) -> str:
-    from gru_learn.training.callbacks import one_line
+    from gru_learn.analysis.text import one_line
 
     if "inputs" not in summary:
         return one_line(summary)
@@ -213,7 +213,7 @@ def _alone(args: Any, config: Any) -> tuple[Any, Path]:
 
 
 def _with_system(args: Any, config: Any) -> tuple[Any, Path]:
-    from gru_learn.analysis.compare import analyze
+    from gru_learn.analysis.learned_vs_target import analyze
     from gru_learn.training.checkpoint import load_checkpoint
 
     if args.ckpt is not None:

@@ -25,8 +25,9 @@ from gru_learn.errors import UserError, find_user_error
 from gru_learn.files.atomic import atomic_path, remove_stale_temporaries
 from gru_learn.files.torch_files import check_fits, read_checkpoint
 from gru_learn.runtime import set_cpu_threads  # noqa: F401 (also imported from here)
-from gru_learn.training.callbacks import DynamicsAnalysis, EpochProgressBar, LastCheckpoint
+from gru_learn.training.callbacks import EpochProgressBar, LastCheckpoint
 from gru_learn.training.data import _SplitDataModule
+from gru_learn.training.dynamics_callback import DynamicsAnalysis
 from gru_learn.training.hparams import final_metrics, hparams_summaries, run_hparams
 from gru_learn.training.interruption import Interrupted, StopOnSignal
 from gru_learn.training.module import GRUForecaster

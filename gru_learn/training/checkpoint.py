@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from gru_learn.analysis.compare import analyze
 from gru_learn.analysis.core import AnalysisConfig
+from gru_learn.analysis.learned_vs_target import analyze
 from gru_learn.files.torch_files import read_checkpoint
 from gru_learn.training.data import _SplitDataModule
 from gru_learn.training.module import GRUForecaster

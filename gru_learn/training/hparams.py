@@ -18,7 +18,7 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
-from gru_learn.analysis.compare import as_number, summary_scalars
+from gru_learn.analysis.learned_vs_target import as_number, summary_scalars
 
 PREFIX = "results/"  # the final metrics' group (see the module docstring)
 
