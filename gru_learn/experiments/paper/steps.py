@@ -199,7 +199,7 @@ def fig6(out: Path, s: Settings) -> list[Claim]:
                         for k, r in readings["readings"].items()),
               bool(set(matching) - {"period"}),
               "mean and variance both fall under: " + (", ".join(matching) or "none") + ". "
-              + (f"period: {readings['period']['note']}. " if "period" in matching else "")
+              + (f"period: {readings['readings']['period']['note']}. " if "period" in matching else "")
               + readings["analytic"] + f" Grid {s.readings_grid}^2, s = 0, 1, 2; "
               "fig6_readings.json"),
     ]
