@@ -24,7 +24,7 @@ import torch  # noqa: E402
 
 from gru_learn.files.atomic import write_json_atomic, write_text_atomic  # noqa: E402
 
-CONFIGS = Path(__file__).resolve().parents[2] / "configs"  # package data: the shipped configs
+CONFIGS = Path(__file__).resolve().parents[3] / "configs"  # the repository's shipped configs
 
 # {"figure", "claim", "paper", "ours", "agrees", "note"} with agrees one of VERDICTS' keys:
 # "rounding": ours lies within the rounding of the digits the paper printed; "approximate":
