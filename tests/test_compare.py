@@ -17,7 +17,8 @@ import torch
 from gru_learn.__main__ import main as gru_main
 from gru_learn.cli.compare import main as compare_main
 from gru_learn.cli.fit import main as fit_main
-from gru_learn.experiments import grid as sweep
+from gru_learn.errors import UserError
+from gru_learn.experiments.grid import analyze as grid_analyze
 from gru_learn.files.atomic import TMP_MARK
 from gru_learn.training.data import TrajectoryDataModule
 from gru_learn.training.ensemble import GRUEnsemble, fit_ensemble
@@ -136,7 +137,7 @@ def test_compare_end_to_end_resume_and_force(in_tmp: Path, capsys) -> None:
     assert {(r["system"], r["hidden_size"]) for r in summary["table"]} == {
         (s, d) for s in ("ring", "fhn") for d in (2, 3)}
     printed = capsys.readouterr().out
-    assert "8 run(s) to train in 4 cell(s)" in printed and "ring" in printed and "±" in printed
+    assert "8 run(s) to train in 4 group(s)" in printed and "ring" in printed and "±" in printed
 
     run = out / "ring" / "h3" / "seed1"
     assert list(run.glob("events.out.tfevents.*"))
@@ -161,7 +162,7 @@ def test_compare_end_to_end_resume_and_force(in_tmp: Path, capsys) -> None:
     live = out / f".summary.json{TMP_MARK}{os.getpid()}-v.tmp"  # a live writer's: kept
     live.write_text("{")
     assert compare_main(SMALL) == 0
-    assert "1 run(s) to train in 1 cell(s)" in capsys.readouterr().out
+    assert "1 run(s) to train in 1 group(s)" in capsys.readouterr().out
     after = files_of(out)
     assert [p.name for p in out.rglob(f"*{TMP_MARK}*")] == [live.name]
     live.unlink()
@@ -173,7 +174,7 @@ def test_compare_end_to_end_resume_and_force(in_tmp: Path, capsys) -> None:
 
     assert compare_main(SMALL) == 0
     assert "0 run(s) to train" in capsys.readouterr().out and files_of(out) == after
-    with pytest.raises(sweep.UserError, match="other settings"):
+    with pytest.raises(UserError, match="other settings"):
         compare_main([*SMALL, "--epochs", "21"])
     assert compare_main([*SMALL, "--force"]) == 0
     assert "8 run(s) to train" in capsys.readouterr().out
@@ -199,7 +200,7 @@ def test_analysis_hook_is_folded_into_the_summary(in_tmp: Path, monkeypatch) -> 
         return {"learned": {"closed_loop": {"period": 6.5}},
                 "comparison": {"topology_match": True, "period_rel_error": 0.1}}
 
-    monkeypatch.setattr(sweep, "analysis_hook", lambda: analyze)
+    monkeypatch.setattr(grid_analyze, "analysis_hook", lambda: analyze)
     args = ["--systems", "fhn", "--hidden-sizes", "2", "--seeds", "0", "--epochs", "3",
             "--out", "out", *TINY]
     assert compare_main(args) == 0 and not seen  # only with --analyze
@@ -221,7 +222,7 @@ GRID = ["--systems", "fhn", "ring", "--hidden-sizes", "2", "--seeds", "0", "1", 
         *TINY]
 
 
-def test_workers_run_the_same_cells(in_tmp: Path) -> None:
+def test_workers_run_the_same_groups(in_tmp: Path) -> None:
     """The same grid inline and in 2 processes: same runs, same numbers (the same function on
     the same inputs)."""
     assert compare_main([*GRID, "--out", "inline"]) == 0
@@ -230,7 +231,7 @@ def test_workers_run_the_same_cells(in_tmp: Path) -> None:
 
 
 @pytest.mark.slow
-def test_ray_backend_runs_the_same_cells(in_tmp: Path) -> None:
+def test_ray_backend_runs_the_same_groups(in_tmp: Path) -> None:
     """As Ray tasks on a local Ray instance started by the command: same numbers as inline."""
     pytest.importorskip("ray")
     assert compare_main([*GRID, "--out", "inline"]) == 0

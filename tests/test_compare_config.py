@@ -17,11 +17,17 @@ import pytest
 import torch
 
 from gru_learn.__main__ import main as gru_main
-from gru_learn.cli.compare import build_grid, normalize_argv, parse
 from gru_learn.cli.compare import main as compare_main
+from gru_learn.cli.compare_options import build_grid, normalize_argv, parse
 from gru_learn.cli.fit import main as fit_main
-from gru_learn.experiments import grid as sweep
-from gru_learn.experiments.grid import Cell, TrainSettings, run_cell
+from gru_learn.errors import UserError
+from gru_learn.experiments.grid import (
+    MODEL_OPTIONS,
+    RunGroup,
+    TrainSettings,
+    data_module,
+    train_group,
+)
 from gru_learn.training.data import TrajectoryDataModule
 from gru_learn.training.ensemble import GRUEnsemble, fit_ensemble
 from gru_learn.training.loop import train_forecaster
@@ -126,7 +132,7 @@ def test_a_data_yaml_sets_the_data_options_and_help_says_so(in_tmp: Path) -> Non
     """``--data FILE`` (and ``data: FILE`` inside --config) loads the data options; the file's
     ``__path__`` that jsonargparse records must not reach TrajectoryDataModule, and --help
     describes the option instead of jsonargparse's generic "Path to a configuration file"."""
-    from gru_learn.cli.compare import parser
+    from gru_learn.cli.compare_options import parser
 
     (in_tmp / "data.yaml").write_text("n_train: 16\nhorizon: 6\n")
     (in_tmp / "top.yaml").write_text("systems: [fhn]\ndata: data.yaml\n")
@@ -136,7 +142,7 @@ def test_a_data_yaml_sets_the_data_options_and_help_says_so(in_tmp: Path) -> Non
         assert set(data) == set(inspect.signature(TrajectoryDataModule).parameters) - {
             "system", "batch_size"}  # no __path__
         assert (data["n_train"], data["horizon"], data["n_val"]) == (16, 6, 4)
-        sweep.data_module("fhn", build_grid(parse(argv))[0].settings)  # builds
+        data_module("fhn", build_grid(parse(argv))[0].settings)  # builds
     text = " ".join(parser().format_help().split())
     assert "--data CONFIG YAML file (or inline mapping) with the data options" in text
     assert "Path to a configuration file" not in text
@@ -147,7 +153,7 @@ def test_the_defaults_are_the_papers_setting_and_train_vectorised() -> None:
     those settings take the fast path; any method option leaves it."""
     model = inspect.signature(GRUForecaster.__init__).parameters
     settings = TrainSettings()
-    for name in sweep.MODEL_OPTIONS:
+    for name in MODEL_OPTIONS:
         assert getattr(settings, name) == model[name].default, name
     assert settings.vectorised
     data = inspect.signature(TrajectoryDataModule.__init__).parameters
@@ -166,8 +172,8 @@ def test_the_plain_loop_agrees_with_the_ensemble_on_the_papers_method(in_tmp: Pa
     loop's curves mean what the ensemble's do (loss before each update, validation after)."""
     settings = TrainSettings(epochs=30, log_every=7, lr_schedule="cosine",
                              data={**TINY_DATA, "window": 3})
-    fast = run_cell(Cell("fhn", 3, (0, 1), settings))
-    slow = run_cell(Cell("fhn", 3, (0, 1), dataclasses.replace(settings,
+    fast = train_group(RunGroup("fhn", 3, (0, 1), settings))
+    slow = train_group(RunGroup("fhn", 3, (0, 1), dataclasses.replace(settings,
                                                                 gradient_clip_val=1e9)))
     # the paper's method is the vectorised ensemble, unchanged: the same bits as fit_ensemble
     dm = TrajectoryDataModule("fhn", **TINY_DATA, window=3)
@@ -297,13 +303,13 @@ def test_a_method_grid_trains_loads_and_resumes(in_tmp: Path, capsys) -> None:
         p.unlink()
     run.rmdir()
     assert compare_main(METHOD) == 0
-    assert "1 run(s) to train in 1 cell(s)" in capsys.readouterr().out
+    assert "1 run(s) to train in 1 group(s)" in capsys.readouterr().out
     again, before = json.loads((run / "result.json").read_text()), json.loads(first)
     again.pop("cell_seconds"), before.pop("cell_seconds")
     assert again == before  # a resumed method run: the same numbers to the last bit
-    with pytest.raises(sweep.UserError, match="other settings \\(forcing_interval\\)"):
+    with pytest.raises(UserError, match="other settings \\(forcing_interval\\)"):
         compare_main([*METHOD, "--forcing_interval", "3"])
-    with pytest.raises(sweep.UserError, match="data.window"):
+    with pytest.raises(UserError, match="data.window"):
         compare_main([*METHOD, "--data.window", "4"])
 
 
@@ -321,7 +327,7 @@ def test_an_older_compare_json_without_the_method_options_resumes(in_tmp: Path,
     capsys.readouterr()
     assert compare_main(argv) == 0
     assert "0 run(s) to train" in capsys.readouterr().out
-    with pytest.raises(sweep.UserError, match="other settings \\(forcing\\)"):
+    with pytest.raises(UserError, match="other settings \\(forcing\\)"):
         compare_main([*argv, "--forcing", "sparse"])
 
 

@@ -14,23 +14,24 @@ import pytest
 import torch
 from scipy.linalg import expm
 
-from gru_learn.analysis import analyze
 from gru_learn.analysis.core import signature
+from gru_learn.analysis.figures.grid import fig12
 from gru_learn.analysis.network import as_map
-from gru_learn.cli.compare import (
-    aggregate_dynamics,
-    fig12,
-    format_table,
-    run_dynamics,
-    summarize,
-)
 from gru_learn.cli.compare import main as compare_main
 from gru_learn.dynamics import find_fixed_points, gru_jacobian
 from gru_learn.dynamics.analyze import DynamicsResult
 from gru_learn.dynamics.fixed_points import FixedPointResult
 from gru_learn.experiments import grid as sweep
 from gru_learn.experiments.grid import Grid, TrainSettings
+from gru_learn.experiments.grid.report import (
+    aggregate_dynamics,
+    format_table,
+    run_dynamics,
+    summarize,
+    with_dynamics,
+)
 from gru_learn.gru.cell import GRUCell
+from gru_learn.training.checkpoint import analyze_trained
 from gru_learn.training.data import TrajectoryDataModule
 from gru_learn.training.module import GRUForecaster
 
@@ -140,9 +141,11 @@ def test_summary_and_printed_table_carry_the_dynamics() -> None:
 def test_figure_panels_follow_the_data() -> None:
     import matplotlib.pyplot as plt
 
-    ring = fig12("ring", RUNS, (2, 4))  # loss, verdicts, coverage, drift time, d_stsp
-    fhn = fig12("fhn", RUNS, (2, 4))  # loss, verdicts, period error, d_stsp: no attractor
-    bare = fig12("ring", [{k: v for k, v in r.items() if k != "analysis"} for r in RUNS], (2, 4))
+    runs = with_dynamics(RUNS)
+    ring = fig12("ring", runs, (2, 4))  # loss, verdicts, coverage, drift time, d_stsp
+    fhn = fig12("fhn", runs, (2, 4))  # loss, verdicts, period error, d_stsp: no attractor
+    bare = fig12("ring", with_dynamics([{k: v for k, v in r.items() if k != "analysis"}
+                                        for r in RUNS]), (2, 4))
     assert [len(f.axes) for f in (ring, fhn, bare)] == [5, 4, 1]
     bars = ring.axes[1].patches  # exact, approximate, mismatch x size, stacked
     assert [p.get_height() for p in bars] == pytest.approx([0, 1 / 3, 1 / 2, 2 / 3, 1 / 2, 0])
@@ -160,7 +163,7 @@ def fake_analysis(path: str, out_dir: str) -> dict:
 @pytest.mark.parametrize("workers", [1, 2])
 def test_analyses_in_the_worker_pool_and_failures_counted(workers: int, in_tmp: Path,
                                                          monkeypatch, capsys) -> None:
-    monkeypatch.setattr(sweep, "analysis_hook", lambda: fake_analysis)
+    monkeypatch.setattr(sweep.analyze, "analysis_hook", lambda: fake_analysis)
     args = ["--systems", "ring", "--hidden-sizes", "2", "--seeds", "0", "1", "--epochs", "3",
             "--out", "out", "--workers", str(workers), *TINY]
     assert compare_main([*args, "--analyze"]) == 0
@@ -259,7 +262,7 @@ def test_the_comparison_reads_a_discrete_model_as_its_map(tmp_path: Path) -> Non
         model.readout.bias.zero_()
     dm = TrajectoryDataModule(system="lorenz", n_train=4, n_val=2, n_test=4, horizon=29,
                               cache_dir=str(tmp_path))
-    s = analyze(model, dm, figures=False).summary
+    s = analyze_trained(model, dm, figures=False).summary
     target = s["target"]["signature"]  # C+- (the origin is outside this small data's box)
     assert target.get(f"points_unstable_dims_{n_flow}") == 2
     assert target.get("points_unstable_dims_0", 0) == 0

@@ -503,7 +503,7 @@ def test_a_signal_stops_the_ray_tasks_with_the_command(sig: int, code: int,
     deadline, tasks = time.monotonic() + 240, []
     while len(tasks) < 2 and proc.poll() is None and time.monotonic() < deadline:
         family = descendants(proc.pid)
-        tasks = [p for p in family if "ray::run_cell" in cmdline(p)]
+        tasks = [p for p in family if "ray::train_group" in cmdline(p)]
         time.sleep(0.2)
     assert len(tasks) == 2, proc.communicate()[1][-2000:]
     family = descendants(proc.pid)

@@ -102,7 +102,7 @@ def test_compare_runs_register_the_same_hparams(in_tmp: Path, monkeypatch) -> No
     def analyze(path: str, out_dir: str) -> dict:
         return {"comparison": {"topology_match": True, "period_rel_error": 0.1, "d_stsp": 2.0}}
 
-    monkeypatch.setattr(sweep, "analysis_hook", lambda: analyze)
+    monkeypatch.setattr(sweep.analyze, "analysis_hook", lambda: analyze)
     assert compare_main(["--systems", "fhn", "--hidden-sizes", "2", "--seeds", "0",
                          "--epochs", "3", "--out", "out", "--n-train", "16", "--n-val", "4",
                          "--n-test", "4", "--horizon", "6", "--analyze"]) == 0

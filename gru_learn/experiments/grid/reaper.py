@@ -1,4 +1,4 @@
-"""``python -m gru_learn.experiments.reaper PID``: end the processes ``PID`` starts while this
+"""``python -m gru_learn.experiments.grid.reaper PID``: end the processes ``PID`` starts while this
 watches, once
 ``PID`` is gone (Linux).
 

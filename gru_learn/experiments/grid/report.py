@@ -1,0 +1,383 @@
+"""A grid's report from its run records (:func:`gru_learn.experiments.grid.runs.load_runs`):
+``results.csv`` (every logged loss), ``summary.json`` (per run and per (system, hidden size)
+over seeds: final losses, the analyses' dynamics, the evaluation's reconstruction measures),
+the Fig 12 figures (:mod:`gru_learn.analysis.figures.grid`) and the printed tables."""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+import statistics
+from pathlib import Path
+from typing import Any
+
+from gru_learn.experiments.grid.evaluation import TRUTH_FILE
+from gru_learn.experiments.grid.runs import read_json
+from gru_learn.experiments.grid.settings import Grid, TrainSettings
+from gru_learn.files.atomic import write_json_atomic, write_text_atomic
+
+
+def write_results_csv(path: Path, runs: list[dict[str, Any]]) -> None:
+    """A row per run per logged epoch: system, hidden_size, seed, epoch, train_loss, val_loss."""
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(["system", "hidden_size", "seed", "epoch", "train_loss", "val_loss"])
+    for run in runs:
+        c = run["curve"]
+        for row in zip(c["epoch"], c["train_loss"], c["val_loss"], strict=True):
+            w.writerow([run["system"], run["hidden_size"], run["seed"], *row])
+    write_text_atomic(path, buf.getvalue())
+
+
+def _mean_std(values: list[float]) -> tuple[float, float]:
+    """Mean and sample standard deviation of the finite values (NaN, NaN when none)."""
+    values = [v for v in values if math.isfinite(v)]
+    if not values:
+        return math.nan, math.nan
+    return statistics.fmean(values), statistics.stdev(values) if len(values) > 1 else 0.0
+
+
+VERDICTS = ("exact", "approximate", "mismatch")
+
+
+def _number(v: Any) -> float | None:
+    """A finite float, or None (missing, null, not a number)."""
+    if isinstance(v, bool) or not isinstance(v, (int, float)):
+        return None
+    return float(v) if math.isfinite(v) else None
+
+
+def run_dynamics(run: dict[str, Any]) -> dict[str, Any]:
+    """One run's dynamical reading from its ``analysis.json`` (``gru_learn.analysis`` schema,
+    ``comparison`` block), flattened for aggregation.
+
+    ``status``: ``analysed``, ``failed`` (the analysis raised; ``error`` says why) or
+    ``not_analysed``. ``verdict``: exact / approximate / mismatch (None when the topology step
+    itself failed). Where the target has a continuous attractor: ``slow_coverage`` = fraction
+    of the target's attractor within the matching radius of the network's slow set (through
+    the readout); ``ca_coverage`` = the same for the best learned continuous attractor of the
+    target's kind (0 when the network has none); ``drift_time`` = that attractor's drift time in
+    target time units (inf where it does not drift; None when there is no such attractor);
+    ``task_coverage``: as ``slow_coverage`` with the looser speed threshold of the analysis
+    (states that move less than one radius over four training horizons).
+    ``learned_kinds``: the network's continuous attractors by kind (ring, line, plane, ...)
+    from its signature. ``d_stsp``, ``d_h``: the statistics of long free runs;
+    ``period_rel_error``: of the closed-loop oscillation against the target's (None where not
+    computed)."""
+    a = run.get("analysis")
+    if a is None:
+        return {"status": "not_analysed"}
+    if "error" in a and "comparison" not in a:
+        return {"status": "failed", "error": a["error"]}
+    comp = a.get("comparison") or {}
+    verdict = comp.get("topology_verdict")
+    if verdict not in VERDICTS and isinstance(comp.get("topology_match"), bool):
+        verdict = None  # an older schema: a match flag without a graded verdict
+    out: dict[str, Any] = {"status": "analysed", "verdict": verdict,
+                           "topology_match": comp.get("topology_match"),
+                           "d_stsp": _number(comp.get("d_stsp")), "d_h": _number(comp.get("d_h")),
+                           "period_rel_error": _number(comp.get("period_rel_error")),
+                           "slow_coverage": None, "task_coverage": None, "ca_coverage": None,
+                           "drift_time": None, "learned_kinds": {
+                               k.removesuffix("_attractors"): int(n) for k, n in
+                               ((a.get("learned") or {}).get("signature") or {}).items()
+                               if k.endswith("_attractors") and k != "continuous_attractors"
+                               and isinstance(n, int) and n}}
+    if isinstance(comp.get("continuous_attractor"), dict):  # the target has one
+        out["slow_coverage"] = _number(comp["continuous_attractor"].get("coverage"))
+        out["task_coverage"] = _number(comp["continuous_attractor"].get("coverage_task"))
+        rows = [r for r in comp.get("continuous_attractors") or [] if isinstance(r, dict)]
+        best = max(rows, key=lambda r: _number(r.get("coverage_of_target")) or 0.0, default=None)
+        out["ca_coverage"] = 0.0 if best is None else _number(best.get("coverage_of_target"))
+        if best is not None:
+            drift = best.get("drift_time")
+            out["drift_time"] = math.inf if drift is None else _number(drift)
+    return out
+
+
+def _stats(values: list[float | None], centre: str = "mean") -> dict[str, Any]:
+    """``n`` values present (the rest missing), and mean ± sample std (``centre="mean"``) or
+    median with min and max (``"median"``, for heavy-tailed drift times; inf allowed)."""
+    present = [v for v in values if v is not None]
+    out: dict[str, Any] = {"n": len(present), "missing": len(values) - len(present)}
+    if centre == "median":
+        out.update(median=statistics.median(present) if present else None,
+                   min=min(present, default=None), max=max(present, default=None))
+    else:
+        out["mean"], out["std"] = _mean_std(present) if present else (None, None)
+    return out
+
+
+def aggregate_dynamics(group: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """Per (system, size) over seeds: analysis counts, graded verdict counts, topology match
+    rate (exact + approximate over runs with a verdict), mean ± std of coverages, d_stsp, d_h,
+    median drift time. None when no run of the group has an analysis."""
+    dyn = [run_dynamics(r) for r in group]
+    if all(d["status"] == "not_analysed" for d in dyn):
+        return None
+    ok = [d for d in dyn if d["status"] == "analysed"]
+    verdicts = [d["verdict"] for d in ok if d["verdict"] is not None]
+    matches = [d["topology_match"] for d in ok if isinstance(d["topology_match"], bool)]
+    return {
+        "analysed": len(ok), "failed": sum(d["status"] == "failed" for d in dyn),
+        "not_analysed": sum(d["status"] == "not_analysed" for d in dyn),
+        "verdicts": {v: verdicts.count(v) for v in VERDICTS},
+        "no_verdict": len(ok) - len(verdicts),
+        "learned_kinds": {k: sum(d["learned_kinds"].get(k, 0) for d in ok)
+                          for k in sorted({k for d in ok for k in d["learned_kinds"]})},
+        "topology_match_rate": sum(matches) / len(matches) if matches else None,
+        "slow_coverage": _stats([d["slow_coverage"] for d in ok]),
+        "task_coverage": _stats([d["task_coverage"] for d in ok]),
+        "ca_coverage": _stats([d["ca_coverage"] for d in ok]),
+        "drift_time": _stats([d["drift_time"] for d in ok], "median"),
+        "d_stsp": _stats([d["d_stsp"] for d in ok]),
+        "d_h": _stats([d["d_h"] for d in ok]),
+        "period_rel_error": _stats([d["period_rel_error"] for d in ok]),
+    }
+
+
+# the reconstruction measures a common evaluation gives each run (gru_learn.experiments.grid.
+# evaluation); topology_match counts as 0 / 1, so its mean is the match rate
+MEASURES = ("topology_match", "d_stsp", "d_stsp_nominal", "d_stsp_ref", "d_stsp_gmm", "d_h",
+            "d_h_ref", "period_rel_error", "lyapunov_max")
+
+
+def evaluation_row(run: dict[str, Any]) -> dict[str, Any] | None:
+    """One run's scores on the common evaluation data (None without one): the analysis'
+    topology match and reason, period error, d_stsp, d_h and largest Lyapunov exponents (of the
+    learned map and of the target, per target time unit), and ``evaluation.json``'s measures."""
+    measures = run.get("evaluation")
+    if not isinstance(measures, dict):
+        return None
+    a = run.get("analysis") or {}
+    comp = a.get("comparison") or {}
+    row = {k: comp.get(k) for k in ("topology_match", "topology_reason", "period_rel_error",
+                                    "d_stsp", "d_h")}
+    row["lyapunov_max"] = (a.get("learned") or {}).get("lyapunov_max")
+    row["lyapunov_max_target"] = (a.get("target") or {}).get("lyapunov_max")
+    return {**row, **{k: v for k, v in measures.items() if k != "settings"}}
+
+
+def aggregate_measures(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """Mean, median, sample sd and count of each finite measure of MEASURES over ``rows``, and
+    the target's mean largest Lyapunov exponent where every row has one."""
+    out: dict[str, Any] = {}
+    for k in MEASURES:
+        values = [float(r[k]) for r in rows if isinstance(r.get(k), (int, float, bool))]
+        values = [v for v in values if math.isfinite(v)]
+        if values:
+            out[k] = {"mean": statistics.fmean(values), "median": statistics.median(values),
+                      "sd": statistics.stdev(values) if len(values) > 1 else 0.0,
+                      "n": len(values)}
+    targets = [r.get("lyapunov_max_target") for r in rows]
+    if targets and all(isinstance(v, float) for v in targets):
+        out["lyapunov_max_target"] = statistics.fmean(targets)
+    return out
+
+
+def read_truth(out: Path, grid: Grid) -> dict[str, dict[str, Any]]:
+    """The true systems' own scores, ``<out>/<system>/truth.json``, where written."""
+    found = {s: read_json(out / s / TRUTH_FILE) for s in grid.systems}
+    return {s: t for s, t in found.items() if isinstance(t, dict)}
+
+
+def summarize(grid: Grid, runs: list[dict[str, Any]],
+              truth: dict[str, dict[str, Any]] | None = None) -> dict[str, Any]:
+    """Per-run final losses, per (system, size) mean ± sample std over seeds, and the Fig 12
+    question: does the loss fall with hidden size (ratio of largest to smallest size)? With
+    analyses, each row also gets ``dynamics`` (``aggregate_dynamics``) and each run its
+    ``run_dynamics``; with a common evaluation, each row ``evaluation`` (``aggregate_measures``
+    of the runs' ``evaluation_row``) and the summary ``truth``: the true systems' own scores
+    (``read_truth``), every measure's floor."""
+    table, finding = [], {}
+    for system in grid.systems:
+        means = {}
+        for d in grid.hidden_sizes:
+            group = [r for r in runs if r["system"] == system and r["hidden_size"] == d]
+            if not group:
+                continue
+            row: dict[str, Any] = {"system": system, "hidden_size": d, "runs": len(group)}
+            for split in ("train", "val", "test"):
+                row[f"{split}_mean"], row[f"{split}_std"] = _mean_std(
+                    [r[f"final_{split}_loss"] for r in group])
+            dynamics = aggregate_dynamics(group)
+            if dynamics is not None:
+                if dynamics["topology_match_rate"] is not None:
+                    row["topology_match_rate"] = dynamics["topology_match_rate"]
+                row["dynamics"] = dynamics
+            evaluations = [e for e in map(evaluation_row, group) if e is not None]
+            if evaluations:
+                row["evaluation"] = {**aggregate_measures(evaluations),
+                                     "seconds_per_run": statistics.fmean(
+                                         r["cell_seconds"] / len(grid.seeds) for r in group)}
+            table.append(row)
+            means[d] = row["train_mean"]
+        if len(means) > 1:
+            losses = [means[d] for d in sorted(means)]
+            finding[system] = {
+                "train_loss_by_size": {str(d): means[d] for d in sorted(means)},
+                "ratio_largest_to_smallest": losses[-1] / losses[0],
+                "decreases_monotonically": all(
+                    b < a for a, b in zip(losses, losses[1:], strict=False)),
+            }
+    per_run = []
+    for r in runs:
+        item = {k: v for k, v in r.items()
+                if k not in ("curve", "analysis", "evaluation")}
+        if "analysis" in r:  # gru_learn.analysis summary: periods in the target's time units
+            comparison = r["analysis"].get("comparison", {})
+            item["topology_match"] = comparison.get("topology_match")
+            item["period"] = r["analysis"].get("learned", {}).get("closed_loop", {}).get("period")
+            item["period_rel_error"] = comparison.get("period_rel_error")
+            item["dynamics"] = run_dynamics(r)
+        if "evaluation" in r:
+            item["evaluation"] = evaluation_row(r)
+        per_run.append(item)
+    return {"systems": list(grid.systems), "hidden_sizes": list(grid.hidden_sizes),
+            "seeds": list(grid.seeds), "settings": grid.settings.__dict__,
+            "runs_finished": len(runs),
+            "runs_expected": len(grid.systems) * len(grid.hidden_sizes) * len(grid.seeds),
+            "table": table, "finding": finding, "runs": per_run,
+            **({"truth": {system: aggregate_measures([t]) for system, t in truth.items()}}
+               if truth else {})}
+
+
+def _fmt(stats: dict[str, Any], digits: str = ".2f") -> str:
+    """``mean ± std`` or ``median [min, max]`` with ``(n)`` where values are missing."""
+    if not stats["n"]:
+        return "-"
+    if "median" in stats:
+        text = (f"{stats['median']:.3g} [{stats['min']:.3g}, {stats['max']:.3g}]"
+                if stats["n"] > 1 else f"{stats['median']:.3g}")
+    else:
+        text = f"{stats['mean']:{digits}} ± {stats['std']:{digits}}"
+    return text + (f" (n={stats['n']})" if stats["missing"] else "")
+
+
+def format_table(summary: dict[str, Any]) -> str:
+    """The printed report: final losses per (system, size), the Fig 12 ratios, and the
+    dynamics and reconstruction measures where there are analyses."""
+    lines = [f"{'system':<8}{'hidden':>7}{'runs':>6}   {'final train loss':<22}"
+             f"{'final val loss':<22}"]
+    for row in summary["table"]:
+        lines.append(f"{row['system']:<8}{row['hidden_size']:>7}{row['runs']:>6}   "
+                     f"{row['train_mean']:.4g} ± {row['train_std']:.2g}".ljust(43)
+                     + f"{row['val_mean']:.4g} ± {row['val_std']:.2g}")
+    for system, f in summary["finding"].items():
+        lines.append(f"{system}: loss(largest size) / loss(smallest size) = "
+                     f"{f['ratio_largest_to_smallest']:.3g}"
+                     f"{' (falls with every size)' if f['decreases_monotonically'] else ''}")
+    rows = [r for r in summary["table"] if "dynamics" in r]
+    if rows:
+        lines += ["", "dynamics over seeds (verdicts exact/approximate/mismatch; coverage of the "
+                  "target's continuous attractor by the slow set (slower than one radius in "
+                  "the analysis' long_steps), "
+                  "by states slower than one radius per four training horizons (task) and by "
+                  "the best learned attractor of its kind, mean ± sd; drift time in target "
+                  "units, median [min, max]; learned continuous attractors by kind, summed "
+                  "over seeds):",
+                  f"{'system':<8}{'hidden':>7} {'analysed':>9} {'verdicts':>9} {'match':>6}  "
+                  f"{'slow-set cov.':<14}{'task cov.':<14}{'attractor cov.':<15}"
+                  f"{'drift time':<22}"
+                  f"{'d_stsp':<16}{'d_h':<16}{'period err.':<14}learned attractors"]
+        for row in rows:
+            g = row["dynamics"]
+            v = "/".join(str(g["verdicts"][k]) for k in VERDICTS)
+            rate = g["topology_match_rate"]
+            failed = (f" ({g['failed']} failed)" if g["failed"] else "") + (
+                f" ({g['not_analysed']} not analysed)" if g["not_analysed"] else "")
+            lines.append(
+                f"{row['system']:<8}{row['hidden_size']:>7} {g['analysed']:>4}/{row['runs']:<4}"
+                f"{v:>9} {'-' if rate is None else f'{rate:.2f}':>6}  "
+                f"{_fmt(g['slow_coverage']):<14}{_fmt(g['task_coverage']):<14}"
+                f"{_fmt(g['ca_coverage']):<15}"
+                f"{_fmt(g['drift_time']):<22}{_fmt(g['d_stsp'], '.3g'):<16}"
+                f"{_fmt(g['d_h'], '.2g'):<16}{_fmt(g['period_rel_error'], '.2f'):<14}"
+                f"{' '.join(f'{k}:{n}' for k, n in g['learned_kinds'].items()) or '-'}{failed}")
+    return "\n".join(lines + evaluation_table(summary))
+
+
+COLUMNS = (("d_stsp", "d_stsp (ours)"), ("d_stsp_nominal", "d_stsp vs nominal"),
+           ("d_stsp_ref", "D_stsp (ref, 30 bins)"), ("d_stsp_gmm", "D_stsp (GMM)"),
+           ("d_h_ref", "D_H (ref)"))
+
+
+def evaluation_table(summary: dict[str, Any]) -> list[str]:
+    """The reconstruction measures as a Markdown table (none without a common evaluation):
+    mean ± sd (median) over seeds per (system, size), the true system's row first."""
+    rows = [(r["system"], str(r["hidden_size"]), r["runs"], r["evaluation"])
+            for r in summary["table"] if "evaluation" in r]
+    if not rows:
+        return []
+    truth = summary.get("truth", {})
+    rows = [*((s, "true system", 1, t) for s, t in truth.items()), *rows]
+    head = ("| system | hidden | runs | topology match | "
+            + " | ".join(h for _, h in COLUMNS) + " | period error | λ_max (target) | s/run |")
+    lines = ["", "reconstruction measures on the common evaluation data (mean ± sd (median) "
+             "over seeds; the true system's own scores first):", head,
+             "|---" * (head.count("|") - 1) + "|"]
+
+    def cell(row: dict, k: str, digits: int = 3) -> str:
+        v = row.get(k)
+        if v is None:
+            return "–"
+        if v["n"] == 1:
+            return f"{v['mean']:.{digits}g}"
+        return f"{v['mean']:.{digits}g} ± {v['sd']:.2g} (med {v['median']:.{digits}g})"
+
+    for system, hidden, runs, r in rows:
+        tm = r.get("topology_match")
+        match = f"{round(tm['mean'] * tm['n'])}/{tm['n']}" if tm else "–"
+        lam = cell(r, "lyapunov_max")
+        if r.get("lyapunov_max_target") is not None:
+            lam += f" ({r['lyapunov_max_target']:.3g})"
+        secs = f"{r['seconds_per_run']:.0f}" if "seconds_per_run" in r else "–"
+        lines.append(f"| {system} | {hidden} | {runs} | {match} | "
+                     + " | ".join(cell(r, k) for k, _ in COLUMNS)
+                     + f" | {cell(r, 'period_rel_error', 2)} | {lam} | {secs} |")
+    return lines
+
+
+def method_label(settings: TrainSettings) -> str:
+    """The training method in a few words ("" for the paper's), for figure titles."""
+    s, parts = settings, []
+    if s.forcing == "sparse":
+        parts.append(f"sparse TF τ={s.forcing_interval}")
+    elif s.forcing == "generalized":
+        alpha = {"linear": f"{s.forcing_alpha:g}→{s.forcing_alpha_final:g}",
+                 "adaptive": "adaptive"}.get(s.forcing_alpha_schedule, f"{s.forcing_alpha:g}")
+        parts.append(f"GTF α={alpha}" + (f" τ={s.forcing_interval}"
+                                          if s.forcing_interval > 1 else ""))
+    if s.data.get("window") is not None:
+        parts.append(f"windows of {s.data['window']}")
+    if s.curriculum_start is not None:
+        parts.append(f"curriculum from {s.curriculum_start}")
+    if s.batch_size is not None:
+        parts.append(f"batches of {s.batch_size}")
+    if s.gradient_clip_val is not None:
+        parts.append(f"clip {s.gradient_clip_val:g}")
+    if s.readout_init != "default":
+        parts.append(f"readout from {s.readout_init}")
+    return ", ".join(parts)
+
+
+
+
+def write_report(out: Path, grid: Grid, runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """``results.csv``, ``summary.json`` (returned) and ``fig12_<system>.png`` (also in
+    TensorBoard) under ``out``."""
+    from gru_learn.analysis.figures.grid import write_figures
+
+    write_results_csv(out / "results.csv", runs)
+    summary = summarize(grid, runs, read_truth(out, grid))
+    write_json_atomic(out / "summary.json", summary)
+    write_figures(out, grid.systems, grid.hidden_sizes, with_dynamics(runs),
+                  grid.settings.epochs, method_label(grid.settings),
+                  grid.settings.forcing != "none")
+    return summary
+
+
+def with_dynamics(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The runs, each with its ``dynamics`` (``run_dynamics``), as the figures read them."""
+    return [{**r, "dynamics": run_dynamics(r)} for r in runs]
