@@ -34,7 +34,7 @@ def worker(tree: str, kind: str, size: int, scale: float, seed: int) -> None:
     torch.set_num_threads(1)
     torch.manual_seed(seed)
     if kind == "fit":
-        from gru_learn.analysis import analyze
+        from gru_learn.training.checkpoint import analyze_trained
         from gru_learn.training.data import TrajectoryDataModule
         from gru_learn.training.module import GRUForecaster
 
@@ -44,7 +44,7 @@ def worker(tree: str, kind: str, size: int, scale: float, seed: int) -> None:
         dm = TrajectoryDataModule("fhn")
         dm.setup()
         start, cpu = time.perf_counter(), time.process_time()
-        summary = analyze(model, dm).summary
+        summary = analyze_trained(model, dm).summary
         seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
         sig = summary["learned"].get("signature", {})
         errors = summary["errors"]

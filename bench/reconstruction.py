@@ -92,6 +92,7 @@ class Target:
     def __init__(self, system: str, sys_cfg: dict[str, Any], cache_dir: str, out: Path) -> None:
         from gru_learn.analysis import AnalysisConfig
         from gru_learn.analysis.target import simulate_long
+        from gru_learn.training.checkpoint import data_source
 
         ev = sys_cfg.get("eval", {})
         self.steps, self.drop = int(ev.get("steps", 20000)), int(ev.get("transient", 1000))
@@ -114,7 +115,7 @@ class Target:
         clean = self.dm.blob["test_clean"].to(F64)
         long = true_trajectory(cls, nominal, clean[:2, 0], dt, self.steps + self.drop)
         self.truth, self.truth_other = long[self.drop:, 0], long[self.drop:, 1]
-        band = simulate_long(self.dm, self.n, self.total)  # what analyze compares with
+        band = simulate_long(data_source(self.dm), self.n, self.total)  # as analyze does
         self.truth_band = band[:, self.long_drop + 1:].numpy()
         nom = true_trajectory(cls, nominal, clean[: self.n, 0], dt, self.total + 1, substeps=8)
         self.truth_nominal = nom.transpose(1, 0, 2)[:, self.long_drop + 1:]
@@ -132,9 +133,9 @@ def evaluate(model: GRUForecaster, target: Target, previous: dict[str, Any] | No
     if previous is not None and "topology_match" in previous:
         out = {k: previous.get(k) for k in ANALYSIS_KEYS}
     else:
-        from gru_learn.analysis import analyze
+        from gru_learn.training.checkpoint import analyze_trained
 
-        summary = analyze(model.to(F64).eval(), target.dm, figures=False).summary
+        summary = analyze_trained(model.to(F64).eval(), target.dm, figures=False).summary
         comp = summary["comparison"]
         out = {k: comp.get(k) for k in ("topology_match", "topology_reason",
                                         "period_rel_error", "d_stsp", "d_h")}

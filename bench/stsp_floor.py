@@ -37,6 +37,7 @@ from gru_learn.dynamics.metrics import (  # noqa: E402
     state_space_divergence,
     state_space_divergence_reference,
 )
+from gru_learn.training.checkpoint import data_source  # noqa: E402
 from gru_learn.training.data import TrajectoryDataModule  # noqa: E402
 
 F64 = torch.float64
@@ -52,7 +53,7 @@ def floor(system: str, steps: int, drop: int = 1000) -> None:
     n, total = min(cfg.n_initial, len(dm.splits["test"])), int(1.25 * cfg.long_steps)
     cut = total - cfg.long_steps + 1
     clean = dm.blob["test_clean"].to(F64)
-    band = simulate_long(dm, n, total)[:, cut:]
+    band = simulate_long(data_source(dm), n, total)[:, cut:]
     nom = true_trajectory(cls, nominal, clean[:n, 0], dt, total + 1, substeps=8)
     nom = torch.as_tensor(nom.transpose(1, 0, 2)[:, cut:])
     print(f"{system}: d_stsp (ours), nominal parameters vs the analysis' truth: "

@@ -14,10 +14,9 @@ import torch
 from scipy.integrate import solve_ivp
 from scipy.ndimage import gaussian_filter1d
 
-import gru_learn.analysis.network as network_mod
+import gru_learn.dynamics.analyze as dynamics_analyze
 from gru_learn.analysis import (
     AnalysisConfig,
-    analyze,
     closed_loop_behaviour,
     signature,
     topology_match,
@@ -30,6 +29,7 @@ from gru_learn.dynamics.metrics import (
 )
 from gru_learn.gru.cell import GRUCell
 from gru_learn.gru.presets import hopf
+from gru_learn.training.checkpoint import analyze_trained, data_source
 from gru_learn.training.data import TrajectoryDataModule
 from gru_learn.training.module import GRUForecaster
 from tests.conftest import run_cli
@@ -150,7 +150,7 @@ def scipy_period(f, x0, t_end: float = 400.0) -> float:
 def test_known_cycles_learned_and_target(in_tmp: Path) -> None:
     model = hopf_forecaster()
     dm = TrajectoryDataModule("vdp", n_train=8, n_val=4, n_test=8)
-    a = analyze(model, dm, AnalysisConfig(n_initial=8, long_steps=400), figures=False)
+    a = analyze_trained(model, dm, AnalysisConfig(n_initial=8, long_steps=400), figures=False)
     s = a.summary
     assert s["errors"] == {}
     cell = hopf(alpha=0.7, beta=3.0, s=0.0)
@@ -185,9 +185,9 @@ def test_a_failing_piece_is_recorded_and_the_rest_written(in_tmp: Path, monkeypa
     def broken(*args, **kw):
         raise RuntimeError("boom")
 
-    monkeypatch.setattr(network_mod, "fixed_point_search", broken)
+    monkeypatch.setattr(dynamics_analyze, "fixed_point_search", broken)
     dm = TrajectoryDataModule("vdp", n_train=8, n_val=4, n_test=8)
-    a = analyze(hopf_forecaster(), dm, AnalysisConfig(n_initial=4, long_steps=200,
+    a = analyze_trained(hopf_forecaster(), dm, AnalysisConfig(n_initial=4, long_steps=200,
                                                       cycles=False))
     assert a.failed
     path = a.save(in_tmp / "out")
@@ -273,7 +273,7 @@ def test_an_ode_trained_model_is_read_through_its_own_rollout(in_tmp: Path) -> N
     for mode in ("discrete", "ode"):
         model = hopf_forecaster()
         model.hparams.update(rollout=mode, ode_method="rk4", ode_step=0.25)
-        out[mode] = analyze(model, dm, AnalysisConfig(n_initial=8, long_steps=400),
+        out[mode] = analyze_trained(model, dm, AnalysisConfig(n_initial=8, long_steps=400),
                             figures=False).summary
     ode, disc = out["ode"], out["discrete"]
     assert ode["learned"]["rollout"] == {"mode": "ode", "method": "rk4", "step": 0.25,
@@ -300,7 +300,7 @@ def test_analytic_targets_ring_and_line_are_found_not_declared(in_tmp: Path) -> 
         dm = TrajectoryDataModule(system, n_train=8, n_val=4, n_test=8)
         dm.setup()
         rec = Recorder()
-        side = target_side(dm, AnalysisConfig(cycles=False), rec)
+        side = target_side(data_source(dm), AnalysisConfig(cycles=False), rec)
         assert rec.errors == {}
         (m,) = side.manifolds
         pts = manifold_points(m)
@@ -340,7 +340,7 @@ def line_forecaster(slow_bias: float = 9.0, u_slow: float = 1.0) -> GRUForecaste
 def test_a_learned_approximate_line_matches_and_a_discrete_one_does_not(in_tmp: Path) -> None:
     dm = TrajectoryDataModule("line", n_train=8, n_val=4, n_test=8)
     cfg = AnalysisConfig(n_initial=8, long_steps=400, cycles=False)
-    s = analyze(line_forecaster(), dm, cfg, figures=False).summary
+    s = analyze_trained(line_forecaster(), dm, cfg, figures=False).summary
     comp = s["comparison"]
     assert s["errors"] == {}
     assert comp["topology_match"] is True and comp["topology_verdict"] == "approximate"
@@ -352,11 +352,12 @@ def test_a_learned_approximate_line_matches_and_a_discrete_one_does_not(in_tmp: 
     assert s["learned"]["signature"]["line_attractors"] == 1
     assert s["learned"]["signature"]["stable_points"] == 0  # the point on it is folded in
     # the same network with a fast first unit holds no line: one stable point
-    fast = analyze(line_forecaster(slow_bias=2.0), dm, cfg, figures=False).summary["comparison"]
+    fast = analyze_trained(line_forecaster(slow_bias=2.0), dm, cfg,
+                           figures=False).summary["comparison"]
     assert fast["topology_match"] is False and fast["topology_verdict"] == "mismatch"
     assert "line attractors: learned 0, target 1" in fast["topology_reason"]
     # and bistable (two discrete attractors and a saddle where the line should be)
-    two = analyze(line_forecaster(slow_bias=0.0, u_slow=3.0), dm, cfg,
+    two = analyze_trained(line_forecaster(slow_bias=0.0, u_slow=3.0), dm, cfg,
                   figures=False).summary["comparison"]
     assert two["topology_match"] is False
     assert "stable points: learned 2, target 0" in two["topology_reason"]
@@ -364,7 +365,7 @@ def test_a_learned_approximate_line_matches_and_a_discrete_one_does_not(in_tmp: 
 
 def test_a_limit_cycle_is_not_a_ring(in_tmp: Path) -> None:
     dm = TrajectoryDataModule("ring", n_train=8, n_val=4, n_test=8)
-    s = analyze(hopf_forecaster(), dm, AnalysisConfig(n_initial=8, long_steps=300),
+    s = analyze_trained(hopf_forecaster(), dm, AnalysisConfig(n_initial=8, long_steps=300),
                 figures=False).summary
     comp = s["comparison"]
     assert comp["topology_match"] is False
@@ -412,7 +413,7 @@ def test_learned_panel_pushes_the_field_through_the_readout(in_tmp: Path) -> Non
         model.readout.weight.copy_(c)
         model.readout.bias.copy_(b)
     dm = TrajectoryDataModule("vdp", n_train=8, n_val=4, n_test=8)
-    a = analyze(model, dm, AnalysisConfig(n_initial=8, long_steps=400))
+    a = analyze_trained(model, dm, AnalysisConfig(n_initial=8, long_steps=400))
     ax = a.figures["comparison"].axes[1]
     (q,) = [x for x in ax.collections if isinstance(x, Quiver)]
     g = torch.linspace(-0.95, 0.95, 15, dtype=torch.float64)
@@ -467,7 +468,7 @@ def test_data_from_a_file_gets_every_comparison_number(tmp_path: Path) -> None:
     dm = FileDataModule(str(tmp_path / "d.npz"), horizon=20, val_fraction=0.2,
                         test_fraction=0.2)
     torch.manual_seed(0)
-    s = analyze(GRUForecaster(hidden_size=2, obs_dim=2), dm,
+    s = analyze_trained(GRUForecaster(hidden_size=2, obs_dim=2), dm,
                 AnalysisConfig(n_initial=4, long_steps=200), figures=False).summary
     assert "d_h" not in s["errors"], s["errors"]
     assert math.isfinite(s["comparison"]["d_h"]) and 0 <= s["comparison"]["d_h"] <= 1

@@ -16,6 +16,7 @@ from gru_learn.analysis.network import network_lyapunov
 from gru_learn.analysis.target import target_side
 from gru_learn.gru.cell import GRUCell
 from gru_learn.systems.registry import Lorenz63
+from gru_learn.training.checkpoint import data_source
 from gru_learn.training.data import TrajectoryDataModule
 from gru_learn.training.hparams import final_metrics
 
@@ -60,7 +61,7 @@ def test_lorenz_target_exponent_and_three_fixed_points(tmp_path: Path) -> None:
     dm.setup()
     assert float(dm.blob["test_clean"][..., 2].min()) > 4
     rec = Recorder()
-    side = target_side(dm, AnalysisConfig(cycles=False), rec)
+    side = target_side(data_source(dm), AnalysisConfig(cycles=False), rec)
     assert not rec.errors
     lam = side.summary["lyapunov_max"]
     assert lam == pytest.approx(Lorenz63.lyapunov_max, rel=0.1)  # Sprott's 0.9056
@@ -83,7 +84,7 @@ def test_lorenz_target_exponent_and_three_fixed_points(tmp_path: Path) -> None:
 def test_no_target_exponent_where_a_cycle_attracts(tmp_path: Path) -> None:
     dm = TrajectoryDataModule(system="fhn", n_train=4, n_val=2, n_test=4, cache_dir=str(tmp_path))
     dm.setup()
-    side = target_side(dm, AnalysisConfig(), Recorder())
+    side = target_side(data_source(dm), AnalysisConfig(), Recorder())
     assert side.summary["signature"]["stable_cycles"] >= 1
     assert side.summary["lyapunov_max"] is None
     assert "not computed" in side.summary["lyapunov"]["reason"]

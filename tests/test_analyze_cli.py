@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-import gru_learn.analysis.network as network_mod
+import gru_learn.dynamics.analyze as dynamics_analyze
 from gru_learn.cli.analyze import main
 from gru_learn.errors import UserError
 from tests.conftest import run_cli
@@ -116,7 +116,7 @@ def test_exit_3_when_a_part_failed_after_writing_the_rest(in_tmp: Path, monkeypa
     def broken(*a, **k):
         raise RuntimeError("cycle search broke")
 
-    monkeypatch.setattr(network_mod, "find_limit_cycles", broken)
+    monkeypatch.setattr(dynamics_analyze, "find_limit_cycles", broken)
     assert main(["--state-dict", "net.pt", "--out", "o"]) == 3
     s = json.loads((in_tmp / "o/summary.json").read_text())
     assert "cycle search broke" in s["errors"]["limit_cycles"]

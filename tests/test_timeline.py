@@ -85,9 +85,7 @@ def _rotation_cell(a: float, omega: float = 0.3):
 
 
 def test_light_snapshots_name_the_hopf_of_a_hand_built_gru() -> None:
-    from types import SimpleNamespace
-
-    snaps = [timeline.snapshot(SimpleNamespace(cell=_rotation_cell(a), readout=None), e)
+    snaps = [timeline.snapshot(_rotation_cell(a), e)
              for e, a in [(0, -0.2), (10, -0.1), (20, 0.15), (30, 0.25)]]
     kinds = [[p["kind"] for p in s["points"]] for s in snaps]
     assert kinds[0] == ["stable_focus"] and kinds[-1] == ["unstable_focus"], kinds

@@ -1,15 +1,19 @@
-"""Reading a trained GRU as a dynamical system.
+"""Reading a trained GRU as a dynamical system, without Lightning or the training code.
 
+- ``inputs``: what is read, as plain values (``LearnedModel``, ``DataSource``);
 - ``network``: the network alone at constant inputs (``analyze_gru``, ``analyze_network``);
 - ``target``: the system that made the data, read by the same toolkit;
-- ``compare``: learned versus target (``analyze``), graded topology verdicts, metrics;
-- ``figures/``: the figures of each (network, comparison, the toolkit's dynamics figures);
+- ``learned_vs_target``: learned versus target (``analyze``), metrics; ``topology``: the graded
+  topology verdicts; ``timeline``: the topology's history over training;
+- ``figures/``: the figures of each, in one style;
 - ``load``: networks trained elsewhere (modules, state dicts); our own checkpoints are read by
-  ``gru_learn.training.checkpoint`` (they hold a LightningModule).
+  ``gru_learn.training.checkpoint`` (they hold a LightningModule), which also builds the
+  inputs of ``analyze`` from a model and its DataModule (``analyze_trained``).
 """
 
 from gru_learn.analysis.api import analyze_gru
 from gru_learn.analysis.core import Analysis, AnalysisConfig, signature
+from gru_learn.analysis.inputs import DataSource, LearnedModel, SimulatedSystem
 from gru_learn.analysis.learned_vs_target import (
     analyze,
     closed_loop_behaviour,
@@ -22,7 +26,10 @@ from gru_learn.analysis.network import NetworkAnalysis, analyze_network
 __all__ = [
     "Analysis",
     "AnalysisConfig",
+    "DataSource",
+    "LearnedModel",
     "NetworkAnalysis",
+    "SimulatedSystem",
     "analyze",
     "analyze_gru",
     "analyze_network",

@@ -1,7 +1,10 @@
-"""``gru_learn.analyze_gru``: the analysis of any GRU from a notebook, in one call."""
+"""``gru_learn.analyze_gru``: the analysis of any GRU from a notebook, in one call; and
+``analyze_saved_network``, the same for a state dict file (``analyze --state-dict``)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -9,7 +12,7 @@ import torch
 from torch import Tensor
 
 from gru_learn.analysis.core import F64, AnalysisConfig
-from gru_learn.analysis.load import network_from_module
+from gru_learn.analysis.load import network_from_module, read_state_dict
 from gru_learn.analysis.network import NetworkAnalysis, analyze_network
 from gru_learn.errors import UserError
 
@@ -83,3 +86,51 @@ def analyze_gru(rnn: Any, input: Any = None, states: Any = None, readout: Any = 
                            readout=net.observe(),
                            config=AnalysisConfig(cycles=cycles, n_starts=n_starts, seed=seed),
                            figures=figures, source=net.source)
+
+
+def load_array(path: Path, what: str) -> np.ndarray:
+    """A numeric ``.npy`` array as float64 (no pickles), or a one-line UserError naming
+    ``what`` it was for."""
+    if not path.is_file():
+        raise UserError(f"{what} file {str(path)!r} does not exist")
+    try:
+        arr = np.load(path, allow_pickle=False)
+    except Exception as e:
+        raise UserError(f"cannot read {path} as a .npy array: {type(e).__name__}") from None
+    if not isinstance(arr, np.ndarray) or not np.issubdtype(arr.dtype, np.number):
+        raise UserError(f"{path} must hold a numeric array")
+    return arr.astype(np.float64)
+
+
+def analyze_saved_network(path: Path, config: AnalysisConfig, *, reset: str | None = None,
+                          input: Sequence[float] | None = None, inputs: Path | None = None,
+                          states: Path | None = None) -> NetworkAnalysis:
+    """``python -m gru_learn analyze --state-dict PATH`` without a system: the GRU (and
+    readout) saved at ``path`` analysed alone at the constant ``input`` (one number per input
+    unit), or at every row of the (K, p) array in the ``.npy`` file ``inputs`` (default:
+    zeros), seeded by the hidden states (..., d) in the ``.npy`` file ``states``. Every file
+    is checked before anything is analysed (one-line UserErrors)."""
+    from gru_learn.analysis import network
+
+    net = read_state_dict(path, reset)  # type: ignore[arg-type]
+    p, d = net.cell.input_size, net.cell.hidden_size
+    rows = None
+    if input is not None:
+        if len(input) != p:
+            raise UserError(f"--input has {len(input)} numbers; the GRU takes {p} inputs")
+        rows = as_inputs(input, p)
+    elif inputs is not None:
+        arr = load_array(inputs, "--inputs")
+        if arr.ndim not in (1, 2) or arr.shape[-1] != p or arr.size == 0:
+            raise UserError(f"--inputs must be a (K, {p}) array (one input per row); "
+                            f"{inputs} has shape {arr.shape}")
+        rows = as_inputs(arr, p)
+    seeds = None
+    if states is not None:
+        arr = load_array(states, "--states")
+        if arr.ndim < 1 or arr.shape[-1] != d:
+            raise UserError(f"--states must be an array (..., {d}) of hidden states; "
+                            f"{states} has shape {arr.shape}")
+        seeds = as_states(arr, d)
+    return network.analyze_network(net.cell, inputs=rows, states=seeds, readout=net.observe(),
+                                   config=config, source=f"{path}: {net.source}")

@@ -1,16 +1,16 @@
 """Learned versus target: one trained GRU and the system that made its data, both read by the
 same toolkit and compared in observation space.
 
-``analyze(model, datamodule)`` returns an :class:`Analysis` (``summary`` with top-level keys
-``learned``, ``target``, ``comparison``, and figures). Everything about the network's
-predictions (closed-loop behaviour and period, test MSE, d_stsp, d_h) uses the model's own
-rollout (the discrete map, or the ODE with the model's method and step); fixed points, cycles
-and attractors are those of the ODE, with the discrete map's stability beside them. For a model
-trained as the map, the topology verdict counts its fixed points by the map's unstable
-multipliers (``learned.signature_map``): one step is dt of the target's flow, whose multipliers
-are exp(dt lambda), and the ODE reading (Euler, step 1) flips a focus that turns fast per step,
-e.g. Lorenz-63's C+- (see ``as_map``). A
-sub-analysis that fails is recorded with its reason under its key and the rest still runs.
+``analyze(model, data)`` (plain values: ``analysis.inputs``) returns an :class:`Analysis`
+(``summary`` with top-level keys ``learned``, ``target``, ``comparison``, and figures).
+Everything about the network's predictions (closed-loop behaviour and period, test MSE,
+d_stsp, d_h) uses the model's own rollout (the discrete map, or the ODE with the model's method
+and step); fixed points, cycles and attractors are those of the ODE, with the discrete map's
+stability beside them. For a model trained as the map, the topology verdict counts its fixed
+points by the map's unstable multipliers (``learned.signature_map``): one step is dt of the
+target's flow, whose multipliers are exp(dt lambda), and the ODE reading (Euler, step 1) flips
+a focus that turns fast per step, e.g. Lorenz-63's C+- (see ``as_map``). A sub-analysis that
+fails is recorded with its reason under its key and the rest still runs.
 Times are in the target's units (one GRU step = ``dt``).
 """
 
@@ -26,15 +26,20 @@ from torch import Tensor
 
 from gru_learn.analysis.core import (
     F64,
-    INDEX_PREFIX,
     Analysis,
     AnalysisConfig,
     Recorder,
     as_float64,
     signature,
 )
+from gru_learn.analysis.inputs import DataSource, LearnedModel
 from gru_learn.analysis.network import analyze_at_input, as_map, network_lyapunov
 from gru_learn.analysis.target import manifold_points, simulate_long, target_period, target_side
+from gru_learn.analysis.topology import (  # noqa: F401 - MIN_COVERAGE: re-exported
+    MIN_COVERAGE,
+    topology_match,
+    topology_verdict,
+)
 from gru_learn.dynamics.metrics import (
     coverage,
     hausdorff,
@@ -43,110 +48,6 @@ from gru_learn.dynamics.metrics import (
 )
 from gru_learn.dynamics.periods import crossing_period
 from gru_learn.gru.rollout import rollout_hidden
-from gru_learn.training.data import TrajectoryDataModule, _SplitDataModule
-from gru_learn.training.module import GRUForecaster
-
-TOPOLOGY_KEYS = ("stable_cycles", "ring_attractors", "line_attractors", "plane_attractors")
-MIN_COVERAGE = 0.5  # of the target's continuous attractor, for an approximate match
-
-
-# --- verdicts -----------------------------------------------------------------------------------
-def topology_match(learned: dict[str, int], target: dict[str, int]) -> tuple[bool, str]:
-    """Whether two signatures have the same counts of hyperbolic points by number of unstable
-    directions (stable points, saddles, sources of a 2-D target alike: so a network of any
-    size is compared like for like with a low-dimensional target), of stable cycles and of
-    continuous attractors of each kind; and the reason. Signatures without the per-index
-    counts fall back to the kinds (stable points, unstable points, saddles)."""
-    indexed = any(k.startswith(INDEX_PREFIX) for k in (*learned, *target))
-    point_keys = (sorted({k for k in (*learned, *target) if k.startswith(INDEX_PREFIX)},
-                         key=lambda k: int(k[len(INDEX_PREFIX):])) if indexed
-                  else ["stable_points", "unstable_points", "saddles"])
-    keys = point_keys + [k for k in TOPOLOGY_KEYS if k in learned or k in target]
-    diff = [f"{_label(k)}: learned {learned.get(k, 0)}, target {target.get(k, 0)}"
-            for k in keys if learned.get(k, 0) != target.get(k, 0)]
-    return (not diff, "same counts of " + ", ".join(map(_label, keys)) if not diff
-            else "; ".join(diff))
-
-
-def _label(key: str) -> str:
-    if key.startswith(INDEX_PREFIX):
-        k = int(key[len(INDEX_PREFIX):])
-        return ("stable points" if k == 0
-                else f"points with {k} unstable direction{'s' if k > 1 else ''}")
-    return key.replace("_", " ")
-
-
-def _get(m: Any, *names: str) -> Any:
-    for n in names:
-        v = m.get(n) if isinstance(m, dict) else getattr(m, n, None)
-        if v is not None:
-            return v
-    return None
-
-
-def topology_verdict(sig_l: dict[str, int], sig_t: dict[str, int], learned_m: list[Any],
-                     target_m: list[Any], observe: Callable[[Tensor], Tensor], radius: float,
-                     horizon_steps: int, dt: float) -> dict[str, Any]:
-    """Graded verdict: ``exact`` (same signature; every continuous attractor a true continuum,
-    drift-free and covering the target's), ``approximate`` (same signature, but a learned
-    continuous attractor only approximates the target's: it drifts or covers it in part; at
-    least ``MIN_COVERAGE`` of the target's must lie within ``radius`` of it, through the
-    readout, and its drift time must exceed the training horizon) or ``mismatch`` (with the
-    reason). ``topology_match`` is True for the first two. For every attracting target
-    manifold the best learned one of its kind is reported (coverage, drift time in target
-    units, largest speed), whatever the verdict: how close the network gets, in numbers."""
-    same, reason = topology_match(sig_l, sig_t)
-    horizon = horizon_steps * dt
-    rows, why = [], []
-    for tm in [m for m in target_m if _get(m, "attracting") is not False]:
-        kind = _get(tm, "kind")
-        t_pts = manifold_points(tm)
-        best: dict[str, Any] | None = None
-        for lm in [m for m in learned_m if _get(m, "kind") == kind
-                   and _get(m, "attracting") is not False]:
-            l_pts = manifold_points(lm)
-            cov = (coverage(t_pts, observe(l_pts), radius)
-                   if t_pts is not None and l_pts is not None and len(l_pts) else None)
-            drift = _get(lm, "drift_time")
-            row = {"kind": kind, "coverage_of_target": cov,
-                   "drift_time": None if drift is None else float(drift) * dt,
-                   "max_speed": _get(lm, "max_speed"),
-                   "covered_fraction": _get(lm, "covered_fraction"),
-                   "closed": _get(lm, "closed")}
-            if best is None or (cov or 0) > (best["coverage_of_target"] or 0):
-                best = row
-        if best is None:
-            why.append(f"no learned {kind} attractor")
-            continue
-        ok_cov = (best["coverage_of_target"] or 0) >= MIN_COVERAGE
-        drift = best["drift_time"]
-        ok_drift = drift is None or drift >= horizon
-        best["holds_over_training_horizon"] = ok_drift
-        rows.append(best)
-        if not ok_cov:
-            why.append(f"the learned {kind} covers {100 * (best['coverage_of_target'] or 0):.0f}"
-                       f" % of the target's (needs {100 * MIN_COVERAGE:.0f} %)")
-        if not ok_drift:
-            why.append(f"it drifts along it in {drift:.3g} < the training horizon "
-                       f"{horizon:.3g}")
-    out: dict[str, Any] = {"continuous_attractors": rows}
-    if not same or why:
-        out.update(verdict="mismatch", topology_match=False,
-                   reason="; ".join(([] if same else [reason]) + why))
-        return out
-    approx = [r for r in rows if not (r["max_speed"] is not None and float(r["max_speed"]) < 1e-8
-                                      and (r["coverage_of_target"] or 0) >= 1.0)]
-    if approx:
-        r = approx[0]
-        out.update(verdict="approximate", reason=(
-            f"{reason}; the learned {r['kind']} approximates the target's: covers "
-            f"{100 * (r['coverage_of_target'] or 0):.0f} %, drift time "
-            + ("unbounded" if r["drift_time"] is None else f"{r['drift_time']:.3g}")
-            + f" (target units; training horizon {horizon:.3g})"))
-    else:
-        out.update(verdict="exact", reason=reason)
-    out["topology_match"] = True
-    return out
 
 
 def closed_loop_behaviour(obs: Tensor, dt: float) -> dict[str, Any]:
@@ -205,25 +106,16 @@ def _rel_error(value: float | None, reference: float | None) -> float | None:
     return abs(value - reference) / abs(reference)
 
 
-def _rollout_of(model: GRUForecaster) -> dict[str, Any]:
-    hp = model.hparams
-    mode = hp.get("rollout", "discrete")
-    if mode == "discrete":
-        return {"mode": "discrete", "read_as": "the GRU map h <- h + f(h) (as trained)"}
-    return {"mode": "ode", "method": hp.get("ode_method", "euler"),
-            "step": hp.get("ode_step", 1.0),
-            "read_as": "the ODE dh/dt = f(h) integrated with the model's method and step "
-                       "(as trained)"}
-
-
 # --- the analysis -------------------------------------------------------------------------
-def analyze(model: GRUForecaster, dm: _SplitDataModule, config: AnalysisConfig | None = None,
+def analyze(model: LearnedModel, data: DataSource, config: AnalysisConfig | None = None,
             figures: bool = True) -> Analysis:
-    """Analyse ``model`` against the system (or the file data) behind ``dm``."""
+    """Analyse the trained ``model`` against the system (or the file data) behind ``data``.
+
+    (``gru_learn.training.checkpoint.analyze_trained(module, datamodule)`` builds both from a
+    GRUForecaster and its DataModule.)"""
     cfg = config or AnalysisConfig()
     rec = Recorder()
-    dm.setup()
-    dt = dm.dt
+    dt = data.dt
     cell = as_float64(model.cell)
     readout = as_float64(model.readout)
     f = cell.vector_field
@@ -232,9 +124,8 @@ def analyze(model: GRUForecaster, dm: _SplitDataModule, config: AnalysisConfig |
         with torch.no_grad():
             return readout(h)
 
-    rollout = _rollout_of(model)
-    hp = model.hparams
-    test = dm.splits["test"].to(F64)
+    rollout = model.describe_rollout()
+    test = data.test.to(F64)
     n = min(cfg.n_initial, len(test))
     w0 = test[:n, 0]
     horizon = test.shape[1] - 1
@@ -242,8 +133,7 @@ def analyze(model: GRUForecaster, dm: _SplitDataModule, config: AnalysisConfig |
 
     def run(mode: str) -> Tensor:
         with torch.no_grad():
-            return rollout_hidden(cell, w0, total, mode, hp.get("ode_method", "euler"),
-                                  hp.get("ode_step", 1.0))
+            return rollout_hidden(cell, w0, total, mode, model.ode_method, model.ode_step)
 
     hidden = run(rollout["mode"])  # (n, 1.25 L, d): h_1 .. h_1.25L, as the model predicts
     gen_obs = observe(hidden)
@@ -278,8 +168,7 @@ def analyze(model: GRUForecaster, dm: _SplitDataModule, config: AnalysisConfig |
                                          lambda: closed_loop_behaviour(map_obs, dt))
     late = hidden[:, total - cfg.long_steps:].reshape(-1, d)  # after the transient
     lyap = rec("lyapunov", lambda: network_lyapunov(
-        cell, late[:: max(1, len(late) // 8)][:8], dt, rollout["mode"],
-        hp.get("ode_step", 1.0)))
+        cell, late[:: max(1, len(late) // 8)][:8], dt, rollout["mode"], model.ode_step))
     learned["lyapunov_max"], learned["lyapunov"] = lyap if lyap is not None else (None, None)
     slow_all = rec("slow_set", lambda: _slow_set(f, hidden, observe, horizon, task_speed))
     slow = None if slow_all is None else slow_all[0][slow_all[1] < slow_speed]
@@ -287,9 +176,9 @@ def analyze(model: GRUForecaster, dm: _SplitDataModule, config: AnalysisConfig |
     # target
     tside = None
     truth_long = None
-    if isinstance(dm, TrajectoryDataModule):
-        tside = target_side(dm, cfg, rec)
-        truth_long = rec("target_long", lambda: simulate_long(dm, n, total))
+    if data.system is not None:
+        tside = target_side(data, cfg, rec)
+        truth_long = rec("target_long", lambda: simulate_long(data, n, total))
     target = None if tside is None else tside.summary
     target_res = None if tside is None else tside.result
 
@@ -327,7 +216,7 @@ def analyze(model: GRUForecaster, dm: _SplitDataModule, config: AnalysisConfig |
                                             target_res.limit_cycles[0].orbit)
     if tside is not None and tside.manifolds and slow is not None:
         comp["continuous_attractor"] = rec("coverage", lambda: _slow_set_coverage(
-            tside.manifolds, dm, observe(slow), observe(slow_all[0]), learned_res, observe,
+            tside.manifolds, data, observe(slow), observe(slow_all[0]), learned_res, observe,
             radius, slow_speed, task_speed))
     # statistics of long free runs, of the model's own rollout
     drop = total - cfg.long_steps
@@ -363,13 +252,13 @@ def analyze(model: GRUForecaster, dm: _SplitDataModule, config: AnalysisConfig |
     return analysis
 
 
-def _slow_set_coverage(manifolds: list[Any], dm: TrajectoryDataModule, slow_obs: Tensor,
+def _slow_set_coverage(manifolds: list[Any], data: DataSource, slow_obs: Tensor,
                        task_obs: Tensor, res: Any, observe: Callable[[Tensor], Tensor],
                        radius: float, slow_speed: float, task_speed: float) -> dict[str, Any]:
     """How much of the target's found continuous attractors (within the data's range) the
     learned slow set covers, and how many discrete attractors the learned system puts on it."""
     pts = torch.cat([p for p in (manifold_points(m) for m in manifolds) if p is not None])
-    clean = dm.blob["test_clean"].to(F64).reshape(-1, pts.shape[-1])
+    clean = data.system.clean["test"].to(F64).reshape(-1, pts.shape[-1])
     lo, hi = clean.amin(0), clean.amax(0)
     pts = pts[((pts >= lo) & (pts <= hi)).all(-1)]
     stable = [observe(p.h[None])[0] for p in (res.fixed_points if res else [])

@@ -163,10 +163,10 @@ def _module_network(cell: GRUCell, reset: Reset | None, kind: str) -> Network:
 def network_from_module(rnn: Any, readout: Any = None, reset: Reset | None = None) -> Network:
     """A :class:`Network` from what a user has in a notebook: ``nn.GRU`` (one layer, one
     direction), ``nn.GRUCell``, our ``GRUCell``, a ``GRUForecaster`` (its cell and readout) or
-    a state dict. ``readout``: an ``nn.Linear`` (or None). Any dtype and device."""
-    from gru_learn.training.module import GRUForecaster
-
-    if isinstance(rnn, GRUForecaster):
+    a state dict. ``readout``: an ``nn.Linear`` (or None). Any dtype and device. A model that
+    holds a GRU as ``.cell`` beside an ``nn.Linear`` ``.readout`` (``GRUForecaster``) is read as
+    both."""
+    if isinstance(getattr(rnn, "cell", None), nn.Module) and hasattr(rnn, "readout"):
         readout = rnn.readout if readout is None else readout
         rnn = rnn.cell
     if isinstance(rnn, dict):

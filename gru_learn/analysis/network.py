@@ -32,15 +32,11 @@ from gru_learn.analysis.core import (
     as_float64,
     signature,
 )
-from gru_learn.dynamics import DynamicsResult, find_fixed_points, find_limit_cycles
-from gru_learn.dynamics.analyze import cycle_starts
-from gru_learn.dynamics.fixed_points import levenberg_marquardt
+from gru_learn.dynamics import DynamicsResult, analyze_vector_field
 from gru_learn.dynamics.lyapunov import flow_lyapunov_max, map_lyapunov_max
 from gru_learn.dynamics.stability import classify
 from gru_learn.gru.cell import GRUCell
 
-ROOT_TOL = 1e-10  # ||f|| of a fixed point (find_fixed_points' default)
-HIT_RADIUS = 1e-5  # a search endpoint this close to a fixed point (or a root) found it
 MAX_CYCLE_STARTS = 64  # initial states of the cycle search in d > 3
 
 
@@ -49,11 +45,13 @@ class NetworkPoint:
     """The analysis of the network at one constant input."""
 
     input: Tensor | None  # (p,) or None for an input-free cell
-    result: DynamicsResult
-    manifolds: list[Any]
-    search: dict[str, Any]
+    result: DynamicsResult  # with its continuous attractors and the search's evidence
     states: Tensor  # (n, d) states seen at this input (trajectories), for figures
-    notes: list[str] = field(default_factory=list)
+
+    @property
+    def manifolds(self) -> list[Any]:
+        """The continuous attractors (slow manifolds) found at this input."""
+        return self.result.continuous_attractors
 
     def to_json(self, observe: Callable[[Tensor], Tensor] | None = None) -> dict[str, Any]:
         out: dict[str, Any] = {"input": None if self.input is None else self.input.tolist()}
@@ -68,8 +66,7 @@ class NetworkPoint:
                 j["orbit_obs"] = observe(c.orbit[:: max(1, len(c.orbit) // 100)]).tolist()
         out["continuous_attractors"] = [_manifold_json(m) for m in self.manifolds]
         out["signature"] = signature(self.result, self.manifolds)
-        out["search"] = self.search
-        out["notes"] = out["notes"] + self.notes
+        out["search"] = self.result.search
         return out
 
 
@@ -147,107 +144,12 @@ def visited_states(cell: GRUCell, x: Tensor | None, n: int = 32, steps: int = 30
     return torch.cat(out)
 
 
-def fixed_point_search(f: Callable[[Tensor], Tensor], step: Callable[[Tensor], Tensor],
-                       box: tuple[tuple[float, float], ...], states: Tensor, n_starts: int,
-                       generator: torch.Generator, jac: Callable[[Tensor], Tensor] | None = None
-                       ) -> tuple[Any, dict[str, Any]]:
-    """Fixed and slow points of f in ``box`` with the evidence of the search.
-
-    d <= 3: the toolkit's exhaustive grid search (plus ``states`` as extra starts). d > 3:
-    ``n_starts`` starts, half of them ``states`` (jittered by 1 % of the box), half uniform in
-    the box, are driven to minima of ||f||^2 once; the endpoints are handed to
-    ``find_fixed_points`` (deduplication, kinds) and also tell how often each point was hit.
-    Recall: the starts are split into two random halves A and B; with n_A, n_B points found by
-    each and m by both, the Chapman estimate of the number of reachable points is
-    N = (n_A + 1)(n_B + 1)/(m + 1) - 1 and the recall estimate is (points found) / N.
-    """
-    d = len(box)
-    if d <= 3:
-        res = find_fixed_points(f, box, starts=states, step=step, generator=generator, jac=jac)
-        return res, {"method": "grid (exhaustive in the box)", "n_starts": None,
-                     "recall_estimate": 1.0}
-    lo = torch.tensor([b[0] for b in box], dtype=F64)
-    hi = torch.tensor([b[1] for b in box], dtype=F64)
-    n_traj = min(len(states), n_starts // 2)
-    pick = torch.randperm(len(states), generator=generator)[:n_traj]
-    jitter = 0.01 * (hi - lo) * torch.randn(n_traj, d, dtype=F64, generator=generator)
-    uniform = lo + (hi - lo) * torch.rand(n_starts - n_traj, d, dtype=F64, generator=generator)
-    seeds = torch.cat([(states[pick] + jitter).clamp(lo, hi), uniform])
-    ends, speed, converged = levenberg_marquardt(f, seeds, jac=jac)
-    res = find_fixed_points(f, box, starts=ends, n_starts=0, step=step, generator=generator,
-                            jac=jac)
-    points = torch.stack([p.h for p in res.fixed_points]) if res.fixed_points else \
-        torch.empty(0, d, dtype=F64)
-    if len(points):
-        dist = torch.cdist(ends, points)
-        near, which = dist.min(1)
-        # a root the deduplication merged into a reported point is a hit on that point
-        hit = (near < HIT_RADIUS) | (speed < ROOT_TOL)
-    else:
-        which = torch.zeros(len(ends), dtype=torch.long)
-        hit = torch.zeros(len(ends), dtype=torch.bool)
-    half = torch.randperm(len(seeds), generator=generator) < len(seeds) // 2
-    hits = [int(((which == k) & hit).sum()) for k in range(len(points))]
-    in_a = {int(k) for k in which[hit & half].tolist()}
-    in_b = {int(k) for k in which[hit & ~half].tolist()}
-    m = len(in_a & in_b)
-    n_est = (len(in_a) + 1) * (len(in_b) + 1) / (m + 1) - 1
-    found = len(points)
-    miss = ~hit & torch.isfinite(speed)
-    order = torch.argsort(speed[miss])
-    cand, kept = ends[miss][order], []
-    for i in range(len(cand)):
-        if len(kept) == 5:
-            break
-        if all(float((cand[i] - cand[j]).norm()) > 1e-3 for j in kept):
-            kept.append(i)
-    cand_speed, cand_conv = speed[miss][order], converged[miss][order]
-    slowest = [{"speed": float(cand_speed[i]),
-                "reached_minimum_of_speed": bool(cand_conv[i]),
-                "distance_to_nearest_fixed_point": float(torch.cdist(cand[i:i + 1], points).min())
-                if len(points) else None,
-                "h": cand[i].tolist()} for i in kept]
-    evidence = {
-        "method": "Levenberg-Marquardt from trajectory states (jittered) and uniform starts",
-        "n_starts": len(seeds),
-        "n_from_states": n_traj,
-        "n_converged_to_fixed_points": int(hit.sum()),
-        "hits_per_point": hits,
-        "points_found_once": sum(h == 1 for h in hits),
-        "split_half": {"found_by_a": len(in_a), "found_by_b": len(in_b), "found_by_both": m},
-        "estimated_total": n_est,
-        "recall_estimate": 1.0 if found == 0 and n_est <= 0 else min(1.0, found / max(n_est,
-                                                                                       1e-12)),
-        "slowest_unconverged": slowest,
-        "note": "a search in d > 3 cannot be exhaustive: points no start is attracted to (under "
-                "the Levenberg-Marquardt iteration) stay unseen; the recall estimate assumes "
-                "both halves sample the same basins",
-    }
-    return res, evidence
-
-
-def find_manifolds(f: Callable[[Tensor], Tensor], fixed: Any, states: Tensor,
-                   box: tuple[tuple[float, float], ...], generator: torch.Generator,
-                   speed_tol: float | None = None,
-                   observe: Callable[[Tensor], Tensor] | None = None,
-                   jac: Callable[[Tensor], Tensor] | None = None
-                   ) -> tuple[list[Any], list[str]]:
-    """Continuous attractors (slow manifolds, any kind, attracting or not) of f: the toolkit's
-    ``find_continuous_attractors`` seeded with ``states`` and with the fixed and slow points
-    of ``fixed`` (whose indices the manifolds report in ``fixed_points``). ``speed_tol``:
-    the toolkit's default (scaled by the Jacobian's norm) when None."""
-    from gru_learn.dynamics import find_continuous_attractors
-
-    return list(find_continuous_attractors(f, box, starts=states, fixed=fixed,
-                                           generator=generator, speed_tol=speed_tol,
-                                           observe=observe, jac=jac)), []
-
-
 def analyze_at_input(cell: GRUCell, x: Tensor | None, *, states: Tensor | None,
                      config: AnalysisConfig, rec: Recorder, prefix: str = "",
                      slow_tol: float | None = None,
                      observe: Callable[[Tensor], Tensor] | None = None) -> NetworkPoint:
-    """Everything about dh/dt = f(h, x) of a float64 ``cell`` (see the module docstring).
+    """Everything about dh/dt = f(h, x) of a float64 ``cell`` (see the module docstring), by
+    ``analyze_vector_field`` in the cube, with the closed-form Jacobian.
 
     ``states`` (n, d): seeds of the search in d > 3 and of the cycle search; None: states the
     map visits from uniform initial states. ``slow_tol``: the speed ||f|| (hidden units per
@@ -261,37 +163,13 @@ def analyze_at_input(cell: GRUCell, x: Tensor | None, *, states: Tensor | None,
     if states is None:
         states = visited_states(cell, x, generator=gen)
     states = states.reshape(-1, d).to(F64)
-    box = tuple((-1.0, 1.0) for _ in range(d))
-    n_starts = config.n_starts or (512 if d <= 32 else 256)
-    jac = _jacobian(cell, x)
-    found = rec(prefix + "fixed_points", lambda: fixed_point_search(f, step, box, states,
-                                                                     n_starts, gen, jac))
-    notes: list[str] = []
-    if found is None:
-        from gru_learn.dynamics.fixed_points import FixedPointResult
-
-        fixed, search = FixedPointResult([], []), {"method": "failed"}
-    else:
-        fixed, search = found
-    cycles: list[Any] = []
-    if config.cycles:
-        def cycle_search() -> list[Any]:
-            init = cycle_starts(box, fixed) if d <= 3 else torch.empty(0, d, dtype=F64)
-            pick = torch.randperm(len(states), generator=gen)[:MAX_CYCLE_STARTS]
-            init = torch.cat([init, states[pick]])
-            return find_limit_cycles(f, init, dt=0.1, t_transient=config.cycle_transient,
-                                     t_window=config.cycle_window)
-        cycles = rec(prefix + "limit_cycles", cycle_search)
-        cycles = [] if cycles is None else cycles
-    result = DynamicsResult(fixed, cycles, box)
-    manifolds = rec(prefix + "continuous_attractors",
-                    lambda: find_manifolds(f, fixed, states, box, gen, slow_tol, observe, jac))
-    if manifolds is None:
-        manifolds = []
-    else:
-        manifolds, more = manifolds
-        notes += more
-    return NetworkPoint(x, result, manifolds, search, states, notes)
+    result = analyze_vector_field(
+        f, tuple((-1.0, 1.0) for _ in range(d)), step=step, starts=states,
+        cycles=config.cycles, speed_tol=slow_tol, observe=observe, jac=_jacobian(cell, x),
+        dt=0.1, t_transient=config.cycle_transient, t_window=config.cycle_window,
+        generator=gen, search_starts=config.n_starts or (512 if d <= 32 else 256),
+        cycle_seeds=MAX_CYCLE_STARTS, guard=lambda name, piece: rec(prefix + name, piece))
+    return NetworkPoint(x, result, states)
 
 
 def network_lyapunov(cell: GRUCell, h0: Tensor, dt: float, rollout: str = "discrete",
@@ -356,13 +234,22 @@ class NetworkAnalysis(Analysis):
         return self.figures
 
     def __repr__(self) -> str:
-        lines = [f"NetworkAnalysis({self.summary['network']['hidden_size']} units, "
-                 f"{len(self.points)} input(s))"]
-        for entry in self.summary["inputs"]:
-            sig = entry["signature"]
-            lines.append(f"  input {entry['input']}: " + ", ".join(
-                f"{v} {k.replace('_', ' ')}" for k, v in sig.items() if v))
-        return "\n".join(lines)
+        return "\n  ".join([f"NetworkAnalysis({self.summary['network']['hidden_size']} units, "
+                            f"{len(self.points)} input(s))", *input_lines(self.summary)])
+
+
+def input_lines(summary: dict[str, Any]) -> list[str]:
+    """One line per input of a network's summary: 'input [0.0]: 1 stable points, 1 saddles'
+    (the signature's non-zero counts), with the search's recall estimate when under 1."""
+    lines = []
+    for entry in summary["inputs"]:
+        sig = entry["signature"]
+        counts = ", ".join(f"{v} {k.replace('_', ' ')}" for k, v in sig.items()
+                           if v and k != "continuous_attractors") or "no fixed points"
+        rec = entry["search"].get("recall_estimate")
+        lines.append(f"input {entry['input']}: {counts}"
+                     + (f" (recall estimate {rec:.2f})" if rec is not None and rec < 1 else ""))
+    return lines
 
 
 def analyze_network(cell: GRUCell, *, inputs: Tensor | None = None, states: Tensor | None = None,

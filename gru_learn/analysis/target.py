@@ -24,10 +24,9 @@ import torch
 from torch import Tensor
 
 from gru_learn.analysis.core import F64, AnalysisConfig, Recorder, signature
-from gru_learn.analysis.network import find_manifolds
+from gru_learn.analysis.inputs import DataSource
 from gru_learn.dynamics import DynamicsResult, analyze_vector_field, integrate
 from gru_learn.dynamics.lyapunov import flow_lyapunov_max
-from gru_learn.training.data import TrajectoryDataModule
 
 LYAPUNOV_SUBSTEPS = 10  # RK4 steps per sample interval dt in the target's exponent
 LYAPUNOV_STEPS, LYAPUNOV_TRANSIENT = 20000, 1000  # RK4 steps counted / discarded
@@ -53,45 +52,47 @@ def box_of(points: Tensor, pad: float = 0.1) -> tuple[tuple[float, float], ...]:
                  for a, b, s in zip(lo, hi, span, strict=True))
 
 
-def target_side(dm: TrajectoryDataModule, config: AnalysisConfig, rec: Recorder) -> TargetSide:
-    """The target's dynamics (toolkit), its found continuous attractors and the cross-check."""
-    system, params, dt = dm.system_cls, dm.spec["params"], dm.dt
-    clean = dm.blob["test_clean"].to(F64)
+TARGET_PIECES = {"fixed_points": "target_dynamics", "limit_cycles": "target_dynamics",
+                 "continuous_attractors": "target_continuous_attractors"}  # summary's errors
+
+
+def target_side(data: DataSource, config: AnalysisConfig, rec: Recorder) -> TargetSide:
+    """The target's dynamics (``analyze_vector_field`` at the mean parameters), its found
+    continuous attractors (seeded from the test data and a grid of the box) and the
+    cross-check with a declared one. ``data.system`` must be known."""
+    target, dt = data.system, data.dt
+    if target is None:
+        raise ValueError("the target side needs the system that made the data")
+    system, params = target.system, target.params
+    clean = target.clean["test"].to(F64)
     flat = clean.reshape(-1, clean.shape[-1])
-    visited = torch.cat([dm.blob[k].to(F64).reshape(-1, flat.shape[-1])
-                         for k in ("train_clean", "val_clean", "test_clean") if k in dm.blob])
+    visited = torch.cat([target.clean[k].to(F64).reshape(-1, flat.shape[-1])
+                         for k in ("train", "val", "test") if k in target.clean])
     box = box_of(visited)
     f = system.vector_field(params)
-    res = rec("target_dynamics", lambda: analyze_vector_field(
-        f, box, cycles=config.cycles, continuous=False, dt=min(0.05, dt / 4),
-        t_transient=100 * dt,
-        t_window=200 * dt, generator=torch.Generator().manual_seed(0)))
-    summary: dict[str, Any] = {"system": dm.system_name, "description": system.description,
+    res = analyze_vector_field(
+        f, box, cycles=config.cycles, dt=min(0.05, dt / 4), t_transient=100 * dt,
+        t_window=200 * dt, generator=torch.Generator().manual_seed(0),
+        manifold_starts=torch.cat([flat[:: max(1, len(flat) // 1000)], _grid(box, 1000)]),
+        guard=lambda name, piece: rec(TARGET_PIECES[name], piece))
+    summary: dict[str, Any] = {"system": target.name, "description": system.description,
                                "params": params, "dt": dt, "box": [list(b) for b in box]}
-    manifolds: list[Any] = []
+    manifolds = res.continuous_attractors
     declared = system.continuous_attractor(params)
-    if res is not None:
-        seeds = torch.cat([flat[:: max(1, len(flat) // 1000)], _grid(box, 1000)])
-        found = rec("target_continuous_attractors", lambda: find_manifolds(
-            f, res.fixed, seeds, box, torch.Generator().manual_seed(0)))
-        if found is not None:
-            manifolds, notes = found
-            res.notes.extend(notes)
-        summary.update(res.to_json())
-        summary["time_unit"] = "target"
-        summary["continuous_attractors"] = [m.to_json() if hasattr(m, "to_json") else m
-                                            for m in manifolds]
+    summary.update(res.to_json())
+    summary["time_unit"] = "target"
+    summary["continuous_attractors"] = [m.to_json() if hasattr(m, "to_json") else m
+                                        for m in manifolds]
     if declared is not None:
         summary["declared_attractor"] = rec("declared_crosscheck", lambda: crosscheck(
             declared, manifolds, flat))
     summary["signature"] = signature(res, manifolds)
     summary["lyapunov_max"], summary["lyapunov"] = None, {"computed": False}
-    attracting = summary["signature"]["stable_points"] + summary["signature"]["stable_cycles"]
-    if res is not None and attracting == 0:
+    if summary["signature"]["stable_points"] + summary["signature"]["stable_cycles"] == 0:
         lam = rec("target_lyapunov", lambda: target_lyapunov(f, clean, dt))
         if lam is not None:
             summary["lyapunov_max"], summary["lyapunov"] = lam
-    elif res is not None:
+    else:
         summary["lyapunov"]["reason"] = ("not computed: the analysis found a stable point or "
                                          "cycle (exponent <= 0, the topology says which)")
     return TargetSide(summary, res, manifolds, declared, f)
@@ -150,15 +151,19 @@ def crosscheck(declared: Any, manifolds: list[Any], data: Tensor) -> dict[str, A
     return out
 
 
-def simulate_long(dm: TrajectoryDataModule, n: int, total: int, substeps: int = 8) -> Tensor:
-    """Clean target trajectories (n, total + 1, p) from the first ``n`` test initial states with
-    their own parameters: fixed-step RK4 with ``substeps`` steps per sample (an adaptive
-    solver spends minutes on 1000+ samples of a relaxation oscillator; this takes seconds)."""
-    clean = dm.blob["test_clean"][:n].to(F64)
-    params = {k: dm.blob[f"test_param_{k}"][:n].to(F64) if f"test_param_{k}" in dm.blob else v
-              for k, v in dm.spec["params"].items()}
-    _, path = integrate(lambda y: dm.system_cls.rhs(y, params), clean[:, 0],
-                        total * dm.dt, dm.dt / substeps, save_every=substeps)
+def simulate_long(data: DataSource, n: int, total: int, substeps: int = 8) -> Tensor:
+    """Clean target trajectories (n, total + 1, p) from the first ``n`` clean test initial
+    states with their own parameters: fixed-step RK4 with ``substeps`` steps per sample
+    interval dt (an adaptive solver spends minutes on 1000+ samples of a relaxation
+    oscillator; this takes seconds). ``data.system`` must be known."""
+    target = data.system
+    if target is None:
+        raise ValueError("a long simulation needs the system that made the data")
+    clean = target.clean["test"][:n].to(F64)
+    params = {k: target.test_params[k][:n].to(F64) if k in target.test_params else v
+              for k, v in target.params.items()}
+    _, path = integrate(lambda y: target.system.rhs(y, params), clean[:, 0],
+                        total * data.dt, data.dt / substeps, save_every=substeps)
     return path.transpose(0, 1)
 
 

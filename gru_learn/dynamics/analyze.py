@@ -1,6 +1,8 @@
 """One call for everything the toolkit says about a vector field: fixed points (with kinds and
 the discrete map's stability), slow points, continuous attractors (manifolds of slow states),
-limit cycles, and the 2-D index check."""
+limit cycles, and the 2-D index check. The one orchestrator: the network's reading
+(``analysis.network``), the target's (``analysis.target``) and the training timeline's
+snapshots all call it with their options."""
 
 from __future__ import annotations
 
@@ -14,6 +16,7 @@ from torch import Tensor
 
 from gru_learn.dynamics.continuous_attractors import SlowManifold, find_continuous_attractors
 from gru_learn.dynamics.cycles import CycleResult, LimitCycle, find_limit_cycles
+from gru_learn.dynamics.fixed_point_search import fixed_point_search
 from gru_learn.dynamics.fixed_points import FixedPointResult, check_box, find_fixed_points
 
 VectorField = Callable[[Tensor], Tensor]
@@ -29,6 +32,7 @@ class DynamicsResult:
     box: tuple[tuple[float, float], ...]
     notes: list[str] = field(default_factory=list)
     continuous_attractors: list[SlowManifold] = field(default_factory=list)
+    search: dict[str, Any] | None = None  # the evidence of a fixed_point_search, if one ran
 
     @property
     def fixed_points(self):  # noqa: ANN201 - list[FixedPoint]
@@ -57,6 +61,13 @@ def cycle_starts(box: tuple[tuple[float, float], ...], fixed: FixedPointResult,
     return torch.cat([grid, torch.stack(near)]) if near else grid
 
 
+Guard = Callable[[str, Callable[[], Any]], Any]
+
+
+def _unguarded(name: str, piece: Callable[[], Any]) -> Any:
+    return piece()
+
+
 def analyze_vector_field(
     f: VectorField,
     box: tuple[tuple[float, float], ...] | list,
@@ -72,8 +83,13 @@ def analyze_vector_field(
     t_transient: float = 200.0,
     t_window: float = 300.0,
     generator: torch.Generator | None = None,
+    search_starts: int | None = None,
+    cycle_seeds: int | None = None,
+    manifold_starts: Tensor | None = None,
+    guard: Guard | None = None,
 ) -> DynamicsResult:
-    """Analyse dh/dt = f(h) in ``box`` (one (lo, hi) per dimension, any d).
+    """Analyse dh/dt = f(h) in ``box`` (one (lo, hi) per dimension, any d): fixed points, then
+    limit cycles, then continuous attractors, in that order (they share ``generator``).
 
     ``step`` is the discrete map whose stability is compared (for a GRU: h + f(h));
     ``starts`` are extra initial states (e.g. trajectory states) for fixed points in d > 3
@@ -81,21 +97,52 @@ def analyze_vector_field(
     With ``continuous``, manifolds of states slower than ``speed_tol`` are found by
     :func:`find_continuous_attractors` (``observe`` adds observation-unit extents and speeds).
     ``jac`` (h (n, d) -> (n, d, d), e.g. ``gru_jacobian(cell)``) replaces autograd Jacobians.
+
+    Options of the network's and the target's readings:
+    ``search_starts``: run :func:`fixed_point_search` (in d > 3 that many starts, half from
+    ``starts``, with the evidence of how complete it is, in ``result.search``);
+    ``cycle_seeds``: only that many of ``starts``, drawn with ``generator``, seed the cycle
+    search (None: all); ``manifold_starts``: the seeds of the continuous-attractor search
+    (None: ``starts``); ``guard(name, piece)`` runs each piece ("fixed_points",
+    "limit_cycles", "continuous_attractors") and returns None where it failed (that piece is
+    then empty and the rest still runs); without it a failure raises.
     """
-    box = check_box(box, len(box) if starts is None else starts.shape[-1])
-    fixed = find_fixed_points(f, box, starts=starts, step=step, generator=generator, jac=jac)
+    run = guard or _unguarded
+    d = len(box) if starts is None else starts.shape[-1]
+    box = check_box(box, d)
+    if starts is not None:
+        starts = starts.reshape(-1, d).to(torch.float64)
+
+    def points() -> tuple[FixedPointResult, dict[str, Any] | None]:
+        if search_starts is not None:
+            return fixed_point_search(f, step, box, starts if starts is not None
+                                      else torch.empty(0, d, dtype=torch.float64),
+                                      search_starts, generator, jac)
+        return find_fixed_points(f, box, starts=starts, step=step, generator=generator,
+                                 jac=jac), None
+
+    found_points = run("fixed_points", points)
+    fixed, search = found_points or (FixedPointResult([], []), {"method": "failed"})
     found: list[LimitCycle] = CycleResult()
     if cycles:
-        init = cycle_starts(box, fixed) if len(box) <= 3 else torch.empty(0, len(box))
-        if starts is not None:
-            init = torch.cat([init, starts.reshape(-1, len(box)).to(torch.float64)])
-        if len(init):
-            found = find_limit_cycles(
-                f, init, dt=dt, t_transient=t_transient, t_window=t_window
-            )
+        def cycle_search() -> list[LimitCycle]:
+            init = cycle_starts(box, fixed) if d <= 3 else torch.empty(0, d)
+            if starts is not None:
+                seeds = starts
+                if cycle_seeds is not None:
+                    seeds = starts[torch.randperm(len(starts), generator=generator)[:cycle_seeds]]
+                init = torch.cat([init, seeds])
+            if not len(init):
+                return CycleResult()
+            return find_limit_cycles(f, init, dt=dt, t_transient=t_transient,
+                                     t_window=t_window)
+
+        found = run("limit_cycles", cycle_search)
+        found = CycleResult() if found is None else found
     manifolds: list[SlowManifold] = []
     if continuous:
-        manifolds = find_continuous_attractors(
-            f, box, starts=starts, fixed=fixed, speed_tol=speed_tol, observe=observe,
-            generator=generator, jac=jac)
-    return DynamicsResult(fixed, found, box, continuous_attractors=manifolds)
+        seeds = starts if manifold_starts is None else manifold_starts
+        manifolds = run("continuous_attractors", lambda: list(find_continuous_attractors(
+            f, box, starts=seeds, fixed=fixed, speed_tol=speed_tol, observe=observe,
+            generator=generator, jac=jac))) or []
+    return DynamicsResult(fixed, found, box, continuous_attractors=manifolds, search=search)

@@ -11,11 +11,12 @@ import lightning as L
 from lightning.pytorch.callbacks import Callback
 from lightning.pytorch.utilities import rank_zero_info, rank_zero_warn
 
-from gru_learn.analysis import Analysis, AnalysisConfig, analyze, timeline
+from gru_learn.analysis import Analysis, AnalysisConfig, timeline
 from gru_learn.analysis.text import one_line, target_period, text_summary
 from gru_learn.errors import UserError
 from gru_learn.files.atomic import write_json_atomic
 from gru_learn.training.callbacks import log_figure, log_text
+from gru_learn.training.checkpoint import analyze_trained
 
 
 class DynamicsAnalysis(Callback):
@@ -78,7 +79,7 @@ class DynamicsAnalysis(Callback):
         was_training = module.training
         module.eval()
         try:
-            return analyze(module, trainer.datamodule, self.config, figures=figures)
+            return analyze_trained(module, trainer.datamodule, self.config, figures=figures)
         finally:
             module.train(was_training)
 
@@ -101,7 +102,7 @@ class DynamicsAnalysis(Callback):
             return
         try:
             if self.timeline == "light":
-                snap = timeline.snapshot(module, epoch, cycles=self.config.cycles,
+                snap = timeline.snapshot(module.cell, epoch, cycles=self.config.cycles,
                                          seed=self.config.seed)
             else:
                 if trainer.datamodule is None:
@@ -174,7 +175,9 @@ class DynamicsAnalysis(Callback):
             if line_ is not None:
                 analysis.summary["timeline"] = line_
                 if len(line_["snapshots"]) > 1:
-                    analysis.figures["timeline"] = timeline.timeline_figure(
+                    from gru_learn.analysis.figures.timeline import timeline_figure
+
+                    analysis.figures["timeline"] = timeline_figure(
                         line_, dt, target_period(analysis.summary))
             path = analysis.save(out)
             self._log(trainer, analysis)
