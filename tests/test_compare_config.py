@@ -243,14 +243,14 @@ def test_the_plain_loop_stops_a_diverging_run_at_its_last_finite_parameters() ->
 
 
 def test_the_plain_loop_leaves_the_model_as_it_found_it_when_training_raises() -> None:
-    """The loop overrides the model's max-epochs lookup (the alpha schedule's horizon) while it
-    runs; an exception (Ctrl-C) must not leave the override on a model used afterwards."""
+    """The loop gives the alpha schedule its horizon as an argument (no override on the model):
+    an exception (Ctrl-C) must leave no override of the max-epochs lookup on the model."""
     dm = TrajectoryDataModule("fhn", **TINY_DATA)
     dm.setup()
     model = GRUForecaster(hidden_size=2, forcing="generalized", forcing_alpha=0.5,
                           forcing_alpha_schedule="linear", forcing_alpha_final=0.0)
 
-    def interrupted(batch, epoch):
+    def interrupted(batch, epoch, epochs=None):
         raise KeyboardInterrupt
 
     model.training_loss = interrupted

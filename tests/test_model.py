@@ -70,6 +70,48 @@ def test_nan_loss_stops_and_keeps_last_good_parameters(tmp_path) -> None:
     assert all(torch.isfinite(v).all() for v in saved.values())
 
 
+
+def test_one_divergence_policy_for_fit_the_loop_and_the_ensemble(tmp_path) -> None:
+    """lr 1e5 and a huge readout: epoch 0's loss is finite, its update makes epoch 1's loss
+    non-finite. fit's Lightning step, the plain loop and an ensemble member stop at epoch 1 with
+    the same parameters, those whose loss was finite (epoch 0's, before its update), bit for
+    bit; the other member trains on."""
+    from gru_learn.training.ensemble import GRUEnsemble, fit_ensemble
+    from gru_learn.training.loop import train_forecaster
+
+    x = data(n=16, T=6).float()
+
+    def overflowing() -> GRUForecaster:
+        torch.manual_seed(0)
+        m = GRUForecaster(hidden_size=2, lr=1e5)
+        with torch.no_grad():
+            m.readout.weight.mul_(1e18)
+        return m
+
+    start = overflowing().state_dict()
+    plain = overflowing()
+    curves = train_forecaster(plain, x, 6)
+    assert curves["diverged_at"] == 1 and curves["train_loss"][1:].isnan().all()
+    kept = plain.state_dict()  # epoch 0's update (to non-finite parameters) undone
+    assert all(torch.equal(v, start[k]) for k, v in kept.items())
+
+    ens = GRUEnsemble([2, 2], obs_dim=2)
+    ens.set_member(0, GRUForecaster(hidden_size=2))
+    ens.set_member(1, overflowing())
+    member = fit_ensemble(ens, x, 6, lr=1e5)
+    assert member["diverged_at"].tolist() == [-1, 1]
+    assert member["train_loss"][1:, 1].isnan().all() and member["train_loss"][:, 0].isfinite().all()
+    assert all(torch.equal(v, kept[k]) for k, v in ens.member_state(1).items())
+
+    lightning = overflowing()
+    trainer = L.Trainer(max_epochs=6, logger=False, enable_progress_bar=False,
+                        enable_model_summary=False, enable_checkpointing=False,
+                        default_root_dir=tmp_path)
+    trainer.fit(lightning, torch.utils.data.DataLoader([x], batch_size=None))
+    assert "at epoch 1;" in lightning.diverged and "finite loss" in lightning.diverged
+    assert "epoch 0)" in lightning.diverged
+    assert all(torch.equal(v, kept[k]) for k, v in lightning.state_dict().items())
+
 @pytest.mark.parametrize("kw", [{"hidden_size": 0}, {"lr": -1.0}, {"ode_step": 0.0},
                                 {"rollout": "ode", "ode_method": "nope"}])
 def test_bad_model_arguments(kw: dict) -> None:
@@ -102,9 +144,7 @@ def test_an_option_that_cannot_act_on_the_horizon_warns_in_the_plain_loop(
     torch.manual_seed(0)
     m = GRUForecaster(hidden_size=2, **kw).double()
     x = data(T=6)
-    m._max_epochs = lambda: 1
-    acts = not torch.allclose(m.training_loss(x, 0), m.loss(x), rtol=1e-12, atol=0)
-    del m._max_epochs
+    acts = not torch.allclose(m.training_loss(x, 0, epochs=1), m.loss(x), rtol=1e-12, atol=0)
     assert acts != inert
     with warnings.catch_warnings(record=True) as record:
         warnings.simplefilter("always")

@@ -45,9 +45,10 @@ class LastCheckpoint(ModelCheckpoint):
         finite (restored by the model): label it with their epoch and step (the number of
         updates they have had) and the reason, not with the epoch training stopped at."""
         super().on_save_checkpoint(trainer, pl_module, checkpoint)
-        if getattr(pl_module, "diverged", None):
-            kept = getattr(pl_module, "last_finite", None) or {"epoch": 0, "step": 0}
-            checkpoint["epoch"], checkpoint["global_step"] = kept["epoch"], kept["step"]
+        policy = getattr(pl_module, "divergence", None)
+        if getattr(pl_module, "diverged", None) and policy is not None:
+            checkpoint["epoch"], checkpoint["global_step"] = policy.kept_epoch[0], \
+                policy.kept_step[0]
             checkpoint["diverged"] = pl_module.diverged
 
 

@@ -19,7 +19,6 @@ its independent fit up to floating-point summation order (tested in tests/test_c
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 
 import lightning as L
@@ -28,8 +27,8 @@ from torch import Tensor, nn
 
 from gru_learn.gru.bptt import stacked_forecast
 from gru_learn.gru.cell import Reset
-from gru_learn.training.loop import EpochBar, validation_epochs
-from gru_learn.training.module import GRUForecaster, make_adam, make_scheduler
+from gru_learn.training.loop import train_members
+from gru_learn.training.module import GRUForecaster
 
 
 class GRUEnsemble(nn.Module):
@@ -98,8 +97,12 @@ class GRUEnsemble(nn.Module):
         }.items()}
 
     # --- the model: the stacked rollout of gru_learn.gru.bptt (hand-written BPTT) -------------
-    def _losses(self, batch: Tensor) -> Tensor:
-        """Per-member MSE (M,) on a shared batch (N, T+1, p), differentiable."""
+    stacked = True  # every parameter has the member axis first (for the epoch loop)
+
+    def training_losses(self, batch: Tensor, epoch: int = 0, epochs: int = 1) -> Tensor:
+        """Per-member MSE (M,) on a shared batch (N, T+1, p), differentiable: the paper's loss,
+        the same at every epoch. The gradient of their sum gives member m's parameters that of
+        loss_m alone (NaN only in a member whose loss is not finite)."""
         target = batch[:, 1:].permute(1, 2, 0)[:, None]  # (T, 1, p, N)
         pred = stacked_forecast(batch[:, 0], self.weight_ih, self.weight_hh, self.bias_ih,
                                 self.bias_hh, self.readout_weight, self.readout_bias,
@@ -110,17 +113,9 @@ class GRUEnsemble(nn.Module):
     def losses(self, batch: Tensor) -> Tensor:
         """Per-member MSE (M,) on a shared batch (N, T+1, p): GRUForecaster.loss for each."""
         with torch.no_grad():
-            return self._losses(batch)
+            return self.training_losses(batch)
 
-    def losses_and_grads(self, batch: Tensor) -> Tensor:
-        """Per-member losses (M,), with every ``.grad`` set to d(sum_m loss_m)/d(parameter):
-        member m's slices get the gradient of loss_m alone (NaN only in a member whose loss
-        is not finite)."""
-        for p in self.parameters():
-            p.grad = None
-        losses = self._losses(batch)
-        losses.sum().backward()
-        return losses.detach()
+    validation_losses = losses
 
 
 def fit_ensemble(
@@ -133,49 +128,15 @@ def fit_ensemble(
     val_every: int = 10,
     progress: bool = False,
 ) -> dict[str, Tensor]:
-    """Full-batch Adam on every member at once, as ``gru_learn fit`` trains one model.
+    """Full-batch Adam on every member at once, as ``gru_learn fit`` trains one model: the epoch
+    loop :func:`~gru_learn.training.loop.train_members` over the stacked members.
 
     Returns ``train_loss`` (E, M): member losses before the update of each epoch (what ``fit``
-    logs as train_loss), NaN after a member diverged; ``val_epochs`` (V,) and ``val_loss``
-    (V, M): validation loss after the update of 0-based epoch e whenever
-    (e + 1) % val_every == 0, and after the last epoch; ``diverged_at`` (M,): the epoch whose
-    loss was not finite, or -1. A diverged member keeps its last finite parameters, as ``fit``
-    does (it skips that update and stops).
+    logs as train_loss), NaN from the epoch a member diverged; ``val_epochs`` (V,) and
+    ``val_loss`` (V, M): validation loss after the update of 0-based epoch e whenever
+    (e + 1) % val_every == 0, and after the last epoch (NaN once diverged); ``diverged_at``
+    (M,): the epoch whose loss was not finite, or -1. A diverged member keeps the parameters of
+    its last finite loss, as ``fit`` does.
     """
-    opt = make_adam(ensemble.parameters(), lr)
-    sched = make_scheduler(opt, lr_schedule, epochs)
-    M = len(ensemble.hidden_sizes)
-    train_loss = torch.full((epochs, M), math.nan)
-    val_epochs = validation_epochs(epochs, val_every)
-    val_row = {e: i for i, e in enumerate(val_epochs)}
-    val_loss = torch.full((len(val_epochs), M), math.nan)
-    diverged_at = torch.full((M,), -1, dtype=torch.long)
-    frozen: dict[int, list[Tensor]] = {}  # member -> its last finite parameters
-    params = list(ensemble.parameters())
-    bar = EpochBar(progress, epochs, f"{M} members")
-    for epoch in range(epochs):
-        losses = ensemble.losses_and_grads(train)
-        finite = torch.isfinite(losses)
-        if not bool(finite.all()):
-            for m in (~finite).nonzero().flatten().tolist():
-                if m not in frozen:
-                    frozen[m] = [p[m].detach().clone() for p in params]
-                    diverged_at[m] = epoch
-            if len(frozen) == M:
-                break
-        train_loss[epoch] = losses
-        opt.step()
-        if frozen:
-            with torch.no_grad():
-                for m, saved in frozen.items():
-                    for p, s in zip(params, saved, strict=True):
-                        p[m] = s
-                train_loss[epoch, list(frozen)] = math.nan
-        if sched is not None:
-            sched.step()
-        if val is not None and epoch in val_row:
-            val_loss[val_row[epoch]] = ensemble.losses(val)
-        bar.update(epoch, float(losses.nanmean()))
-    bar.close()
-    return {"train_loss": train_loss, "val_epochs": torch.tensor(val_epochs, dtype=torch.long),
-            "val_loss": val_loss, "diverged_at": diverged_at}
+    return train_members(ensemble, train, epochs, lr=lr, lr_schedule=lr_schedule, val=val,
+                         val_every=val_every, progress=progress)

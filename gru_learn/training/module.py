@@ -29,6 +29,7 @@ from gru_learn.gru.rollout import (
     rollout_hidden,
 )
 from gru_learn.training.data import cut_windows
+from gru_learn.training.divergence import LastFinite
 
 LR_SCHEDULES = ("constant", "cosine", "exponential")
 
@@ -123,7 +124,8 @@ class GRUForecaster(L.LightningModule):
         self.save_hyperparameters()
         self.cell = GRUCell(obs_dim, hidden_size, reset=reset)
         self.readout = nn.Linear(hidden_size, obs_dim)
-        self.diverged: str | None = None
+        self.diverged: str | None = None  # why training stopped early (the divergence policy)
+        self.divergence: LastFinite | None = None  # fit's divergence policy, once training runs
         # GTF's current alpha (the adaptive schedule's state; saved in checkpoints)
         self.alpha = forcing_alpha if forcing == "generalized" else 1.0
         self._predictions: list[dict[str, Tensor]] = []
@@ -193,6 +195,7 @@ class GRUForecaster(L.LightningModule):
             self.readout.weight.mul_(flat.std(0)[:, None])
 
     def on_train_start(self) -> None:
+        self.divergence, self.diverged = None, None
         dm = getattr(self.trainer, "datamodule", None)
         if dm is not None and self.global_step == 0:
             self.warn_inert_options(dm.splits["train"].shape[1] - 1)
@@ -220,13 +223,16 @@ class GRUForecaster(L.LightningModule):
         for message in self.inert_options(horizon):
             warnings.warn(message, UserWarning, stacklevel=2)
 
-    def alpha_at(self, epoch: int) -> float:
-        """The forcing strength at ``epoch``: 1 for sparse forcing, GTF's scheduled alpha."""
+    def alpha_at(self, epoch: int, epochs: int | None = None) -> float:
+        """The forcing strength at ``epoch`` of ``epochs`` (default: the Trainer's max_epochs):
+        1 for sparse forcing, GTF's scheduled alpha (linear: alpha_0 + (alpha_final - alpha_0)
+        * min(1, epoch / (epochs - 1)))."""
         hp = self.hparams
         if hp.forcing == "sparse":
             return 1.0
         if hp.forcing_alpha_schedule == "linear":
-            frac = min(1.0, epoch / max(1, self._max_epochs() - 1))
+            epochs = self._max_epochs() if epochs is None else epochs
+            frac = min(1.0, epoch / max(1, epochs - 1))
             return hp.forcing_alpha + frac * (hp.forcing_alpha_final - hp.forcing_alpha)
         return self.alpha
 
@@ -238,10 +244,11 @@ class GRUForecaster(L.LightningModule):
         start = min(hp.curriculum_start, full)
         return start + int((full - start) * min(1.0, epoch / max(1, hp.curriculum_epochs)))
 
-    def training_loss(self, batch: Tensor, epoch: int) -> Tensor:
-        """The training method's loss on ``batch`` at ``epoch``: the paper's free-running MSE
-        (:meth:`loss`, the fast hand-written rollout) unless a curriculum or forcing is set.
-        Forced rollouts step :class:`GRUCell` through plain autograd."""
+    def training_loss(self, batch: Tensor, epoch: int, epochs: int | None = None) -> Tensor:
+        """The training method's loss on ``batch`` at ``epoch`` of ``epochs`` (default: the
+        Trainer's max_epochs): the paper's free-running MSE (:meth:`loss`, the fast
+        hand-written rollout) unless a curriculum or forcing is set. Forced rollouts step
+        :class:`GRUCell` through plain autograd."""
         hp = self.hparams
         horizon = self.horizon_at(epoch, batch.shape[1] - 1)
         if horizon < batch.shape[1] - 1:
@@ -250,7 +257,7 @@ class GRUForecaster(L.LightningModule):
             return self.loss(batch)
         if hp.forcing_alpha_schedule == "adaptive" and hp.forcing == "generalized":
             self._update_adaptive_alpha(batch)
-        pred = forced_forecast(self.cell, self.readout, batch, self.alpha_at(epoch),
+        pred = forced_forecast(self.cell, self.readout, batch, self.alpha_at(epoch, epochs),
                                hp.forcing_interval, hp.forcing_state)
         return nn.functional.mse_loss(pred, batch[:, 1:])
 
@@ -277,30 +284,16 @@ class GRUForecaster(L.LightningModule):
     # --- Lightning hooks ------------------------------------------------------------
     def training_step(self, batch: Tensor, batch_idx: int) -> Tensor | None:
         loss = self.training_loss(batch, self.current_epoch)
-        if not torch.isfinite(loss):
-            # no update, and the one that led here undone: the parameters (and every checkpoint
-            # written from now on) are the last ones whose loss was finite
-            self.diverged = f"loss became {loss.item()} at epoch {self.current_epoch}; " \
-                            "training stopped, parameters " + self._restore_last_finite()
+        if self.divergence is None:  # the parameters as training starts (or resumes)
+            self.divergence = LastFinite(self.parameters())
+        self.divergence.check(loss, self.current_epoch, self.global_step)
+        if self.divergence.all_stopped:  # no update (None), and the last one undone
+            self.divergence.restore()
+            self.diverged = self.divergence.message()
             self.trainer.should_stop = True
             return None
-        with torch.no_grad():  # a few small tensors: negligible next to the step itself
-            self.last_finite = {"params": [p.detach().clone() for p in self.parameters()],
-                                "loss": loss.detach(), "epoch": self.current_epoch,
-                                "step": self.global_step}
         self.log("loss/train", loss, on_step=False, on_epoch=True, prog_bar=True)
         return loss
-
-    def _restore_last_finite(self) -> str:
-        """Put back the parameters of the last step whose loss was finite; says which."""
-        kept = getattr(self, "last_finite", None)
-        if kept is None:
-            return "left at their initial values"
-        with torch.no_grad():
-            for p, v in zip(self.parameters(), kept["params"], strict=True):
-                p.copy_(v)
-        return (f"restored to the last ones with a finite loss ({float(kept['loss']):.6g}, "
-                f"epoch {kept['epoch']})")
 
     def validation_step(self, batch: Tensor, batch_idx: int) -> None:
         self.log("loss/val", self.loss(batch), prog_bar=True)
