@@ -1,66 +1,82 @@
 """An analysis summary in words: the one-line verdict and the markdown for TensorBoard's TEXT
-tab."""
+tab. Both take an :class:`~gru_learn.analysis.result.AnalysisResult` or summary.json's dict."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from gru_learn.analysis import timeline
+from gru_learn.analysis.result import AnalysisResult, ClosedLoop, Comparison, Side, Signature
+
+Summary = AnalysisResult | Mapping[str, Any]
 
 
-def target_period(summary: dict[str, Any]) -> float | None:
-    cycles = [c for c in (summary.get("target") or {}).get("limit_cycles") or [] if c.get("stable")]
-    return cycles[0].get("period") if cycles else None
+def target_period(summary: Summary) -> float | None:
+    """The period of the target's first stable limit cycle (None without one)."""
+    return AnalysisResult.of(summary).target_period()
 
 
-def text_summary(summary: dict[str, Any]) -> str:
+def _parts(summary: Summary) -> tuple[AnalysisResult, Side, Comparison, Signature, ClosedLoop]:
+    """The result and its learned side, comparison, learned signature and closed loop (empty
+    ones where the summary has none)."""
+    res = AnalysisResult.of(summary)
+    learned = res.learned if isinstance(res.learned, Side) else Side()
+    comp = res.comparison if isinstance(res.comparison, Comparison) else Comparison()
+    sig = learned.signature if isinstance(learned.signature, Signature) else Signature()
+    loop = learned.closed_loop if isinstance(learned.closed_loop, ClosedLoop) else ClosedLoop()
+    return res, learned, comp, sig, loop
+
+
+def text_summary(summary: Summary) -> str:
     """The analysis as markdown for TensorBoard's TEXT tab: the one-line verdict, the topology
     of each side, periods in target time (GRU steps in brackets) and the timeline's events."""
-    learned, target = summary.get("learned") or {}, summary.get("target") or {}
-    comp = summary.get("comparison") or {}
-    lines = [f"**{one_line(summary)}**", ""]
-    lines.append(f"- learned: {timeline.describe(learned.get('signature') or {})}")
-    if target:
-        lines.append(f"- target: {timeline.describe(target.get('signature') or {})}")
-    if comp.get("topology_reason"):
-        lines.append(f"- topology: {comp.get('topology_verdict')} ({comp['topology_reason']})")
-    for c in learned.get("limit_cycles") or []:
-        if c.get("stable") and c.get("period") is not None:
-            lines.append(f"- learned ODE cycle: period {c['period']:.4g} "
-                         f"({c.get('period_steps', float('nan')):.4g} GRU steps)")
-    loop = learned.get("closed_loop") or {}
-    if loop.get("period") is not None:
-        lines.append(f"- closed loop ({loop.get('rollout')}): period {loop['period']:.4g} "
-                     f"({loop['period_steps']:.4g} GRU steps)")
-    for k in ("d_stsp", "d_h", "test_mse", "cycle_hausdorff"):
-        if isinstance(comp.get(k), (int, float)):
-            lines.append(f"- {k}: {comp[k]:.4g}")
-    events_ = (summary.get("timeline") or {}).get("events") or []
+    res, learned, comp, sig, loop = _parts(summary)
+    lines = [f"**{one_line(res)}**", ""]
+    lines.append(f"- learned: {timeline.describe(sig.to_json())}")
+    if isinstance(res.target, Side) and res.target.to_json():
+        target_sig = res.target.signature
+        lines.append(f"- target: {timeline.describe(target_sig.to_json() if target_sig else {})}")
+    if comp.topology_reason:
+        lines.append(f"- topology: {comp.topology_verdict} ({comp.topology_reason})")
+    for c in learned.stable_cycles():
+        if c.period is not None:
+            steps = c.period_steps if c.period_steps is not None else float("nan")
+            lines.append(f"- learned ODE cycle: period {c.period:.4g} ({steps:.4g} GRU steps)")
+    if loop.period is not None:
+        lines.append(f"- closed loop ({loop.rollout}): period {loop.period:.4g} "
+                     f"({loop.period_steps:.4g} GRU steps)")
+    for k in ("d_stsp", "d_h", "cycle_hausdorff"):
+        if isinstance(getattr(comp, k), (int, float)):
+            lines.append(f"- {k}: {getattr(comp, k):.4g}")
+    events_ = (res.timeline or {}).get("events") or []
     if events_:
         lines += ["", "**topology over training**", ""]
         lines += [f"- {e}" for e in timeline.line(events_).splitlines()]
-    lines += ["", f"({summary.get('time_unit', '')})"]
+    lines += ["", f"({res.time_unit or ''})"]
     return "\n".join(lines)
 
 
-def one_line(summary: dict[str, Any]) -> str:
+def one_line(summary: Summary) -> str:
     """A short human summary of an analysis: topology, match, periods."""
-    comp, learned = summary.get("comparison") or {}, summary.get("learned") or {}
-    sig = learned.get("signature") or {}
-    parts = [f"{sig.get('stable_points', '?')} stable / {sig.get('unstable_points', '?')} "
-             f"unstable points, {sig.get('saddles', '?')} saddles, "
-             f"{sig.get('stable_cycles', '?')} stable cycles"]
-    for kind in ("ring", "line", "plane"):
-        if sig.get(f"{kind}_attractors"):
-            parts[0] += f", {sig[f'{kind}_attractors']} {kind} attractor(s)"
-    if "topology_match" in comp:
-        verdict = comp.get("topology_verdict")
-        parts.append(f"topology_match={comp['topology_match']}"
-                     + (f" ({verdict})" if verdict else ""))
-    loop = learned.get("closed_loop") or {}
-    if loop.get("behaviour"):
-        parts.append(f"closed loop {loop['behaviour']}")
-    if comp.get("period_rel_error") is not None:
-        parts.append(f"period error {100 * comp['period_rel_error']:.1f}%")
-    return "; ".join(parts)
+    _, _, comp, sig, loop = _parts(summary)
 
+    def count(k: str) -> Any:
+        v = getattr(sig, k)
+        return "?" if v is None else v
+
+    parts = [f"{count('stable_points')} stable / {count('unstable_points')} "
+             f"unstable points, {count('saddles')} saddles, "
+             f"{count('stable_cycles')} stable cycles"]
+    for kind in ("ring", "line", "plane"):
+        if getattr(sig, f"{kind}_attractors"):
+            parts[0] += f", {getattr(sig, f'{kind}_attractors')} {kind} attractor(s)"
+    if "topology_match" in comp.order or comp.topology_match is not None:
+        verdict = comp.topology_verdict
+        parts.append(f"topology_match={comp.topology_match}"
+                     + (f" ({verdict})" if verdict else ""))
+    if loop.behaviour:
+        parts.append(f"closed loop {loop.behaviour}")
+    if comp.period_rel_error is not None:
+        parts.append(f"period error {100 * comp.period_rel_error:.1f}%")
+    return "; ".join(parts)

@@ -18,7 +18,7 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
-from gru_learn.analysis.learned_vs_target import as_number, summary_scalars
+from gru_learn.analysis.result import AnalysisResult, number
 
 PREFIX = "results/"  # the final metrics' group (see the module docstring)
 
@@ -69,19 +69,20 @@ def run_hparams(model: Mapping[str, Any], data: Mapping[str, Any] | None = None,
 
 
 def final_metrics(losses: Mapping[str, float | None],
-                  summary: Mapping[str, Any] | None = None) -> dict[str, float]:
-    """Every name of ``METRICS`` -> its value: ``losses`` has ``train``/``val``/``test``;
-    ``summary`` is an analysis summary (``gru_learn.analysis``' summary.json; its numbers are
-    ``gru_learn.analysis.summary_scalars``), or None."""
+                  summary: AnalysisResult | Mapping[str, Any] | None = None
+                  ) -> dict[str, float]:
+    """Every name of ``METRICS`` -> its value, NaN where undefined: ``losses`` has
+    ``train``/``val``/``test``; ``summary`` is an analysis result (or summary.json's dict; its
+    numbers are :meth:`AnalysisResult.scalars`), or None."""
     out = dict.fromkeys(METRICS, math.nan)
     for split in ("train", "val", "test"):
-        out[f"{PREFIX}loss_{split}"] = as_number(losses.get(split))
+        out[f"{PREFIX}loss_{split}"] = number(losses.get(split), math.nan)
     if summary:
-        out.update({PREFIX + k: v for k, v in summary_scalars(dict(summary)).items()
-                    if PREFIX + k in out})
-        if isinstance(summary.get("seconds"), Mapping):
-            out[PREFIX + "analysis_seconds"] = float(sum(
-                v for v in summary["seconds"].values() if isinstance(v, (int, float))))
+        result = AnalysisResult.of(summary)
+        out.update({PREFIX + k: v for k, v in result.scalars().items() if PREFIX + k in out})
+        seconds = result.analysis_seconds()
+        if seconds is not None:
+            out[PREFIX + "analysis_seconds"] = seconds
     return out
 
 
