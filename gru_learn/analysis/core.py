@@ -15,7 +15,7 @@ import torch
 from matplotlib.figure import Figure
 from torch import nn
 
-from gru_learn.files.atomic import write_json_atomic
+from gru_learn.analysis.result import AnalysisResult
 
 F64 = torch.float64
 STABLE_KINDS = ("stable_node", "stable_focus")
@@ -79,8 +79,13 @@ class Analysis:
         out.mkdir(parents=True, exist_ok=True)
         for name, fig in self.figures.items():
             fig.savefig(out / f"{name}.png", dpi=110)
-        write_json_atomic(out / "summary.json", self.summary)
-        return out / "summary.json"
+        return self.result.write(out / "summary.json")
+
+    @property
+    def result(self) -> AnalysisResult:
+        """``summary`` as the typed :class:`AnalysisResult` (the one reader and writer of
+        summary.json)."""
+        return AnalysisResult.of(self.summary)
 
     def close(self) -> None:
         import matplotlib.pyplot as plt
