@@ -16,7 +16,6 @@ Times are in the target's units (one GRU step = ``dt``).
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from typing import Any
 
@@ -34,6 +33,7 @@ from gru_learn.analysis.core import (
 )
 from gru_learn.analysis.inputs import DataSource, LearnedModel
 from gru_learn.analysis.network import analyze_at_input, as_map, network_lyapunov
+from gru_learn.analysis.result import summary_scalars  # noqa: F401 - re-exported
 from gru_learn.analysis.target import manifold_points, simulate_long, target_period, target_side
 from gru_learn.analysis.topology import (  # noqa: F401 - MIN_COVERAGE: re-exported
     MIN_COVERAGE,
@@ -294,36 +294,5 @@ def _test_mse(gen_obs: Tensor, test: Tensor, truth_long: Tensor | None,
     return out
 
 
-def as_number(x: Any) -> float:
-    """``x`` as a float when it is a number or a bool (True -> 1.0), else NaN."""
-    return float(x) if isinstance(x, (int, float, bool)) else math.nan
-
-
-def summary_scalars(summary: dict[str, Any]) -> dict[str, float]:
-    """The final numbers of an analysis summary, unprefixed, NaN where undefined (no cycle,
-    no continuous attractor, a failed piece): ``topology_match`` (1/0), ``period_rel_error``,
-    ``ode_period_rel_error``, ``d_stsp``, ``d_h``, ``coverage`` (the largest
-    ``coverage_of_target`` of the learned continuous attractors), ``long_horizon_mse``,
-    ``lyapunov_max``, ``lyapunov_rel_error`` and the learned signature's ``stable_points``,
-    ``stable_cycles``, ``continuous_attractors``. ``gru_learn.training.hparams`` logs them for
-    TensorBoard's HPARAMS tab, a full timeline snapshot as ``timeline/*`` curves."""
-    learned = summary.get("learned") if isinstance(summary.get("learned"), dict) else {}
-    comp = summary.get("comparison") if isinstance(summary.get("comparison"), dict) else {}
-    sig = learned.get("signature") or {}
-    covered = [as_number(r.get("coverage_of_target"))
-               for r in comp.get("continuous_attractors") or [] if isinstance(r, dict)]
-    covered = [c for c in covered if math.isfinite(c)]
-    out = {k: as_number(comp.get(k)) for k in (
-        "topology_match", "period_rel_error", "ode_period_rel_error", "d_stsp", "d_h")}
-    out["coverage"] = max(covered) if covered else math.nan
-    out["long_horizon_mse"] = as_number(
-        ((comp.get("test_mse") or {}).get("long_horizon") or {}).get("mean"))
-    out["lyapunov_max"] = as_number(learned.get("lyapunov_max"))
-    out["lyapunov_rel_error"] = as_number(comp.get("lyapunov_rel_error"))
-    for k in ("stable_points", "stable_cycles", "continuous_attractors"):
-        out[k] = as_number(sig.get(k))
-    return out
-
-
-__all__ = ["analyze", "as_number", "closed_loop_behaviour", "signature", "summary_scalars",
+__all__ = ["analyze", "closed_loop_behaviour", "signature", "summary_scalars",
            "topology_match", "topology_verdict"]
