@@ -13,7 +13,7 @@ import time
 
 import torch
 
-from gru_learn.experiments.topology_search import Target, certify, proxy_counts, search
+from gru_learn.experiments.topology_search import TopologyRequest, certify, proxy_counts, search
 
 
 def main() -> None:
@@ -41,7 +41,8 @@ def main() -> None:
     print(f"proxy counts equal the certified counts on {agree}/{n_ok} certified sets "
           f"({args.n_certify - n_ok} not certifiable)")
     for seed in args.seeds:
-        r = search(Target(min_fixed_points=11), seed=seed, time_budget=args.budget, grid=48)
+        r = search(TopologyRequest(min_fixed_points=11), seed=seed, time_budget=args.budget,
+                   grid=48)
         what = (f"found {r.certificate.counts['total']} fixed points" if r.found
                 else "not found")
         print(f"search for >= 11 fixed points, seed {seed}: {what} in {r.seconds:.0f} s "

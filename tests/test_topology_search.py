@@ -17,7 +17,7 @@ from gru_learn.dynamics.fixed_points import find_fixed_points
 from gru_learn.dynamics.frequency import linear_rotation
 from gru_learn.dynamics.stability import saddle_node_kind
 from gru_learn.experiments.topology_search import (
-    Target,
+    TopologyRequest,
     batched_field,
     certify,
     pinch_saddle_node,
@@ -102,7 +102,7 @@ def test_certificate_refuses_non_hyperbolic_and_resolution_disagreement():
 
 @pytest.mark.slow
 def test_search_returns_only_certified_structures():
-    r = search(Target(min_fixed_points=7, sinks=4), seed=3, population=64, elite=8,
+    r = search(TopologyRequest(min_fixed_points=7, sinks=4), seed=3, population=64, elite=8,
                time_budget=120)
     assert r.found and r.certificate.ok
     c = r.certificate.counts
@@ -184,7 +184,7 @@ def test_cli_search_topology(in_tmp: Path):
 def test_stable_cycle_search_finds_an_oscillating_gru():
     from gru_learn.dynamics import integrate
 
-    r = search(Target(stable_cycle=True), seed=0, time_budget=120)
+    r = search(TopologyRequest(stable_cycle=True), seed=0, time_budget=120)
     assert r.found and r.cycle_period is not None and r.certificate.counts["sinks"] == 0
     # independently: a trajectory from the box's corner keeps oscillating with that period
     f = cell_from_theta(r.theta).vector_field

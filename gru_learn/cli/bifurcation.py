@@ -7,16 +7,9 @@ Example: ``python -m gru_learn bifurcation --preset homoclinic --param gamma --r
 
 from __future__ import annotations
 
-import matplotlib.pyplot as plt
-import numpy as np
-
-from gru_learn.analysis.figures.dynamics import bifurcation_diagram
-from gru_learn.cli.common import ArgumentParser, description, parse_assignments, write_json_atomic
-from gru_learn.dynamics.analyze import cycle_starts
-from gru_learn.dynamics.bifurcation import find_bifurcations
-from gru_learn.dynamics.cycles import find_limit_cycles
-from gru_learn.errors import UserError
-from gru_learn.gru.presets import PRESETS, build_preset, preset_parameters
+from gru_learn.cli.common import ArgumentParser, description, parse_assignments
+from gru_learn.experiments.preset_studies import bifurcation
+from gru_learn.gru.presets import PRESETS
 
 
 def parser() -> ArgumentParser:
@@ -37,34 +30,10 @@ def parser() -> ArgumentParser:
 
 def main(argv: list[str]) -> int:
     args = parser().parse_args(argv)
-    fixed = preset_parameters(args.preset, parse_assignments(args.set))
-    if args.param not in fixed:
-        raise UserError(f"preset {args.preset!r} has no parameter {args.param!r}; "
-                        f"it has {', '.join(fixed)}")
     lo, hi = args.range
-    if not lo < hi or args.steps < 2:
-        raise UserError("need --range LO HI with LO < HI and --steps >= 2")
-
-    def family(value: float):  # noqa: ANN202 - a vector field
-        return build_preset(args.preset, {**fixed, args.param: value}).vector_field
-
-    dim = build_preset(args.preset, fixed).hidden_size
-    box = [PRESETS[args.preset].box] * dim
-    values = np.linspace(lo, hi, args.steps).tolist()
-    result = find_bifurcations(family, args.param, values, box,
-                               homoclinic=not args.no_homoclinic, progress=True)
-    if args.cycles and dim >= 2:
-        result.cycles = [
-            find_limit_cycles(family(v), cycle_starts(tuple(box), r), dt=0.1,
-                              t_transient=200.0, t_window=300.0)
-            for v, r in zip(values, result.fixed_points, strict=False)
-        ]
-    fig = bifurcation_diagram(result)
-    fig.savefig(args.out, dpi=90)
-    plt.close(fig)
-    out = {"preset": args.preset, "parameters": fixed, **result.to_json()}
-    if args.json:
-        write_json_atomic(args.json, out)
+    result, _ = bifurcation(args.preset, args.param, lo, hi, steps=args.steps,
+                            overrides=parse_assignments(args.set), cycles=args.cycles,
+                            homoclinic=not args.no_homoclinic, out=args.out, json=args.json)
     for b in result.bifurcations:
         print(f"{b.kind}: {b.parameter} = {b.value:.10g} +- {b.error:.2g}")
     if not result.bifurcations:

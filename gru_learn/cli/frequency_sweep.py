@@ -9,16 +9,8 @@ from __future__ import annotations
 
 import math
 
-import matplotlib.pyplot as plt
-import numpy as np
-import torch
-from tqdm import tqdm
-
-from gru_learn.analysis.figures.dynamics import frequency_map
-from gru_learn.cli.common import ArgumentParser, description, write_json_atomic
-from gru_learn.dynamics.frequency import oscillation_frequency, stacked_field
-from gru_learn.errors import UserError
-from gru_learn.gru.presets import hopf
+from gru_learn.cli.common import ArgumentParser, description
+from gru_learn.experiments.preset_studies import frequency_sweep
 
 
 def parser() -> ArgumentParser:
@@ -37,37 +29,11 @@ def parser() -> ArgumentParser:
 
 def main(argv: list[str]) -> int:
     args = parser().parse_args(argv)
-    (a0, a1), (b0, b1) = args.alpha_range, args.beta_range
-    if args.grid < 2 or not a0 < a1 or not b0 < b1 or args.dt <= 0:
-        raise UserError("need --grid >= 2, increasing --alpha-range and --beta-range, --dt > 0")
-    # open grid: the paper's ranges are open intervals
-    alphas = np.linspace(a0, a1, args.grid + 2)[1:-1]
-    betas = np.linspace(b0, b1, args.grid + 2)[1:-1]
-    freqs: dict[float, np.ndarray] = {}
-    for s in tqdm(args.s, desc="s values"):
-        cells = [hopf(float(a), float(b), s) for a in alphas for b in betas]
-        h0 = torch.tensor([0.3, 0.0], dtype=torch.float64).expand(len(cells), 2).clone()
-        freq = oscillation_frequency(stacked_field(cells), h0, dt=args.dt,
-                                     t_transient=args.t_transient, t_window=args.t_window)
-        freqs[s] = freq.reshape(len(alphas), len(betas)).numpy()
-    fig = frequency_map(alphas, betas, freqs)
-    fig.savefig(args.out, dpi=90)
-    plt.close(fig)
-    summary = []
-    for s in args.s:
-        f = freqs[s]
-        ok = np.isfinite(f)
-        summary.append({"s": s, "oscillating_fraction": float(ok.mean()),
-                        "mean_frequency": float(f[ok].mean()) if ok.any() else None,
-                        "variance_frequency": float(f[ok].var()) if ok.any() else None})
-        print(f"s={s:g}: {ok.mean():.1%} of the grid oscillates, mean frequency "
-              f"{summary[-1]['mean_frequency']}")
-    if args.json:
-        write_json_atomic(args.json, {
-            "alpha": alphas.tolist(), "beta": betas.tolist(),
-            "time_unit": "the vector field's time unit (one GRU step = 1)",
-            "summary": summary,
-            "frequency": {str(s): [[None if not math.isfinite(x) else x for x in row]
-                                   for row in freqs[s].tolist()] for s in args.s},
-        })
+    data = frequency_sweep(args.s, grid=args.grid, alpha_range=tuple(args.alpha_range),
+                           beta_range=tuple(args.beta_range), dt=args.dt,
+                           t_transient=args.t_transient, t_window=args.t_window,
+                           out=args.out, json=args.json)
+    for row in data["summary"]:
+        print(f"s={row['s']:g}: {row['oscillating_fraction']:.1%} of the grid oscillates, "
+              f"mean frequency {row['mean_frequency']}")
     return 0

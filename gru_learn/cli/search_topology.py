@@ -8,13 +8,12 @@ Example: ``python -m gru_learn search-topology --min-fixed-points 11 --time-budg
 
 from __future__ import annotations
 
-import matplotlib.pyplot as plt
-
 from gru_learn.analysis.figures.dynamics import phase_portrait
+from gru_learn.analysis.figures.style import save_png
 from gru_learn.cli.common import ArgumentParser, description, write_json_atomic
 from gru_learn.dynamics import analyze_vector_field
 from gru_learn.errors import UserError
-from gru_learn.experiments.topology_search import BOX, Target, search
+from gru_learn.experiments.topology_search import BOX, TopologyRequest, search
 from gru_learn.gru.params import cell_from_theta, theta_dict
 
 
@@ -40,14 +39,14 @@ def parser() -> ArgumentParser:
 
 def main(argv: list[str]) -> int:
     args = parser().parse_args(argv)
-    target = Target(args.min_fixed_points, args.sinks, args.saddles, args.sources,
-                    args.stable_cycle, args.saddle_node)
-    if target == Target():
+    request = TopologyRequest(args.min_fixed_points, args.sinks, args.saddles, args.sources,
+                              args.stable_cycle, args.saddle_node)
+    if request == TopologyRequest():
         raise UserError("ask for something: --min-fixed-points, --sinks, --saddles, --sources, "
                         "--stable-cycle or --saddle-node")
     if args.time_budget <= 0 or args.population < 4 or args.scale <= 0:
         raise UserError("need --time-budget > 0, --population >= 4 and --scale > 0")
-    result = search(target, reset=args.reset, seed=args.seed, time_budget=args.time_budget,
+    result = search(request, reset=args.reset, seed=args.seed, time_budget=args.time_budget,
                     population=args.population, elite=max(2, args.population // 16),
                     scale=args.scale)
     out = result.to_json()
@@ -63,8 +62,7 @@ def main(argv: list[str]) -> int:
                                     cycles=args.stable_cycle)
     fig = phase_portrait(cell.vector_field, BOX, result=analysis,
                          title=f"found: {result.certificate.counts['total']} fixed points")
-    fig.savefig(args.out, dpi=90)
-    plt.close(fig)
+    save_png(fig, args.out)
     params = theta_dict(result.theta)
     out["preset"] = {"name": "gru2d", "set": [f"{k}={v!r}" for k, v in params.items()]}
     if args.json:

@@ -1,4 +1,5 @@
 """Search 2-D GRU parameters for a requested fixed-point structure, every answer certified.
+(Over 400 lines: one algorithm, proxy -> evolution -> certificate -> saddle-node pinch.)
 
 The parameters that shape the fixed points of an autonomous 2-D GRU are
 theta = (U_h, U_r, b_h, b_r) (12 numbers; U_z = b_z = 0, so z = 1/2: z only scales the flow by
@@ -97,7 +98,7 @@ def proxy_counts(theta: Tensor, reset: Reset = "before", grid: int = 64) -> Tens
 
 # --- the request ---------------------------------------------------------------------------
 @dataclass(frozen=True)
-class Target:
+class TopologyRequest:
     """What to realise. ``None`` means "any"."""
 
     min_fixed_points: int | None = None
@@ -205,7 +206,7 @@ class SearchResult:
     found: bool
     theta: Tensor | None
     certificate: Certificate | None
-    target: Target
+    request: TopologyRequest
     reset: str
     seed: int
     seconds: float
@@ -221,7 +222,7 @@ class SearchResult:
     def to_json(self) -> dict[str, Any]:
         return {
             "found": self.found, "reset": self.reset, "seed": self.seed,
-            "target": self.target.to_json(),
+            "target": self.request.to_json(),  # the JSON key predates the class's name
             "parameters": None if self.theta is None else theta_dict(self.theta),
             "certificate": None if self.certificate is None else self.certificate.to_json(),
             "saddle_node": self.saddle_node, "stable_cycle_period": self.cycle_period,
@@ -233,19 +234,19 @@ class SearchResult:
         }
 
 
-def search(target: Target, *, reset: Reset = "before", seed: int = 0, population: int = 256,
-           elite: int = 16, scale: float = 4.0, sigma: float = 0.3, grid: int = 48,
-           time_budget: float = 120.0, max_generations: int = 100_000,
+def search(request: TopologyRequest, *, reset: Reset = "before", seed: int = 0,
+           population: int = 256, elite: int = 16, scale: float = 4.0, sigma: float = 0.3,
+           grid: int = 48, time_budget: float = 120.0, max_generations: int = 100_000,
            restart_after: int = 150, bound: float | None = None,
            start: Tensor | None = None,
            progress: Callable[[int, float, int], None] | None = None) -> SearchResult:
     """Evolution strategy on the proxy; returns the first certified parameter set meeting
-    ``target`` (for a saddle-node target, the located bifurcation point), or ``found=False``
+    ``request`` (for a saddle-node request, the located bifurcation point), or ``found=False``
     after ``time_budget`` seconds. Random starts are N(0, scale^2) per parameter; ``start``
     (12,) seeds the population around a known parameter set instead. Each generation keeps the
     ``elite`` best by proxy and adds N(0, sigma^2) mutations of them; after ``restart_after``
     generations without a smaller deficit the population is drawn afresh; ``bound`` clamps
-    every parameter to [-bound, bound]. Candidates whose proxy meets the target are certified
+    every parameter to [-bound, bound]. Candidates whose proxy meets the request are certified
     (at most 8 per generation), best first."""
     gen = torch.Generator().manual_seed(seed)
     t0 = time.perf_counter()
@@ -263,7 +264,7 @@ def search(target: Target, *, reset: Reset = "before", seed: int = 0, population
     for generation in range(1, max_generations + 1):
         counts = proxy_counts(pop, reset, grid)
         evaluated += len(pop)
-        deficit = target.proxy_deficit(counts)
+        deficit = request.proxy_deficit(counts)
         # ties broken towards more fixed points, then towards near misses (a pair about to
         # appear): both bounded so they never outweigh one unit of deficit
         score = deficit - 0.02 * counts[:, :3].sum(-1) - 0.001 * counts[:, 3].clamp_max(200)
@@ -281,9 +282,9 @@ def search(target: Target, *, reset: Reset = "before", seed: int = 0, population
             tries += 1
             cert = certify(pop[i], reset)
             best_total = max(best_total, cert.counts["total"] if cert.ok else -1)
-            if not (cert.ok and target.met_by(cert.counts)):
+            if not (cert.ok and request.met_by(cert.counts)):
                 continue
-            out = _finish(target, pop[i].clone(), cert, reset, seed, t0, generation,
+            out = _finish(request, pop[i].clone(), cert, reset, seed, t0, generation,
                           evaluated, tries, best_proxy, history, time_budget)
             if out is not None:
                 out.restarts = restarts
@@ -309,29 +310,30 @@ def search(target: Target, *, reset: Reset = "before", seed: int = 0, population
         pop = torch.cat([parents, children + step])
         if bound is not None:
             pop = pop.clamp(-bound, bound)
-    return SearchResult(False, None, None, target, reset, seed, time.perf_counter() - t0,
+    return SearchResult(False, None, None, request, reset, seed, time.perf_counter() - t0,
                         generation, evaluated, tries, best_proxy, history=history,
                         restarts=restarts)
 
 
-def _finish(target: Target, theta: Tensor, cert: Certificate, reset: Reset, seed: int,
-            t0: float, generation: int, evaluated: int, tries: int, best_proxy: dict[str, int],
+def _finish(request: TopologyRequest, theta: Tensor, cert: Certificate, reset: Reset,
+            seed: int, t0: float, generation: int, evaluated: int, tries: int,
+            best_proxy: dict[str, int],
             history: list[int], time_budget: float = math.inf) -> SearchResult | None:
     """Add the cycle / saddle-node stage to a certified candidate; None if that stage fails."""
     period = None
-    if target.stable_cycle:
+    if request.stable_cycle:
         period = has_stable_cycle(theta, reset, cert)
         if period is None:
             return None
     sn = None
-    if target.saddle_node is not None:
-        sn = pinch_saddle_node(theta, cert, target.saddle_node, reset,
+    if request.saddle_node is not None:
+        sn = pinch_saddle_node(theta, cert, request.saddle_node, reset,
                                deadline=t0 + time_budget)
         if sn is None:
             return None
         theta = torch.tensor(sn.pop("theta"), dtype=torch.float64)
         cert = certify(theta, reset, resolutions=(64,))  # at the bifurcation: not hyperbolic
-    return SearchResult(True, theta, cert, target, reset, seed, time.perf_counter() - t0,
+    return SearchResult(True, theta, cert, request, reset, seed, time.perf_counter() - t0,
                         generation, evaluated, tries, best_proxy, sn, period, history)
 
 
@@ -431,8 +433,3 @@ def _pinch_along(theta: Tensor, v: Tensor, a0: Tensor, s0: Tensor, reset: Reset,
 
 def finite(x: float) -> float | None:
     return x if math.isfinite(x) else None
-
-
-# --- finite precision near a cluster of fixed points -----------------------------------------
-
-

@@ -4,7 +4,7 @@ loop, and what float32/float64 can resolve near a tangency (the paper's Fig 9 an
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import torch
@@ -67,15 +67,19 @@ def mp_rk4_step(f: Callable[[list], list], h: list, dt: Any) -> list:
             for x, a, b, c, e in zip(h, k1, k2, k3, k4, strict=True)]
 
 
-def mp_rk4(f: Callable[[list], list], h0: list, dt: float, n_steps: int,
-           dps: int = 40) -> list:
-    """The RK4 endpoint of dh/dt = f(h) from h0 after n_steps of dt, in ``dps`` digits."""
+def mp_rk4(f: Callable[[list], list], h0: list, steps: Sequence[float], dps: int = 40,
+           backward: bool = False) -> list[list[float]]:
+    """RK4 on dh/dt = f(h) (or -f(h) when ``backward``) from h0 over the step sizes ``steps``,
+    in ``dps``-digit arithmetic: the states h0, h1, ..., rounded to float."""
     import mpmath
 
     with mpmath.workdps(dps):
-        h = [mpmath.mpf(x) for x in h0]
-        dt_m = mpmath.mpf(dt)
-        for _ in range(n_steps):
-            h = mp_rk4_step(f, h, dt_m)
-        return h
+        def field(h: list) -> list:
+            return [-v for v in f(h)] if backward else f(h)
 
+        h = [mpmath.mpf(x) for x in h0]
+        path = [[float(x) for x in h]]
+        for dt in steps:
+            h = mp_rk4_step(field, h, mpmath.mpf(dt))
+            path.append([float(x) for x in h])
+        return path

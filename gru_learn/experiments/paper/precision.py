@@ -32,7 +32,7 @@ from torch import Tensor
 from gru_learn.dynamics import classify
 from gru_learn.dynamics.integrate import rk4_step
 from gru_learn.gru.cell import GRUCell
-from gru_learn.gru.precision import mp_gru_field, mp_rk4_step
+from gru_learn.gru.precision import mp_gru_field, mp_rk4
 
 
 def _lv_matrix(cell: GRUCell) -> tuple[Tensor, Tensor]:
@@ -116,19 +116,7 @@ def torch_orbit(cell: GRUCell, h0: list[float], steps: list[float], dtype: torch
 def mp_orbit(cell: GRUCell, h0: list[float], steps: list[float], dps: int = 50,
              backward: bool = False) -> Tensor:
     """The same RK4 on the same steps in ``dps``-digit arithmetic; the path in float64."""
-    import mpmath
-
-    f0 = mp_gru_field(cell, dps)
-    sign = -1 if backward else 1
-    with mpmath.workdps(dps):
-        def f(h: list) -> list:
-            return [sign * v for v in f0(h)]
-
-        h = [mpmath.mpf(x) for x in h0]
-        path = [[float(x) for x in h]]
-        for dt in steps:
-            h = mp_rk4_step(f, h, mpmath.mpf(dt))
-            path.append([float(x) for x in h])
+    path = mp_rk4(mp_gru_field(cell, dps), h0, steps, dps, backward)
     return torch.tensor(path, dtype=torch.float64)
 
 
