@@ -45,6 +45,7 @@ from gru_learn.analysis.core import (
     as_float64,
     signature,
 )
+from gru_learn.analysis.result import AnalysisResult, Comparison, Coverage, Side
 from gru_learn.dynamics import analyze_vector_field
 from gru_learn.gru.cell import GRUCell
 
@@ -109,29 +110,28 @@ def _cycle_period(f: Any, fixed: Any, d: int, dt: float = 1.0, t: float = 150.0
     return [period]
 
 
-def from_summary(summary: dict[str, Any], epoch: int, seconds: float | None = None, *,
-                 numbers: bool = True) -> dict[str, Any]:
+def from_summary(summary: AnalysisResult | dict[str, Any], epoch: int,
+                 seconds: float | None = None, *, numbers: bool = True) -> dict[str, Any]:
     """A full snapshot from an analysis summary (``analyze``'s): signature, points, stable
     cycle periods (GRU steps) and, with ``numbers``, the slow set's coverage of the target's
     continuous attractor (``comparison.continuous_attractor.coverage``) and ``metrics``, the
     comparison's finite numbers (``gru_learn.analysis.summary_scalars``: topology match 1/0,
     period errors, d_stsp, d_h...). Without ``numbers`` (the end of a light timeline) the
     snapshot carries only what the light ones have, so no curve gets a lone last point."""
-    from gru_learn.analysis.learned_vs_target import summary_scalars
-
-    learned = summary.get("learned") or {}
-    comp = summary.get("comparison") or {}
+    result = AnalysisResult.of(summary)
+    learned = result.learned if isinstance(result.learned, Side) else Side()
+    comp = result.comparison if isinstance(result.comparison, Comparison) else Comparison()
     snap = {"epoch": int(epoch), "mode": "full",
-            "signature": dict(learned.get("signature") or {}),
-            "points": [{"kind": p.get("kind"), "h": p.get("h")}
-                       for p in learned.get("fixed_points") or []],
-            "cycle_periods": [float(c.get("period_steps", c.get("period")))
-                              for c in learned.get("limit_cycles") or [] if c.get("stable")],
+            "signature": learned.signature.to_json() if learned.signature else {},
+            "points": [{"kind": p.kind, "h": p.h} for p in learned.fixed_points],
+            "cycle_periods": [float(c.period if c.period_steps is None else c.period_steps)
+                              for c in learned.stable_cycles()],
             "cycles_searched": True,
             "seconds": None if seconds is None else round(seconds, 3)}
     if numbers:
-        snap["coverage"] = (comp.get("continuous_attractor") or {}).get("coverage")
-        snap["metrics"] = {k: v for k, v in summary_scalars(summary).items()
+        snap["coverage"] = (comp.continuous_attractor.coverage
+                            if isinstance(comp.continuous_attractor, Coverage) else None)
+        snap["metrics"] = {k: v for k, v in result.scalars().items()
                            if math.isfinite(v) and k not in (*COUNT_KEYS, "coverage")}
     return snap
 
