@@ -3,6 +3,7 @@
 - ``inputs``: what is read, as plain values (``LearnedModel``, ``DataSource``);
 - ``network``: the network alone at constant inputs (``analyze_gru``, ``analyze_network``);
 - ``target``: the system that made the data, read by the same toolkit;
+- ``result``: summary.json as typed dataclasses (``AnalysisResult``), its one reader and writer;
 - ``learned_vs_target``: learned versus target (``analyze``), metrics; ``topology``: the graded
   topology verdicts; ``timeline``: the topology's history over training;
 - ``figures/``: the figures of each, in one style;
@@ -17,15 +18,16 @@ from gru_learn.analysis.inputs import DataSource, LearnedModel, SimulatedSystem
 from gru_learn.analysis.learned_vs_target import (
     analyze,
     closed_loop_behaviour,
-    summary_scalars,
     topology_match,
     topology_verdict,
 )
 from gru_learn.analysis.network import NetworkAnalysis, analyze_network
+from gru_learn.analysis.result import AnalysisResult, number, summary_scalars
 
 __all__ = [
     "Analysis",
     "AnalysisConfig",
+    "AnalysisResult",
     "DataSource",
     "LearnedModel",
     "NetworkAnalysis",
@@ -34,6 +36,7 @@ __all__ = [
     "analyze_gru",
     "analyze_network",
     "closed_loop_behaviour",
+    "number",
     "signature",
     "summary_scalars",
     "topology_match",
