@@ -12,9 +12,9 @@ from lightning.pytorch.callbacks import Callback
 from lightning.pytorch.utilities import rank_zero_info, rank_zero_warn
 
 from gru_learn.analysis import Analysis, AnalysisConfig, timeline
+from gru_learn.analysis.result import AnalysisResult
 from gru_learn.analysis.text import one_line, target_period, text_summary
 from gru_learn.errors import UserError
-from gru_learn.files.atomic import write_json_atomic
 from gru_learn.training.callbacks import log_figure, log_text
 from gru_learn.training.checkpoint import analyze_trained
 
@@ -164,10 +164,8 @@ class DynamicsAnalysis(Callback):
         out = Path(trainer.log_dir or trainer.default_root_dir) / "analysis"
         dt = getattr(trainer.datamodule, "dt", None)
         if getattr(pl_module, "diverged", None):  # nothing worth reading: say why, quickly
-            write_json_atomic(out / "summary.json", {
-                "learned": None, "target": None, "comparison": None,
-                "timeline": self._timeline(trainer, None, dt),
-                "errors": {"analysis": f"skipped: {pl_module.diverged}"}})
+            AnalysisResult.failed(f"skipped: {pl_module.diverged}",
+                                  self._timeline(trainer, None, dt)).write(out / "summary.json")
             return
         try:
             analysis = self._run(trainer, pl_module)
@@ -187,10 +185,8 @@ class DynamicsAnalysis(Callback):
             self.last = analysis
             print(f"dynamics analysis: {one_line(analysis.summary)} -> {path}")
         except Exception as e:
-            write_json_atomic(out / "summary.json", {
-                "learned": None, "target": None, "comparison": None,
-                "timeline": self._timeline(trainer, None, dt),
-                "errors": {"analysis": f"{type(e).__name__}: {e}"}})
+            AnalysisResult.failed(f"{type(e).__name__}: {e}",
+                                  self._timeline(trainer, None, dt)).write(out / "summary.json")
             rank_zero_warn(f"dynamics analysis failed ({e}); checkpoints are intact; "
                            f"reason recorded in {out / 'summary.json'}")
 
