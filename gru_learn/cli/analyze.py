@@ -138,9 +138,7 @@ def _run(args: Any) -> int:
     # everything is validated: only now is anything written
     path = analysis.save(out)
     if args.json:
-        from gru_learn.files.atomic import write_json_atomic
-
-        write_json_atomic(args.json, analysis.summary)
+        analysis.result.write(args.json)
     from gru_learn.analysis.network import input_lines
     from gru_learn.analysis.text import one_line
 
