@@ -6,11 +6,11 @@ subprocess; an existing run is reused, so an interrupted step resumes."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import torch
 
 from gru_learn.analysis.figures.paper import fig11_panel
+from gru_learn.analysis.result import AnalysisResult, Coverage
 from gru_learn.experiments.paper.common import (
     CONFIGS,
     Claim,
@@ -21,7 +21,7 @@ from gru_learn.experiments.paper.common import (
 )
 
 
-def _fit(system: str, seed: int, s: Settings, root: Path) -> dict[str, Any]:
+def _fit(system: str, seed: int, s: Settings, root: Path) -> AnalysisResult:
     """Train one network (with the end-of-fit analysis) unless already trained; its summary."""
     run = root / system / f"seed{seed}"
     summary = run / "analysis" / "summary.json"
@@ -33,7 +33,7 @@ def _fit(system: str, seed: int, s: Settings, root: Path) -> dict[str, Any]:
              f"--trainer.logger.init_args.name={system}",
              f"--trainer.logger.init_args.version=seed{seed}",
              f"--analysis.long_steps={s.long_steps}")
-    return read_json(summary)
+    return AnalysisResult.read(summary)
 
 
 def fig11(out: Path, s: Settings) -> list[Claim]:
@@ -42,8 +42,8 @@ def fig11(out: Path, s: Settings) -> list[Claim]:
     fig11_panel(out / "runs", s.seeds[0], out / "fig11.png")
     claims = []
     fhn = runs["fhn"]
-    ok = [r["comparison"].get("topology_match") is True for r in fhn.values()]
-    errs = [r["comparison"].get("period_rel_error") for r in fhn.values()]
+    ok = [r.comparison.topology_match is True for r in fhn.values()]
+    errs = [r.comparison.period_rel_error for r in fhn.values()]
     claims.append(claim(
         "Fig 11 FHN", "a 2-D GRU learns FitzHugh-Nagumo's topology: an unstable point inside "
         "a stable limit cycle", "learned", f"{sum(ok)}/{len(ok)} seeds match; closed-loop "
@@ -57,7 +57,7 @@ def fig11(out: Path, s: Settings) -> list[Claim]:
                         "covers: within 5% of the data range of a state that would take over "
                         "4T (or 1000) steps to move that far"))
     ring = [_attractor_row(seed, r, "ring") for seed, r in runs["ring"].items()]
-    failed = [n > 0 and r["comparison"].get("topology_match") is False
+    failed = [n > 0 and r.comparison.topology_match is False
               for (_, n, _), r in zip(ring, runs["ring"].values(), strict=True)]
     claims.append(claim("Fig 11 ring", "a 2-D GRU fails to learn the ring attractor: finitely "
                         "many fixed points, no ring", "fails",
@@ -65,14 +65,14 @@ def fig11(out: Path, s: Settings) -> list[Claim]:
     return claims
 
 
-def _attractor_row(seed: int, summary: dict[str, Any], kind: str) -> tuple[str, int, float]:
+def _attractor_row(seed: int, summary: AnalysisResult, kind: str) -> tuple[str, int, float]:
     """(description, number of fixed points, task-scale coverage) of one learned network."""
-    ca = summary["comparison"].get("continuous_attractor") or {}
-    n_fp = len(summary["learned"].get("fixed_points", []))
-    stable = summary["learned"]["signature"]["stable_points"]
-    task, long = ca.get("coverage_task") or 0.0, ca.get("coverage") or 0.0
+    ca = summary.comparison.continuous_attractor or Coverage()
+    n_fp = len(summary.learned.fixed_points)
+    stable = summary.learned.signature.stable_points
+    task, long = ca.coverage_task or 0.0, ca.coverage or 0.0
     return (f"seed {seed}: {n_fp} fixed points ({stable} stable, "
-            f"{ca.get('n_discrete_attractors_on_it')} on the {kind}); slow set covers "
+            f"{ca.n_discrete_attractors_on_it} on the {kind}); slow set covers "
             f"{100 * task:.0f}% of the {kind} over 4 horizons, {100 * long:.0f}% over 1000 "
             "steps", n_fp, task)
 
