@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
 
-from gru_learn.experiments.paper.steps import STEPS, VERDICTS
+from gru_learn.experiments.paper.common import FULL, QUICK, TINY, Settings
+from gru_learn.experiments.paper.steps import STEPS, VERDICTS, reproduce
 from tests.conftest import run_cli
 
 
@@ -76,3 +78,56 @@ def test_fig6_readings_batch_all_s_values_like_one_run_per_s() -> None:
         means.append(float(np.mean(freq[np.isfinite(freq)])))
     assert means[0] != pytest.approx(means[1], rel=1e-3)  # the two s values differ
     assert got["mean"] == pytest.approx(means, rel=1e-12)
+
+
+def test_tiny_settings_take_every_branch_of_the_full_run() -> None:
+    """``tiny`` differs from ``full`` in sizes only: every switch is the full run's, and no step
+    branches on the settings' name (so the tiny run takes the full run's code paths)."""
+    import ast
+    import dataclasses
+
+    import gru_learn.experiments.paper as paper
+
+    for f in dataclasses.fields(Settings):
+        if f.type in ("bool", bool):
+            assert getattr(TINY, f.name) == getattr(FULL, f.name), f.name
+    assert QUICK.homoclinic is False and FULL.homoclinic is True  # the one switch
+    for module in ("theory", "catalogue", "fig6", "fig9", "training"):
+        tree = ast.parse((Path(paper.__file__).parent / f"{module}.py").read_text())
+        read = {n.attr for n in ast.walk(tree) if isinstance(n, ast.Attribute)
+                and isinstance(n.value, ast.Name) and n.value.id == "s"}
+        assert not read & {"quick", "name"}, module
+
+
+def test_fig6_claims_when_the_period_reading_also_matches() -> None:
+    """The full run's grid makes the mean period fall with s too; the claim then quotes the
+    period reading's note (this branch once raised KeyError: 'period' after 13 min)."""
+    from gru_learn.experiments.paper.fig6 import fig6_claims
+
+    rows = [{"s": s, "mean_frequency": 0.3 - 0.1 * s, "variance_frequency": 0.03 - 0.01 * s}
+            for s in (0.0, 1.0, 2.0)]
+    falls = {"mean": [3.0, 2.0, 1.0], "variance": [3.0, 2.0, 1.0], "reproduces": True}
+    readings = {"readings": {"ode": dict(falls), "period": {**falls, "note": "NOTE"}},
+                "analytic": "ANALYTIC"}
+    right, which = fig6_claims(rows, readings, FULL)
+    assert right["agrees"] is True and which["agrees"] is True
+    assert "period: NOTE." in which["note"] and "under: ode, period" in which["note"]
+
+
+@pytest.mark.slow
+def test_reproduce_tiny_runs_every_step_the_full_run_runs(in_tmp: Path) -> None:
+    """Every step with the full run's branches (the homoclinic search, Fig 12's explicit grid,
+    three-figure Fig 11) at toy sizes: each step records its claims and the report is whole."""
+    path = reproduce(in_tmp / "rep", settings=TINY)
+    out = in_tmp / "rep"
+    for step in STEPS:
+        record = json.loads((out / "steps" / f"{step.name}.json").read_text())
+        assert record["settings"] == "tiny" and record["claims"], step.name
+    report = path.read_text()
+    assert "Settings: tiny" in report and "## Choices the paper leaves open" in report
+    eq9 = next(ln for ln in report.splitlines() if ln.startswith("| Eq 9 / Fig 7"))
+    assert "not searched" not in eq9  # the homoclinic point was searched, as in the full run
+    grid = json.loads((out / "fig12" / "summary.json").read_text())
+    assert sorted(grid["grid"]["hidden_sizes"]) == list(TINY.fig12_hidden_sizes)
+    for name in ("fig9", "fig9_precision", "fig11", "fig10a", "fig8_bifurcation"):
+        assert (out / f"{name}.png").stat().st_size > 5_000, name

@@ -17,12 +17,18 @@ from gru_learn.files.atomic import write_json_atomic
 def fig6(out: Path, s: Settings) -> list[Claim]:
     rows = frequency_sweep([0.0, 1.0, 2.0], grid=s.sweep_grid, out=out / "fig6.png",
                            json=out / "fig6.json")["summary"]
+    readings = fig6_readings(s.readings_grid, (0.0, 1.0, 2.0))
+    write_json_atomic(out / "fig6_readings.json", readings)
+    return fig6_claims(rows, readings, s)
+
+
+def fig6_claims(rows: list[dict[str, Any]], readings: dict[str, Any],
+                s: Settings) -> list[Claim]:
+    """The report's Fig 6 rows from the sweep's per-s ``rows`` and :func:`fig6_readings`."""
     means = [r["mean_frequency"] for r in rows]
     variances = [r["variance_frequency"] for r in rows]
     ok_mean = all(b < a for a, b in zip(means, means[1:], strict=False))
     ok_var = all(b < a for a, b in zip(variances, variances[1:], strict=False))
-    readings = fig6_readings(s.readings_grid, (0.0, 1.0, 2.0))
-    write_json_atomic(out / "fig6_readings.json", readings)
     matching = [k for k, r in readings["readings"].items() if r["reproduces"]]
     return [
         claim("Fig 6 right", "increasing the reset bias s slows the mean oscillation "
