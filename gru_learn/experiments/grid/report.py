@@ -12,6 +12,14 @@ import statistics
 from pathlib import Path
 from typing import Any
 
+from gru_learn.analysis.result import (
+    AnalysisResult,
+    ClosedLoop,
+    Comparison,
+    Coverage,
+    Side,
+    number,
+)
 from gru_learn.experiments.grid.evaluation import TRUTH_FILE
 from gru_learn.experiments.grid.runs import read_json
 from gru_learn.experiments.grid.settings import Grid, TrainSettings
@@ -41,13 +49,6 @@ def _mean_std(values: list[float]) -> tuple[float, float]:
 VERDICTS = ("exact", "approximate", "mismatch")
 
 
-def _number(v: Any) -> float | None:
-    """A finite float, or None (missing, null, not a number)."""
-    if isinstance(v, bool) or not isinstance(v, (int, float)):
-        return None
-    return float(v) if math.isfinite(v) else None
-
-
 def run_dynamics(run: dict[str, Any]) -> dict[str, Any]:
     """One run's dynamical reading from its ``analysis.json`` (``gru_learn.analysis`` schema,
     ``comparison`` block), flattened for aggregation.
@@ -70,29 +71,27 @@ def run_dynamics(run: dict[str, Any]) -> dict[str, Any]:
         return {"status": "not_analysed"}
     if "error" in a and "comparison" not in a:
         return {"status": "failed", "error": a["error"]}
-    comp = a.get("comparison") or {}
-    verdict = comp.get("topology_verdict")
-    if verdict not in VERDICTS and isinstance(comp.get("topology_match"), bool):
+    res = AnalysisResult.of(a)
+    comp = res.comparison if isinstance(res.comparison, Comparison) else Comparison()
+    learned = res.learned if isinstance(res.learned, Side) else Side()
+    verdict = comp.topology_verdict
+    if verdict not in VERDICTS and isinstance(comp.topology_match, bool):
         verdict = None  # an older schema: a match flag without a graded verdict
     out: dict[str, Any] = {"status": "analysed", "verdict": verdict,
-                           "topology_match": comp.get("topology_match"),
-                           "d_stsp": _number(comp.get("d_stsp")), "d_h": _number(comp.get("d_h")),
-                           "period_rel_error": _number(comp.get("period_rel_error")),
+                           "topology_match": comp.topology_match,
+                           "d_stsp": number(comp.d_stsp), "d_h": number(comp.d_h),
+                           "period_rel_error": number(comp.period_rel_error),
                            "slow_coverage": None, "task_coverage": None, "ca_coverage": None,
-                           "drift_time": None, "learned_kinds": {
-                               k.removesuffix("_attractors"): int(n) for k, n in
-                               ((a.get("learned") or {}).get("signature") or {}).items()
-                               if k.endswith("_attractors") and k != "continuous_attractors"
-                               and isinstance(n, int) and n}}
-    if isinstance(comp.get("continuous_attractor"), dict):  # the target has one
-        out["slow_coverage"] = _number(comp["continuous_attractor"].get("coverage"))
-        out["task_coverage"] = _number(comp["continuous_attractor"].get("coverage_task"))
-        rows = [r for r in comp.get("continuous_attractors") or [] if isinstance(r, dict)]
-        best = max(rows, key=lambda r: _number(r.get("coverage_of_target")) or 0.0, default=None)
-        out["ca_coverage"] = 0.0 if best is None else _number(best.get("coverage_of_target"))
+                           "drift_time": None, "learned_kinds": (
+                               learned.signature.attractor_kinds() if learned.signature else {})}
+    if isinstance(comp.continuous_attractor, Coverage):  # the target has one
+        out["slow_coverage"] = number(comp.continuous_attractor.coverage)
+        out["task_coverage"] = number(comp.continuous_attractor.coverage_task)
+        best = comp.best_match()
+        out["ca_coverage"] = 0.0 if best is None else number(best.coverage_of_target)
         if best is not None:
-            drift = best.get("drift_time")
-            out["drift_time"] = math.inf if drift is None else _number(drift)
+            drift = best.drift_time
+            out["drift_time"] = math.inf if drift is None else number(drift)
     return out
 
 
@@ -150,12 +149,13 @@ def evaluation_row(run: dict[str, Any]) -> dict[str, Any] | None:
     measures = run.get("evaluation")
     if not isinstance(measures, dict):
         return None
-    a = run.get("analysis") or {}
-    comp = a.get("comparison") or {}
-    row = {k: comp.get(k) for k in ("topology_match", "topology_reason", "period_rel_error",
-                                    "d_stsp", "d_h")}
-    row["lyapunov_max"] = (a.get("learned") or {}).get("lyapunov_max")
-    row["lyapunov_max_target"] = (a.get("target") or {}).get("lyapunov_max")
+    res = AnalysisResult.of(run.get("analysis"))
+    comp = res.comparison if isinstance(res.comparison, Comparison) else Comparison()
+    row = {k: getattr(comp, k) for k in ("topology_match", "topology_reason",
+                                         "period_rel_error", "d_stsp", "d_h")}
+    row["lyapunov_max"] = res.learned.lyapunov_max if isinstance(res.learned, Side) else None
+    row["lyapunov_max_target"] = (res.target.lyapunov_max if isinstance(res.target, Side)
+                                  else None)
     return {**row, **{k: v for k, v in measures.items() if k != "settings"}}
 
 
@@ -226,10 +226,13 @@ def summarize(grid: Grid, runs: list[dict[str, Any]],
         item = {k: v for k, v in r.items()
                 if k not in ("curve", "analysis", "evaluation")}
         if "analysis" in r:  # gru_learn.analysis summary: periods in the target's time units
-            comparison = r["analysis"].get("comparison", {})
-            item["topology_match"] = comparison.get("topology_match")
-            item["period"] = r["analysis"].get("learned", {}).get("closed_loop", {}).get("period")
-            item["period_rel_error"] = comparison.get("period_rel_error")
+            res = AnalysisResult.of(r["analysis"])
+            comparison = res.comparison or Comparison()
+            loop = (res.learned.closed_loop if isinstance(res.learned, Side) else None) or \
+                ClosedLoop()
+            item["topology_match"] = comparison.topology_match
+            item["period"] = loop.period
+            item["period_rel_error"] = comparison.period_rel_error
             item["dynamics"] = run_dynamics(r)
         if "evaluation" in r:
             item["evaluation"] = evaluation_row(r)
