@@ -429,7 +429,3 @@ def _pinch_along(theta: Tensor, v: Tensor, a0: Tensor, s0: Tensor, reset: Reset,
     if float((a - s).norm()) > 1e-3:
         return None  # the pair did not merge: something else vanished
     return lo, hi, 0.5 * (a + s)
-
-
-def finite(x: float) -> float | None:
-    return x if math.isfinite(x) else None
