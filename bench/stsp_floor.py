@@ -4,7 +4,7 @@ trained model.
 
     python bench/stsp_floor.py [--systems fhn vdp] [--steps 20000]
 
-Prints, per system (its paper-setting DataModule, as ``bench/reconstruction.py`` evaluates):
+Prints, per system (its paper-setting DataModule, as ``compare --evaluation`` evaluates):
 
 - ``d_stsp`` (ours, the analysis' measure) of the true system at its nominal parameters,
   started from the analysis' initial states (the first 32 test states, 1250 steps, the first
@@ -23,22 +23,16 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from pathlib import Path
 
 import numpy as np
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from reconstruction import true_trajectory  # noqa: E402  (the bench's own integrator)
-
-from gru_learn.analysis import AnalysisConfig  # noqa: E402
-from gru_learn.analysis.target import simulate_long  # noqa: E402
-from gru_learn.dynamics.metrics import (  # noqa: E402
-    state_space_divergence,
-    state_space_divergence_reference,
-)
-from gru_learn.training.checkpoint import data_source  # noqa: E402
-from gru_learn.training.data import TrajectoryDataModule  # noqa: E402
+from gru_learn.analysis import AnalysisConfig
+from gru_learn.analysis.target import simulate_long
+from gru_learn.dynamics.metrics import state_space_divergence, state_space_divergence_reference
+from gru_learn.experiments.grid.evaluation import true_trajectory
+from gru_learn.training.checkpoint import data_source
+from gru_learn.training.data import TrajectoryDataModule
 
 F64 = torch.float64
 SHIFTS = {"fhn": ("I_ext", (0.02, 0.05, 0.1, 0.2)), "vdp": ("mu", (0.02, 0.05, 0.1, 0.2))}

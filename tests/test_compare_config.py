@@ -18,7 +18,7 @@ import torch
 
 from gru_learn.__main__ import main as gru_main
 from gru_learn.cli.compare import main as compare_main
-from gru_learn.cli.compare_options import build_grid, normalize_argv, parse
+from gru_learn.cli.compare_options import build_evaluation, build_grid, normalize_argv, parse
 from gru_learn.cli.fit import main as fit_main
 from gru_learn.errors import UserError
 from gru_learn.experiments.grid import (
@@ -331,13 +331,19 @@ def test_an_older_compare_json_without_the_method_options_resumes(in_tmp: Path,
         compare_main([*argv, "--forcing", "sparse"])
 
 
-def test_the_shipped_method_config_parses() -> None:
-    grid, _ = build_grid(parse(["--config",
-                                str(ROOT / "configs/compare/reconstruction_fhn.yaml")]))
-    assert not grid.settings.vectorised and grid.settings.forcing == "sparse"
-    assert grid.settings.data["window"] == 100
-
-
+@pytest.mark.parametrize("path", sorted((ROOT / "configs/compare").glob("*.yaml")),
+                         ids=lambda p: p.stem)
+def test_every_shipped_grid_config_parses_into_a_valid_grid(path: Path) -> None:
+    cfg = parse(["--config", str(path)])
+    grid, _ = build_grid(cfg)  # checked: systems known, sizes and options valid
+    evaluation = build_evaluation(cfg)
+    if path.stem.startswith("reconstruction_"):  # the benchmark's measures with --analyze
+        assert evaluation is not None and evaluation.data == {}
+    if path.stem == "reconstruction_sparse_tf":
+        assert not grid.settings.vectorised and grid.settings.forcing == "sparse"
+        assert grid.settings.data["window"] == 100
+    if path.stem == "fig12":
+        assert grid.settings.vectorised and evaluation is None
 
 
 RAY_DRIVER = """

@@ -348,44 +348,45 @@ def test_binned_dstsp_saturates_on_a_limit_cycle_drawn_slightly_off() -> None:
     assert state_space_divergence_gmm(truth, shifted, generator=np.random.default_rng(0)) < 0.1
 
 
-def test_bench_scores_the_true_system_and_the_models_alike(in_tmp) -> None:
-    """bench/reconstruction.py on a tiny config: the true system's row (truth.json) scores the
-    nominal system against the analysis' per-trajectory-I_ext truth (d_stsp well above 0, its
-    nominal variant 0), a trained run's d_stsp is the analysis' and its d_stsp_nominal the
-    same measure against the nominal truth."""
+@pytest.mark.slow
+def test_the_evaluation_scores_the_true_system_and_the_runs_alike(in_tmp, capsys) -> None:
+    """``compare --analyze --evaluation`` on a tiny grid trained on other data than it is
+    evaluated on: the true system's scores (truth.json) put the nominal system against the
+    analysis' per-trajectory-I_ext truth (d_stsp well above 0, its nominal variant 0), a run's
+    d_stsp is the analysis' on the evaluation data and its d_stsp_nominal the same measure
+    against the nominal truth; the table has the true system's row and the run's."""
     import json
-    import sys
     from pathlib import Path
 
-    import yaml
+    from gru_learn.cli.compare import main as compare_main
+    from gru_learn.experiments.grid.evaluation import Evaluation, Target
 
-    bench = Path(__file__).resolve().parents[1] / "bench"
-    sys.path.insert(0, str(bench))
-    try:
-        import reconstruction
-    finally:
-        sys.path.remove(str(bench))
-    cfg = {"out": "out", "cache_dir": "datasets", "seeds": [0],
-           "systems": {"fhn": {"hidden_size": 2, "epochs": 30, "lr": 0.01,
-                               "data": {"n_train": 32, "n_val": 4, "n_test": 8},
-                               "eval": {"steps": 600, "transient": 100}}},
-           "methods": {"paper": {}}}
-    Path("cfg.yaml").write_text(yaml.safe_dump(cfg))
-    assert reconstruction.main(["--config", "cfg.yaml"]) == 0
+    data = {"n_train": 32, "n_val": 4, "n_test": 8}
+    evaluation = "{steps: 600, transient: 100, data: {n_train: 32, n_val: 4, n_test: 8}}"
+    args = ["--systems", "fhn", "--hidden-sizes", "2", "--seeds", "0", "--epochs", "30",
+            "--data.n_train", "16", "--data.n_val", "4", "--data.n_test", "4",
+            "--data.horizon", "6", "--out", "out", "--analyze", "--evaluation", evaluation]
+    assert compare_main(args) == 0
+    table = capsys.readouterr().out
+    assert "| fhn | true system | 1 |" in table and "| fhn | 2 | 1 |" in table
     truth = json.loads(Path("out/fhn/truth.json").read_text())
     assert truth["d_stsp"] > 3.0 and truth["d_stsp_nominal"] == 0.0
     assert truth["d_stsp_ref"] < 0.5  # two nominal trajectories
-    run = json.loads(Path("out/fhn/paper/seed0/result.json").read_text())["eval"]
-    target = reconstruction.Target("fhn", cfg["systems"]["fhn"], "datasets", Path("out"))
-    model = reconstruction.load_model(Path("out/fhn/paper/seed0")).double()
+    summary = json.loads(Path("out/summary.json").read_text())
+    run = summary["runs"][0]["evaluation"]
+    assert summary["truth"]["fhn"]["d_stsp"]["mean"] == truth["d_stsp"]
+    target = Target("fhn", Evaluation(data=data, steps=600, transient=100),
+                    Path("out/fhn/evaluation.npz"))
+    model = GRUForecaster.load_from_checkpoint("out/fhn/h2/seed0/model.ckpt").double()
     with torch.no_grad():
         gen = model.readout(rollout_hidden(model.cell, target.dm.splits["test"][:8, 0].double(),
                                            target.total))[:, target.long_drop:]
     assert run["d_stsp"] == pytest.approx(state_space_divergence(target.truth_band, gen))
     assert run["d_stsp_nominal"] == pytest.approx(
         state_space_divergence(target.truth_nominal, gen))
-    table = Path("out/table.md").read_text()
-    assert "| fhn | true system |" in table and "| fhn | paper | 1 |" in table
+    assert summary["table"][0]["evaluation"]["d_stsp"]["mean"] == run["d_stsp"]
+    assert compare_main(args) == 0  # resumed: nothing trained or analysed again
+    assert "compare: analysed" not in capsys.readouterr().out
 
 
 # --- the best method against the paper's setting -----------------------------------------------

@@ -36,7 +36,7 @@ HELP = {
     "gradient_clip_val": "clip the gradient's global norm to this (null: no clipping)",
     "batch_size": "mini-batches of this many sequences (null: full batch, the paper)",
     "out": "output folder (TensorBoard: tensorboard --logdir OUT)",
-    "workers": "cells trained (and runs analysed) in parallel",
+    "workers": "run groups trained (and runs analysed) in parallel",
     "backend": "local processes or Ray tasks",
     "address": "Ray cluster address (with --backend ray); default: start a local Ray "
                "instance with --workers CPUs",

@@ -59,13 +59,12 @@ def analyze_run(job: Job) -> dict[str, Any]:
             analyze = analysis_hook()
             assert analyze is not None
             return {"analysis": analyze(str(run / "model.ckpt"), str(run / "analysis"))}
-        from gru_learn.analysis.learned_vs_target import analyze
-        from gru_learn.training.checkpoint import load_checkpoint
+        from gru_learn.training.checkpoint import analyze_trained, load_checkpoint
 
         target = Target(job.system, job.evaluation, run.parents[1] / TARGET_CACHE,
                         job.cache_dir)
         model, _ = load_checkpoint(run / "model.ckpt")
-        analysis = analyze(model, target.dm)
+        analysis = analyze_trained(model, target.dm)
         analysis.save(run / "analysis")
         analysis.close()
         measures = free_run_measures(model, target)

@@ -72,6 +72,7 @@ class Target:
                  cache_dir: str | None = None) -> None:
         from gru_learn.analysis import AnalysisConfig
         from gru_learn.analysis.target import simulate_long
+        from gru_learn.training.checkpoint import data_source
         from gru_learn.training.data import TrajectoryDataModule
 
         self.steps, self.drop = evaluation.steps, evaluation.transient
@@ -94,7 +95,7 @@ class Target:
         clean = self.dm.blob["test_clean"].to(F64)
         long = true_trajectory(cls, nominal, clean[:2, 0], dt, self.steps + self.drop)
         self.truth, self.truth_other = long[self.drop:, 0], long[self.drop:, 1]
-        band = simulate_long(self.dm, self.n, self.total)  # what analyze compares with
+        band = simulate_long(data_source(self.dm), self.n, self.total)  # as analyze does
         self.truth_band = band[:, self.long_drop + 1:].numpy()
         nom = true_trajectory(cls, nominal, clean[: self.n, 0], dt, self.total + 1, substeps=8)
         self.truth_nominal = nom.transpose(1, 0, 2)[:, self.long_drop + 1:]
