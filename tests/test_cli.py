@@ -300,8 +300,8 @@ def test_shipped_configs_work_from_a_built_wheel(tmp_path: Path) -> None:
     (wheel,) = (tmp_path / "wheel").glob("gru_learn-*.whl")
     zipfile.ZipFile(wheel).extractall(tmp_path / "site")  # what pip install puts in place
     env = {**os.environ, "PYTHONPATH": str(tmp_path / "site"), "PYTHONWARNINGS": "ignore"}
-    code = ("import pathlib, gru_learn.experiments.paper.steps as r; "
-            "d = pathlib.Path(r.__file__).parents[1]; print(d); "
+    code = ("import pathlib, gru_learn.experiments.paper.common as r; "
+            "d = r.CONFIGS.parent; print(d); "
             "print(*sorted(p.name for p in (d / 'configs').rglob('*.yaml')))")
     out = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env, check=True,
                          capture_output=True, text=True, timeout=60).stdout.splitlines()
