@@ -18,8 +18,6 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-import torch
-
 from gru_learn.errors import UserError
 from gru_learn.experiments.grid.settings import (
     SETTINGS_FILE,
@@ -111,11 +109,11 @@ def write_runs(out: Path, group: RunGroup, result: dict[str, Any]) -> list[Path]
     """Write every seed of a finished group that has no complete run folder yet (TensorBoard
     events, model.ckpt, result.json), each assembled under a temporary name, flushed and
     renamed into place; complete ones are left as they are."""
-    import lightning as L
     from torch.utils.tensorboard import SummaryWriter
 
     from gru_learn.training.hparams import final_metrics, hparams_summaries, run_hparams
     from gru_learn.training.module import GRUForecaster
+    from gru_learn.training.standalone import save_checkpoint
 
     s = group.settings
     train, val, val_epochs = result["train_loss"], result["val_loss"], result["val_epochs"]
@@ -146,12 +144,7 @@ def write_runs(out: Path, group: RunGroup, result: dict[str, Any]) -> list[Path]
         # (analyze_runs -> log_analysis), so only the finite losses are written here
         metrics = final_metrics({k: float(v[m]) for k, v in result["final"].items()})
         with atomic_dir(final) as tmp:  # the run exists only once complete
-            torch.save({"state_dict": model.state_dict(),
-                        "hyper_parameters": dict(model.hparams),
-                        "datamodule_hyper_parameters": result["data_hparams"],
-                        "pytorch-lightning_version": L.__version__, "epoch": epochs_done - 1,
-                        "global_step": epochs_done, "forcing_alpha_now": model.alpha},
-                       tmp / "model.ckpt")
+            save_checkpoint(tmp / "model.ckpt", model, result["data_hparams"], epochs_done)
             writer = SummaryWriter(log_dir=str(tmp))
             for e, tl, vl in zip(logged, curve["train_loss"], curve["val_loss"], strict=True):
                 if math.isfinite(tl):

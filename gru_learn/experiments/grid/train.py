@@ -54,17 +54,14 @@ def _train_ensemble(group: RunGroup, dm: Any, progress: bool) -> dict[str, Any]:
 def _train_each(group: RunGroup, dm: Any, progress: bool) -> dict[str, Any]:
     """Any other method: each seed's GRUForecaster (built after ``seed_everything(seed)``, as
     ``fit`` builds it) trained by the plain loop; the curves stacked as the ensemble's."""
-    import lightning as L
-
     from gru_learn.training.loop import train_forecaster
-    from gru_learn.training.module import GRUForecaster
+    from gru_learn.training.standalone import seeded_forecaster
 
     s = group.settings
     runs, finals, states = [], [], []
     for seed in group.seeds:
-        L.seed_everything(seed, verbose=False)
-        model = GRUForecaster(hidden_size=group.hidden_size, obs_dim=dm.obs_dim, dt=dm.dt,
-                              system=group.system, **s.model_options())
+        model = seeded_forecaster(seed, hidden_size=group.hidden_size, obs_dim=dm.obs_dim,
+                                  dt=dm.dt, system=group.system, **s.model_options())
         runs.append(train_forecaster(
             model, dm.splits["train"], s.epochs,
             val=dm.splits["val"] if len(dm.splits["val"]) else None, val_every=s.log_every,
