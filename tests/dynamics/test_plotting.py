@@ -53,3 +53,26 @@ def test_the_legend_covers_no_fixed_point():
         x, y = ax.transData.transform(p.h.numpy()[None])[0]
         assert not legend.contains(x, y), (p.kind, p.h)
     plt.close(fig)
+
+
+def test_one_style_marks_kinds_and_lists_each_label_once(tmp_path):
+    """Filled = stable, open = unstable, one legend entry per label, PNG written whole."""
+    from types import SimpleNamespace
+
+    import matplotlib
+
+    from gru_learn.analysis.figures import style
+
+    assert matplotlib.get_backend().lower() == "agg"
+    fig, ax = plt.subplots()
+    kinds = ["stable_node", "unstable_node", "saddle", "stable_node"]
+    points = [SimpleNamespace(kind=k) for k in kinds]
+    style.mark_points(ax, points, [[0, 0], [1, 1], [2, 0], [3, 1]])
+    style.mark_points(ax, [], [])  # nothing to mark is no error
+    assert [line.get_markerfacecolor() for line in ax.lines[:2]] == ["black", "white"]
+    legend = style.dedup_legend(ax)
+    assert [t.get_text() for t in legend.get_texts()] == ["stable node", "unstable node", "saddle"]
+    handles = style.kind_handles(["unstable_focus"])
+    assert handles[0].get_marker() == "s" and handles[0].get_markerfacecolor() == "white"
+    path = style.save_png(fig, tmp_path / "sub" / "marks.png")
+    assert path.read_bytes()[:4] == b"\x89PNG" and not plt.fignum_exists(fig.number)

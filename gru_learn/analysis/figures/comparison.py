@@ -7,20 +7,18 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-import matplotlib
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
+from matplotlib.figure import Figure
+from torch import Tensor
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
-from torch import Tensor  # noqa: E402
-
-from gru_learn.analysis.core import points_on  # noqa: E402
-from gru_learn.analysis.figures.dynamics import MARKERS, TRAJECTORY, phase_portrait  # noqa: E402
-from gru_learn.analysis.target import manifold_points  # noqa: E402
-from gru_learn.dynamics import DynamicsResult  # noqa: E402
-from gru_learn.dynamics.integrate import integrate  # noqa: E402
+from gru_learn.analysis.core import points_on
+from gru_learn.analysis.figures.dynamics import phase_portrait
+from gru_learn.analysis.figures.style import TRAJECTORY, dedup_legend, mark_points
+from gru_learn.analysis.target import manifold_points
+from gru_learn.dynamics import DynamicsResult
+from gru_learn.dynamics.integrate import integrate
 
 VectorField = Callable[[Tensor], Tensor]
 
@@ -30,13 +28,8 @@ def _mark_points(ax: Any, result: DynamicsResult | None, to_obs: Callable[[Tenso
     """Fixed points by kind (those on a found continuous attractor are drawn as it), cycles,
     and the continuous attractors' states."""
     on = {id(p) for m in manifolds or [] for p in points_on(m, result)}
-    for p in result.fixed_points if result else []:
-        if id(p) in on:
-            continue
-        marker, face = MARKERS[p.kind]
-        q = to_obs(p.h[None])[0]
-        ax.plot(q[0], q[1], marker=marker, mfc=face, mec="black", ms=9, ls="none", zorder=6,
-                label=p.kind.replace("_", " "))
+    alone = [p for p in (result.fixed_points if result else []) if id(p) not in on]
+    mark_points(ax, alone, [to_obs(p.h[None])[0] for p in alone], zorder=6)
     for m in manifolds or []:
         pts = manifold_points(m)
         if pts is not None and len(pts):
@@ -69,15 +62,6 @@ def _pushed_field(ax: Any, f: VectorField, observe: Callable[[Tensor], Tensor],
     w, v = w.numpy()[:, :2], v.numpy()[:, :2]
     ax.quiver(w[:, 0], w[:, 1], v[:, 0], v[:, 1], color="0.55", angles="xy", zorder=1,
               width=0.003, label=f"C f(h) {where} (direction, relative speed)")
-
-
-def unique_legend(ax: Any) -> None:
-    """A legend with one entry per label."""
-    handles, names = ax.get_legend_handles_labels()
-    unique = dict(zip(names, handles, strict=False))
-    if unique:
-        ax.legend(unique.values(), unique.keys(), fontsize=7, loc="upper center",
-                  bbox_to_anchor=(0.5, -0.13), ncols=2, frameon=False)
 
 
 def analysis_figures(
@@ -173,7 +157,7 @@ def analysis_figures(
         ax.set_ylim(*lims[1])
         ax.set_xlabel("w1 (observation)")
         ax.set_ylabel("w2 (observation)")
-        unique_legend(ax)
+        dedup_legend(ax, below=0.13)
     figs["comparison"] = fig
 
     k = min(4 * horizon, gen_obs.shape[1])

@@ -1,5 +1,5 @@
 """Figures in the paper's style: phase portraits (Figs 2, 5, 7, 8), bifurcation diagrams and the
-Fig 6 frequency map. matplotlib with the Agg backend; every function returns a Figure."""
+Fig 6 frequency map, in ``style``; every function returns a Figure."""
 
 from __future__ import annotations
 
@@ -8,32 +8,27 @@ import textwrap
 from collections.abc import Callable, Sequence
 from typing import Any
 
-import matplotlib
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
+from matplotlib.colors import LogNorm
+from matplotlib.figure import Figure
+from torch import Tensor
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
-from matplotlib.colors import LogNorm  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
-from torch import Tensor  # noqa: E402
-
-from gru_learn.dynamics.analyze import DynamicsResult  # noqa: E402
-from gru_learn.dynamics.integrate import integrate  # noqa: E402
-from gru_learn.dynamics.nullclines import field_on_grid  # noqa: E402
-from gru_learn.dynamics.stability import saddle_node_kind  # noqa: E402
+from gru_learn.analysis.figures.style import (
+    TRAJECTORY,
+    X_NULLCLINE,
+    Y_NULLCLINE,
+    legend_clear_of,
+    mark_points,
+    unique_entries,
+)
+from gru_learn.dynamics.analyze import DynamicsResult
+from gru_learn.dynamics.integrate import integrate
+from gru_learn.dynamics.nullclines import field_on_grid
+from gru_learn.dynamics.stability import saddle_node_kind
 
 VectorField = Callable[[Tensor], Tensor]
-X_NULLCLINE, Y_NULLCLINE, TRAJECTORY = "tab:orange", "hotpink", "purple"
-# kind -> (marker, face colour); filled = stable, open = unstable
-MARKERS: dict[str, tuple[str, str]] = {
-    "stable_node": ("o", "black"),
-    "stable_focus": ("s", "black"),
-    "unstable_node": ("o", "white"),
-    "unstable_focus": ("s", "white"),
-    "saddle": ("X", "tab:red"),
-    "non_hyperbolic": ("D", "gold"),
-}
 
 
 def default_starts(box: Sequence[tuple[float, float]], per_axis: int = 4) -> Tensor:
@@ -107,23 +102,19 @@ def phase_portrait(
             ax.plot(o[:, 0], o[:, 1], color="red", lw=2.0, ls="-" if c.stable else "--",
                     label=f"cycle T={c.period:.3g}" if time_scale is None else
                     f"cycle T={c.period * time_scale:.3g} ({c.period:.3g} GRU steps)")
-        for p in result.fixed_points:
-            marker, face = MARKERS[p.kind]
-            label = p.kind.replace("_", " ")
+        marks = np.array([to2(p.h[None])[0] for p in result.fixed_points]).reshape(-1, 2)
+        for p, q in zip(result.fixed_points, marks, strict=True):
             sn = saddle_node_kind(p.eigenvalues) if dim == 2 else None
+            extra: dict[str, Any] = {}
             if sn is not None:  # half-filled: the stable (1st kind) or unstable side is black
-                face, label = ("black", "saddle-node, 1st kind") if sn == 1 else (
-                    "white", "saddle-node, 2nd kind")
+                extra = {"label": f"saddle-node, {'1st' if sn == 1 else '2nd'} kind",
+                         "mfc": "black" if sn == 1 else "white", "mfcalt": "gold",
+                         "fillstyle": "left"}
             elif p.kind == "non_hyperbolic" and dim == 2 and bool(
                     (p.eigenvalues.abs() < 1e-6).all()):
-                label = "codimension-2 point"
-            q = to2(p.h[None])[0]
-            ax.plot(q[0], q[1], marker=marker, mfc=face, mec="black", ms=9, ls="none",
-                    zorder=5, label=label, **({"mfcalt": "gold", "fillstyle": "left"}
-                                                if sn is not None else {}))
-        handles, names = ax.get_legend_handles_labels()
-        unique = dict(zip(names, handles, strict=False))
-        marks = np.array([to2(p.h[None])[0] for p in result.fixed_points]).reshape(-1, 2)
+                extra = {"label": "codimension-2 point"}
+            mark_points(ax, [p], [q], zorder=5, **extra)
+        unique = unique_entries(ax)
     if dim == 2:
         ax.set_xlim(*box[0])
         ax.set_ylim(*box[1])
@@ -140,30 +131,8 @@ def phase_portrait(
                     f"time (target units; one GRU step = {time_scale:g})")
     ax_t.legend(fontsize=7, loc="upper right")
     if result is not None and unique:  # last: placed in the final layout
-        _legend_clear_of(ax, unique, marks)
+        legend_clear_of(ax, unique, marks)
     return fig
-
-
-LEGEND_SPOTS = ("upper left", "upper right", "lower left", "lower right", "center left",
-                "center right", "upper center", "lower center")
-
-
-def _legend_clear_of(ax: Any, entries: dict[str, Any], marks: np.ndarray) -> None:
-    """The legend in the first of LEGEND_SPOTS whose box (plus a marker's size) covers none of
-    ``marks`` (data coordinates, e.g. the fixed points), else where matplotlib's "best" puts
-    it. A fixed corner hid marks: fig9a's sink sits at (-0.87, 0.86), under "upper left";
-    "best" weighs a fixed point like one vertex of a trajectory and covered fig3a's focus."""
-    fig = ax.figure
-    fig.draw_without_rendering()  # the layout, so the axes' box is final
-    renderer = fig.canvas.get_renderer()
-    xy = ax.transData.transform(marks) if len(marks) else np.zeros((0, 2))
-    for loc in LEGEND_SPOTS:
-        legend = ax.legend(entries.values(), entries.keys(), fontsize=7, loc=loc,
-                           framealpha=0.8)
-        box = legend.get_window_extent(renderer).padded(6)
-        if not any(box.contains(x, y) for x, y in xy):
-            return
-    ax.legend(entries.values(), entries.keys(), fontsize=7, loc="best", framealpha=0.8)
 
 
 def _draw_field(ax: Any, f: VectorField, box: Sequence[tuple[float, float]],
@@ -191,10 +160,8 @@ def bifurcation_diagram(result: Any, coordinate: int = 0) -> Figure:
                              sharex=True, constrained_layout=True, squeeze=False)
     ax = axes[0, 0]
     for value, res in zip(result.values, result.fixed_points, strict=False):
-        for p in res.fixed_points:
-            marker, face = MARKERS[p.kind]
-            ax.plot(value, float(p.h[coordinate]), marker=marker, mfc=face, mec="black", ms=4,
-                    ls="none")
+        mark_points(ax, res.fixed_points, [(value, float(p.h[coordinate]))
+                                           for p in res.fixed_points], ms=4, labelled=False)
     if has_cycles:
         for value, cycles in zip(result.values, result.cycles, strict=False):
             for c in cycles:

@@ -7,24 +7,26 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-import matplotlib
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
+from matplotlib.figure import Figure
+from torch import Tensor
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
-from matplotlib.lines import Line2D  # noqa: E402
-from torch import Tensor  # noqa: E402
+from gru_learn.analysis.core import F64
+from gru_learn.analysis.figures.dynamics import pca_projection, phase_portrait
+from gru_learn.analysis.figures.style import (
+    KIND_COLOURS,
+    MARKERS,
+    dedup_legend,
+    kind_handles,
+    kind_label,
+    mark_points,
+    marker_style,
+)
+from gru_learn.analysis.target import manifold_points
+from gru_learn.gru.cell import GRUCell
 
-from gru_learn.analysis.core import F64  # noqa: E402
-from gru_learn.analysis.figures.comparison import unique_legend  # noqa: E402
-from gru_learn.analysis.figures.dynamics import MARKERS, pca_projection, phase_portrait  # noqa: E402
-from gru_learn.analysis.target import manifold_points  # noqa: E402
-from gru_learn.gru.cell import GRUCell  # noqa: E402
-
-KIND_COLOURS = {"stable_node": "black", "stable_focus": "tab:blue", "unstable_node": "tab:orange",
-                "unstable_focus": "tab:purple", "saddle": "tab:red", "non_hyperbolic": "goldenrod"}
 MAX_INPUT_FIGURES = 8  # per-input portraits and spectra drawn for at most this many inputs
 
 
@@ -68,14 +70,12 @@ def portrait(cell: GRUCell, pt: Any) -> Figure:
         fig, ax = plt.subplots(figsize=(5.2, 3.2), constrained_layout=True)
         ax.plot(h.numpy(), v.numpy(), color="purple")
         ax.axhline(0, color="black", lw=0.8)
-        for p in res.fixed_points:
-            marker, face = MARKERS[p.kind]
-            ax.plot(float(p.h[0]), 0, marker=marker, mfc=face, mec="black", ms=10, ls="none",
-                    label=p.kind.replace("_", " "))
+        mark_points(ax, res.fixed_points, [(float(p.h[0]), 0) for p in res.fixed_points],
+                    ms=10)
         ax.set_xlabel("h")
         ax.set_ylabel("dh/dt")
         ax.set_title(_title(pt), fontsize=9)
-        unique_legend(ax)
+        dedup_legend(ax, below=0.13)
         return fig
     states = pt.states
     starts = states[torch.linspace(0, len(states) - 1, 8).long()]
@@ -104,7 +104,7 @@ def portrait(cell: GRUCell, pt: Any) -> Figure:
             q = ((pts - mean) @ proj.T).numpy()
             ax.plot(q[:, 0], q[:, 1], ".", color="tab:green", ms=3, zorder=4,
                     label=f"{getattr(m, 'kind', 'slow')} attractor")
-    unique_legend(ax)
+    dedup_legend(ax, below=0.13)
     return fig
 
 
@@ -116,11 +116,10 @@ def spectra(pt: Any) -> Figure:
     pts = pt.result.fixed_points
     for p in pts:
         eig = p.eigenvalues.numpy()
-        marker, face = MARKERS[p.kind]
-        colour = KIND_COLOURS.get(p.kind, "gray")
+        style = marker_style(p.kind, KIND_COLOURS.get(p.kind, "gray"))
         for ax, z in ((ax_o, eig), (ax_m, 1 + eig)):
-            ax.plot(z.real, z.imag, marker, mfc=colour if face != "white" else "white",
-                    mec=colour, ms=6, ls="none", alpha=0.8, label=p.kind.replace("_", " "))
+            ax.plot(z.real, z.imag, ms=6, ls="none", alpha=0.8, label=kind_label(p.kind),
+                    **style)
     ax_o.axvline(0, color="black", lw=0.8)
     th = np.linspace(0, 2 * np.pi, 400)
     ax_m.plot(np.cos(th), np.sin(th), color="black", lw=0.8)
@@ -132,7 +131,7 @@ def spectra(pt: Any) -> Figure:
     ax_o.set_title(f"eigenvalues at the {len(pts)} fixed points", fontsize=10)
     ax_m.set_title("map multipliers (unit circle: stability)", fontsize=10)
     if pts:
-        unique_legend(ax_m)
+        dedup_legend(ax_m, below=0.13)
     else:
         ax_o.text(0.5, 0.5, "no fixed points found", ha="center", transform=ax_o.transAxes)
     return fig
@@ -154,11 +153,10 @@ def fixed_points_vs_input(points: list[Any]) -> Figure:
         c = cmap(k / max(1, n - 1))
         for p in pt.result.fixed_points:
             q = ((p.h - mean) @ proj.T).numpy()
-            marker, face = MARKERS[p.kind]
-            ax.plot(q[0], q[1], marker=marker, color=c, mec="black" if face == "black" else c,
-                    mfc=c if face != "white" else "white", ms=8, ls="none")
-            ax_r.plot(k, q[0], marker=marker, color=c, mfc=c if face != "white" else "white",
-                      ms=7, ls="none")
+            style = marker_style(p.kind, c)
+            ax.plot(q[0], q[1], ms=8, ls="none", **style | (
+                {"mec": "black"} if MARKERS[p.kind][1] == "black" else {}))  # stable: black rim
+            ax_r.plot(k, q[0], ms=7, ls="none", **style)
     sm = plt.cm.ScalarMappable(cmap=cmap, norm=plt.Normalize(0, max(1, n - 1)))
     fig.colorbar(sm, ax=ax, label="input row")
     ax.set_xlabel("PC1")
@@ -168,9 +166,7 @@ def fixed_points_vs_input(points: list[Any]) -> Figure:
     ax_r.set_ylabel("PC1 of the fixed point")
     ax_r.set_title("open = unstable, filled = stable", fontsize=10)
     kinds = sorted({p.kind for pt in points for p in pt.result.fixed_points})
-    handles = [Line2D([], [], marker=MARKERS[k][0], ls="none", color="0.4",
-                      mfc="white" if MARKERS[k][1] == "white" else "0.4", label=k.replace("_", " "))
-               for k in kinds]
+    handles = kind_handles(kinds, "0.4")
     if handles:
         ax.legend(handles=handles, fontsize=7, loc="best", framealpha=0.6)
     return fig

@@ -67,12 +67,16 @@ def marker_style(kind: str, colour: str | Any | None = None) -> dict[str, Any]:
 
 def mark_points(ax: Any, points: Iterable[Any], xy: np.ndarray | Sequence[Sequence[float]], *,
                 ms: float = 9, labelled: bool = True, **plot_kw: Any) -> None:
-    """Each of ``points`` (anything with ``.kind``) at its row of ``xy`` (n, 2) in
-    ``marker_style``, labelled by kind unless ``labelled`` is False; ``plot_kw`` (zorder,
-    colour overrides) go to every ``ax.plot``."""
-    for p, (x, y) in zip(points, np.asarray(xy, dtype=float).reshape(-1, 2), strict=True):
+    """Each of ``points`` (anything with ``.kind``) at the first two entries of its row of
+    ``xy`` (n, >= 2) in ``marker_style``, labelled by kind unless ``labelled`` is False;
+    ``plot_kw`` (zorder, a label or face to override) go to every ``ax.plot``."""
+    points = list(points)
+    if not points:
+        return
+    rows = np.asarray(xy, dtype=float).reshape(len(points), -1)
+    for p, row in zip(points, rows, strict=True):
         label = {"label": kind_label(p.kind)} if labelled else {}
-        ax.plot(x, y, ls="none", ms=ms, **(marker_style(p.kind) | label | plot_kw))
+        ax.plot(row[0], row[1], ls="none", ms=ms, **(marker_style(p.kind) | label | plot_kw))
 
 
 def kind_handles(kinds: Iterable[str], colour: str = "0.4") -> list[Line2D]:
