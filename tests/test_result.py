@@ -176,6 +176,13 @@ def test_a_result_built_in_code_round_trips() -> None:
     assert AnalysisResult.of(r) is r and AnalysisResult.of(None).to_json() == {}
 
 
+def test_a_file_that_is_no_summary_is_a_value_error(tmp_path: Path) -> None:
+    for text in ("[1, 2]", "{not json"):
+        (tmp_path / "summary.json").write_text(text)
+        with pytest.raises(ValueError):
+            AnalysisResult.read(tmp_path)
+
+
 @pytest.mark.parametrize(("x", "as_json", "as_metric"), [
     (None, None, math.nan), (math.nan, None, math.nan), (math.inf, None, math.nan),
     (-math.inf, None, math.nan), (True, 1.0, 1.0), (False, 0.0, 0.0), (3, 3.0, 3.0),

@@ -261,9 +261,14 @@ class AnalysisResult(Record):
 
     @classmethod
     def read(cls, path: str | Path) -> AnalysisResult:
-        """Read a summary.json (or a folder holding one)."""
+        """Read a summary.json (or a folder holding one); ValueError if it is not JSON or not
+        a JSON object."""
         path = Path(path)
-        return cls.from_json(json.loads((path / SUMMARY if path.is_dir() else path).read_text()))
+        path = path / SUMMARY if path.is_dir() else path
+        data = json.loads(path.read_text())
+        if not isinstance(data, Mapping):
+            raise ValueError(f"{path} holds no JSON object (an analysis summary is one)")
+        return cls.from_json(data)
 
     def write(self, path: str | Path) -> Path:
         """Write (atomically) to ``path`` (a folder: its summary.json); returns the file."""
