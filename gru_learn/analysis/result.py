@@ -180,6 +180,7 @@ class Side(Record):
     signature_map: Signature | None = _typed(_one(Signature))
 
     def stable_cycles(self) -> list[Cycle]:
+        """The stable limit cycles, in the order found."""
         return [c for c in self.limit_cycles if isinstance(c, Cycle) and c.stable]
 
 
