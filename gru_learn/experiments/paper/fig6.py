@@ -27,14 +27,13 @@ def fig6_claims(rows: list[dict[str, Any]], readings: dict[str, Any],
     """The report's Fig 6 rows from the sweep's per-s ``rows`` and :func:`fig6_readings`."""
     means = [r["mean_frequency"] for r in rows]
     variances = [r["variance_frequency"] for r in rows]
-    ok_mean = all(b < a for a, b in zip(means, means[1:], strict=False))
-    ok_var = all(b < a for a, b in zip(variances, variances[1:], strict=False))
+    ok_mean, ok_var = _falls(means), _falls(variances)
     matching = [k for k, r in readings["readings"].items() if r["reproduces"]]
     return [
         claim("Fig 6 right", "increasing the reset bias s slows the mean oscillation "
               "frequency and reduces its variance", "mean and variance fall with s",
-              "; ".join(f"s={r['s']:g}: mean {r['mean_frequency']:.4g}, var "
-                        f"{r['variance_frequency']:.3g}" for r in rows),
+              "; ".join(f"s={r['s']:g}: mean {_num(r['mean_frequency'], 4)}, var "
+                        f"{_num(r['variance_frequency'], 3)}" for r in rows),
               ok_mean and ok_var, f"{s.sweep_grid}x{s.sweep_grid} (alpha, beta) grid"),
         claim("Fig 6 readings", "which reading of Fig 6 gives 'increasing s slows the mean "
               "frequency and reduces its variance'", "mean and variance fall with s (slower)",
@@ -47,6 +46,15 @@ def fig6_claims(rows: list[dict[str, Any]], readings: dict[str, Any],
               + readings["analytic"] + f" Grid {s.readings_grid}^2, s = 0, 1, 2; "
               "fig6_readings.json"),
     ]
+
+
+def _falls(xs: list[float | None]) -> bool:
+    """Whether every value is known and below the one before (None: nothing oscillated)."""
+    return all(a is not None and b is not None and b < a for a, b in zip(xs, xs[1:], strict=False))
+
+
+def _num(x: float | None, digits: int) -> str:
+    return "nan" if x is None else f"{x:.{digits}g}"
 
 
 def _trend(xs: list[float | None]) -> str:
@@ -91,9 +99,7 @@ def fig6_readings(grid: int, s_values: tuple[float, ...], dt: float = 0.2,
     def stats(values: list[np.ndarray]) -> dict[str, Any]:
         mean = [float(np.mean(v)) if len(v) else None for v in values]
         var = [float(np.var(v)) if len(v) else None for v in values]
-        falls = all(a is not None and b is not None and b < a
-                    for xs in (mean, var) for a, b in zip(xs, xs[1:], strict=False))
-        return {"mean": mean, "variance": var, "reproduces": falls}
+        return {"mean": mean, "variance": var, "reproduces": _falls(mean) and _falls(var)}
 
     ode = sweep(1.0, "before", False)
     osc = [ode[sv][np.isfinite(ode[sv])] for sv in s_values]
