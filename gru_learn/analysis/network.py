@@ -32,6 +32,7 @@ from gru_learn.analysis.core import (
     as_float64,
     signature,
 )
+from gru_learn.analysis.text import input_lines  # (also re-exported: its old home)
 from gru_learn.dynamics import DynamicsResult, analyze_vector_field
 from gru_learn.dynamics.lyapunov import flow_lyapunov_max, map_lyapunov_max
 from gru_learn.dynamics.stability import classify
@@ -236,20 +237,6 @@ class NetworkAnalysis(Analysis):
     def __repr__(self) -> str:
         return "\n  ".join([f"NetworkAnalysis({self.summary['network']['hidden_size']} units, "
                             f"{len(self.points)} input(s))", *input_lines(self.summary)])
-
-
-def input_lines(summary: dict[str, Any]) -> list[str]:
-    """One line per input of a network's summary: 'input [0.0]: 1 stable points, 1 saddles'
-    (the signature's non-zero counts), with the search's recall estimate when under 1."""
-    lines = []
-    for entry in summary["inputs"]:
-        sig = entry["signature"]
-        counts = ", ".join(f"{v} {k.replace('_', ' ')}" for k, v in sig.items()
-                           if v and k != "continuous_attractors") or "no fixed points"
-        rec = entry["search"].get("recall_estimate")
-        lines.append(f"input {entry['input']}: {counts}"
-                     + (f" (recall estimate {rec:.2f})" if rec is not None and rec < 1 else ""))
-    return lines
 
 
 def analyze_network(cell: GRUCell, *, inputs: Tensor | None = None, states: Tensor | None = None,

@@ -170,10 +170,12 @@ class Side(Record):
     reset: str | None = None
     system: str | None = None
     rollout: dict[str, Any] | None = None
+    input: list[float] | None = None  # the constant input (a network alone at inputs)
     fixed_points: list[FixedPoint] = _typed(_each(FixedPoint), [])
     limit_cycles: list[Cycle] = _typed(_each(Cycle), [])
     continuous_attractors: list[dict[str, Any]] = _typed(default=[])
     signature: Signature | None = _typed(_one(Signature))
+    search: dict[str, Any] | None = None  # the fixed-point search's evidence (recall...)
     closed_loop: ClosedLoop | None = _typed(_one(ClosedLoop))
     closed_loop_map: ClosedLoop | None = _typed(_one(ClosedLoop))
     lyapunov_max: float | None = None

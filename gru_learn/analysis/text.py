@@ -80,3 +80,17 @@ def one_line(summary: Summary) -> str:
     if comp.period_rel_error is not None:
         parts.append(f"period error {100 * comp.period_rel_error:.1f}%")
     return "; ".join(parts)
+
+
+def input_lines(summary: Summary) -> list[str]:
+    """One line per input of a network's summary: 'input [0.0]: 1 stable points, 1 saddles'
+    (the signature's non-zero counts), with the search's recall estimate when under 1."""
+    lines = []
+    for entry in AnalysisResult.of(summary).inputs:
+        sig = entry.signature.to_json() if isinstance(entry.signature, Signature) else {}
+        counts = ", ".join(f"{v} {k.replace('_', ' ')}" for k, v in sig.items()
+                           if v and k != "continuous_attractors") or "no fixed points"
+        rec = (entry.search or {}).get("recall_estimate")
+        lines.append(f"input {entry.input}: {counts}"
+                     + (f" (recall estimate {rec:.2f})" if rec is not None and rec < 1 else ""))
+    return lines

@@ -139,8 +139,7 @@ def _run(args: Any) -> int:
     path = analysis.save(out)
     if args.json:
         analysis.result.write(args.json)
-    from gru_learn.analysis.network import input_lines
-    from gru_learn.analysis.text import one_line
+    from gru_learn.analysis.text import input_lines, one_line
 
     print("; ".join(input_lines(analysis.summary)) if "inputs" in analysis.summary
           else one_line(analysis.summary))
