@@ -1,5 +1,6 @@
 """Training callbacks: a per-epoch progress bar for full-batch training, the resumable last
-checkpoint, and one path for figures and text to every logger that takes them."""
+checkpoint, the optimizer's curves, a new learning rate for a resumed run, and one path for
+figures and text to every logger that takes them."""
 
 from __future__ import annotations
 
@@ -7,7 +8,8 @@ from typing import Any
 
 import lightning as L
 import numpy as np
-from lightning.pytorch.callbacks import ModelCheckpoint, ProgressBar
+import torch
+from lightning.pytorch.callbacks import Callback, ModelCheckpoint, ProgressBar
 from matplotlib.figure import Figure
 from tqdm.auto import tqdm
 
@@ -50,6 +52,56 @@ class LastCheckpoint(ModelCheckpoint):
             checkpoint["epoch"], checkpoint["global_step"] = policy.kept_epoch[0], \
                 policy.kept_step[0]
             checkpoint["diverged"] = pl_module.diverged
+
+
+class OptimizerCurves(Callback):
+    """Per epoch: ``optim/lr`` (the first parameter group's learning rate) and
+    ``optim/grad_norm``, the mean over the epoch's steps of the global gradient norm
+    ||g||_2 = sqrt(sum_p ||grad p||^2), taken before the optimizer step."""
+
+    def __init__(self) -> None:
+        self._norms: list[torch.Tensor] = []
+
+    def on_before_optimizer_step(self, trainer: L.Trainer, pl_module: L.LightningModule,
+                                 optimizer: Any) -> None:
+        grads = [p.grad.detach() for p in pl_module.parameters() if p.grad is not None]
+        if grads:
+            self._norms.append(torch.linalg.vector_norm(
+                torch.stack([torch.linalg.vector_norm(g) for g in grads])))
+
+    def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if trainer.optimizers:
+            pl_module.log("optim/lr", float(trainer.optimizers[0].param_groups[0]["lr"]),
+                          on_step=False, on_epoch=True)
+        if self._norms:
+            pl_module.log("optim/grad_norm", float(torch.stack(self._norms).mean()),
+                          on_step=False, on_epoch=True)
+        self._norms = []
+
+
+class ApplyLearningRate(Callback):
+    """After a resumed checkpoint's optimizer state is restored (which brings back its learning
+    rate), scale every parameter group to the model's ``lr``: schedules here are proportional
+    to their base rate (lr_t = base * f(t)), so the resumed schedule continues from the new
+    base."""
+
+    def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        new = float(pl_module.hparams.lr)
+        schedulers = {id(c.scheduler.optimizer): c.scheduler for c in trainer.lr_scheduler_configs}
+        for opt in trainer.optimizers:
+            sched = schedulers.get(id(opt))
+            for i, group in enumerate(opt.param_groups):
+                old = sched.base_lrs[i] if sched is not None else group.get("initial_lr",
+                                                                             group["lr"])
+                ratio = new / old
+                group["lr"] *= ratio
+                group["initial_lr"] = new
+                if sched is not None:
+                    sched.base_lrs[i] = new
+                    if hasattr(sched, "eta_min"):
+                        sched.eta_min *= ratio
+                    if getattr(sched, "_last_lr", None):
+                        sched._last_lr[i] = group["lr"]
 
 
 class EpochProgressBar(ProgressBar):
