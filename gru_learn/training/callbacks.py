@@ -4,6 +4,7 @@ figures and text to every logger that takes them."""
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import lightning as L
@@ -34,12 +35,24 @@ class LastCheckpoint(ModelCheckpoint):
         if (trainer.current_epoch + 1) % self._every_n_epochs == 0:
             super().on_train_epoch_end(trainer, pl_module)
 
+    # ModelCheckpoint's public hooks save only at the times it was configured for: these two
+    # call its internals (_save_checkpoint, _last_global_step_saved), here and nowhere else
     def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        if getattr(pl_module, "diverged", None) and not trainer.fast_dev_run:
-            # the model restored its last finite parameters: always save those
+        # after a divergence the model restored its last finite parameters: always save those
+        diverged = bool(getattr(pl_module, "diverged", None))
+        if not trainer.fast_dev_run and (diverged or
+                                         self._last_global_step_saved != trainer.global_step):
             self._save_checkpoint(trainer, self.format_checkpoint_name({}))
-        elif self._last_global_step_saved != trainer.global_step and not trainer.fast_dev_run:
-            self._save_checkpoint(trainer, self.format_checkpoint_name({}))
+
+    def save_now(self, trainer: L.Trainer) -> str | None:
+        """Write ``last.ckpt`` now unless this step's is on disk already; its path (None in a
+        ``fast_dev_run``, which writes nothing)."""
+        if trainer.fast_dev_run:
+            return None
+        path = self.format_checkpoint_name({})
+        if self._last_global_step_saved != trainer.global_step or not os.path.isfile(path):
+            self._save_checkpoint(trainer, path)
+        return path
 
     def on_save_checkpoint(self, trainer: L.Trainer, pl_module: L.LightningModule,
                            checkpoint: dict[str, Any]) -> None:

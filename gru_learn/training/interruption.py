@@ -151,9 +151,4 @@ def save_last(trainer: L.Trainer) -> str | None:
     """Write the run's ``last.ckpt`` now (unless this step's is written already); its path, or
     None when the run has no :class:`~gru_learn.training.callbacks.LastCheckpoint`."""
     c = _last_checkpoint_callback(trainer)
-    if c is None or trainer.fast_dev_run:
-        return None
-    path = c.format_checkpoint_name({})
-    if c._last_global_step_saved != trainer.global_step or not os.path.isfile(path):
-        c._save_checkpoint(trainer, path)
-    return path
+    return None if c is None else c.save_now(trainer)
