@@ -210,6 +210,14 @@ def test_analysis_hook_is_folded_into_the_summary(in_tmp: Path, monkeypatch) -> 
     run = summary["runs"][0]
     assert run["topology_match"] is True and run["period"] == 6.5
     assert run["period_rel_error"] == 0.1
+    assert compare_main([*args, "--analyze"]) == 0 and len(seen) == 1  # analysed: kept
+    # an analysis made on a common evaluation's data is redone on the run's own without one
+    folder = in_tmp / "out" / "fhn" / "h2" / "seed0"
+    (folder / "evaluation.json").write_text('{"settings": {}}')
+    assert compare_main([*args, "--analyze"]) == 0 and len(seen) == 2
+    assert not (folder / "evaluation.json").exists()
+    assert "evaluation" not in json.loads((in_tmp / "out" / "summary.json").read_text())[
+        "runs"][0]
 
 
 def final_losses(out: Path) -> dict[tuple, float]:
