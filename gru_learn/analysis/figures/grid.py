@@ -75,10 +75,9 @@ def fig12(system: str, runs: list[dict[str, Any]], sizes: tuple[int, ...], metho
     (median bold), closed-loop period error where there is one, d_stsp (mean bold); seeds as
     light dots. ``method``: a training method other than the paper's, named in the title;
     ``forced``: the training loss is teacher-forced."""
-    mine = [r for r in runs if r["system"] == system]
-    dyn = {d: [r.get("dynamics") or {"status": "not_analysed"} for r in mine
-               if r["hidden_size"] == d] for d in sizes}
-    dyn = {d: [x for x in v if x["status"] == "analysed"] for d, v in dyn.items()}
+    analysed = [r for r in runs if r["system"] == system
+                and (r.get("dynamics") or {}).get("status") == "analysed"]
+    dyn = {d: [r["dynamics"] for r in analysed if r["hidden_size"] == d] for d in sizes}
     ds = [d for d in sizes if dyn[d]]
     panels: list[tuple[str, str, str, bool]] = []  # key, centre, label, log
     if ds:
