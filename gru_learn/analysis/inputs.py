@@ -12,6 +12,7 @@ from typing import Any, Literal
 from torch import Tensor, nn
 
 from gru_learn.gru.cell import GRUCell
+from gru_learn.systems.registry import System
 
 Rollout = Literal["discrete", "ode"]
 
@@ -46,7 +47,7 @@ class SimulatedSystem:
     parameter noise drew them (name -> (N,))."""
 
     name: str
-    system: Any  # a gru_learn.systems.registry.System subclass
+    system: type[System]
     params: dict[str, Any]
     clean: dict[str, Tensor]
     test_params: dict[str, Tensor] = field(default_factory=dict)
