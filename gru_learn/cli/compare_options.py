@@ -31,10 +31,6 @@ HELP = {
                "--import)",
     "hidden_sizes": "GRU sizes d (--hidden-sizes works too)",
     "seeds": "model seeds (seed_everything before each network is built)",
-    "epochs": "training epochs of every run",
-    "log_every": "log train and validation loss every N epochs",
-    "gradient_clip_val": "clip the gradient's global norm to this (null: no clipping)",
-    "batch_size": "mini-batches of this many sequences (null: full batch, the paper)",
     "out": "output folder (TensorBoard: tensorboard --logdir OUT)",
     "workers": "run groups trained (and runs analysed) in parallel",
     "backend": "local processes or Ray tasks",
@@ -45,25 +41,7 @@ HELP = {
     "evaluation": "with --analyze: analyse every run on this common data (TrajectoryDataModule "
                   "options under evaluation.data; {}: the system's paper setting) and score it "
                   "and the true system by the reconstruction measures (docs/reconstruction.md)",
-    "forcing_alpha_final": "GTF's alpha at the end of the linear schedule",
-    "forcing_alpha_decay": "aGTF: alpha's decay towards the estimate, per step",
-    "curriculum_epochs": "epochs over which the curriculum's horizon grows to the data's",
 }
-
-
-def model_option_help() -> dict[str, str]:
-    """GRUForecaster's documented options (its docstring's Args), one line each."""
-    from gru_learn.training.module import GRUForecaster
-
-    try:
-        import docstring_parser
-    except ImportError:  # help text only
-        return {}
-    out = {}
-    for param in docstring_parser.parse(GRUForecaster.__doc__ or "").params:
-        for name in param.arg_name.split(","):
-            out[name.strip()] = " ".join((param.description or "").split())
-    return out
 
 
 def parser() -> jsonargparse.ArgumentParser:
@@ -81,12 +59,11 @@ def parser() -> jsonargparse.ArgumentParser:
     for name in GRID_OPTIONS:
         p.add_argument(f"--{name}", type=list[str] if name == "systems" else list[int],
                        default=DEFAULTS[name], help=HELP[name])
-    hints, documented = typing.get_type_hints(TrainSettings), model_option_help()
+    hints, helps = typing.get_type_hints(TrainSettings), TrainSettings.help()
     for f in dataclasses.fields(TrainSettings):
         if f.name != "data":
             p.add_argument(f"--{f.name}", type=hints[f.name], default=f.default,
-                           help=HELP.get(f.name) or documented.get(f.name)
-                           or "GRUForecaster option (see its docstring)")
+                           help=helps[f.name])
     p.add_class_arguments(TrajectoryDataModule, "data", skip=DATA_SKIP,
                           help="data options shared by every run of a system")
     # jsonargparse adds --data (a YAML file or inline mapping of the data options) with a

@@ -50,6 +50,25 @@ class TrainSettings:
     batch_size: int | None = None
     data: dict[str, Any] = dataclasses.field(default_factory=dict)  # TrajectoryDataModule kwargs
 
+    @staticmethod
+    def help() -> dict[str, str]:
+        """One line per field for ``compare --help``: the loop's own, and GRUForecaster's
+        documented options (its docstring's Args) for the model's."""
+        from gru_learn.training.module import GRUForecaster
+
+        out = dict(HELP)
+        try:
+            import docstring_parser
+
+            params = docstring_parser.parse(GRUForecaster.__doc__ or "").params
+        except ImportError:  # help text only
+            params = []
+        for param in params:
+            for name in param.arg_name.split(","):
+                out.setdefault(name.strip(), " ".join((param.description or "").split()))
+        return {f.name: out.get(f.name, "GRUForecaster option (see its docstring)")
+                for f in dataclasses.fields(TrainSettings)}
+
     def model_options(self) -> dict[str, Any]:
         """The GRUForecaster keyword arguments these settings fix (all but the size and the
         data's obs_dim, dt and system)."""
@@ -67,6 +86,16 @@ class TrainSettings:
                 and self.batch_size is None)
 
 
+# help of the fields GRUForecaster's docstring does not document (the rest: TrainSettings.help)
+HELP = {
+    "epochs": "training epochs of every run",
+    "log_every": "log train and validation loss every N epochs",
+    "gradient_clip_val": "clip the gradient's global norm to this (null: no clipping)",
+    "batch_size": "mini-batches of this many sequences (null: full batch, the paper)",
+    "forcing_alpha_final": "GTF's alpha at the end of the linear schedule",
+    "forcing_alpha_decay": "aGTF: alpha's decay towards the estimate, per step",
+    "curriculum_epochs": "epochs over which the curriculum's horizon grows to the data's",
+}
 # TrainSettings fields that are GRUForecaster options (the rest concern the loop or the data)
 MODEL_OPTIONS = ("lr", "lr_schedule", "reset", "forcing", "forcing_interval", "forcing_alpha",
                  "forcing_alpha_schedule", "forcing_alpha_final", "forcing_alpha_decay",
