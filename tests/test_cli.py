@@ -201,7 +201,10 @@ def bad_files(folder: Path, good: Path) -> dict[str, Path]:
     (folder / "truncated.ckpt").write_bytes(good.read_bytes()[:300])
     (folder / "text.ckpt").write_text("not a checkpoint\n")
     torch.save({"weights": torch.zeros(3)}, folder / "foreign.ckpt")
-    return {k: folder / f"{k}.ckpt" for k in ("truncated", "text", "foreign")}
+    full = torch.load(good, weights_only=False)  # the network only, as compare writes it
+    torch.save({k: full[k] for k in ("state_dict", "hyper_parameters",
+                                     "datamodule_hyper_parameters")}, folder / "network.ckpt")
+    return {k: folder / f"{k}.ckpt" for k in ("truncated", "text", "foreign", "network")}
 
 
 @pytest.mark.parametrize("command, args, message", [
@@ -210,6 +213,7 @@ def bad_files(folder: Path, good: Path) -> dict[str, Path]:
     ("fit", ["--ckpt_path=truncated.ckpt"], "not a complete torch checkpoint"),
     ("test", ["--ckpt_path=text.ckpt"], "not a complete torch checkpoint"),
     ("validate", ["--ckpt_path=foreign.ckpt"], "is not a gru_learn checkpoint"),
+    ("fit", ["--ckpt_path=network.ckpt"], "holds the network only"),
     ("fit", ["--ckpt_path=GOOD", "--data.system=lorenz"], "does not fit: cell.weight_ih"),
     ("test", ["--ckpt_path=GOOD", "--data.system=lorenz"], "does not fit"),
     ("fit", ["--ckpt_path=GOOD", "--model.hidden_size=8", "--model.lr=0.001"],

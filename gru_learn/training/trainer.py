@@ -110,13 +110,19 @@ def checkpoint_model_values(ckpt: dict[str, Any], given: dict[str, Any], overrid
 def check_inputs(trainer: Any, datamodule: Any, model: GRUForecaster, stage: str,
                  ckpt: dict[str, Any] | None, ckpt_path: str | None) -> None:
     """Every input a ``stage`` run reads, validated before anything is created (one-line
-    UserErrors): its data splits are not empty, and the checkpoint fits model and data."""
+    UserErrors): its data splits are not empty, and the checkpoint fits model and data (and,
+    to resume ``fit``, holds the trainer's state too)."""
     for split in STAGE_SPLITS[stage]:
         if split == "val" and stage == "fit" and not trainer.limit_val_batches:
             continue
         getattr(datamodule, f"{split}_dataloader")()  # UserError if it is empty
     if ckpt is not None:
         check_fits(ckpt, model, ckpt_path, getattr(datamodule, "obs_dim", None))
+        if stage == "fit" and "optimizer_states" not in ckpt:
+            raise UserError(f"checkpoint {ckpt_path} holds the network only (a compare run's "
+                            "model.ckpt, say), not the optimizer's state to resume training: "
+                            "test, validate, predict or analyze it; fit resumes a fit "
+                            "checkpoint (last.ckpt)")
 
 
 def claim_version(root: str | os.PathLike) -> int:
