@@ -1,5 +1,8 @@
 """Continuous attractors of dh/dt = f(h), found (never declared) from the slow set.
 
+Long because sampling the slow set, its graph and the measures of each component (frames,
+drift, transverse stability) are one algorithm sharing the same thinned samples.
+
 The **slow set** is every state whose speed ||f(h)|| is below ``speed_tol``. It is sampled by
 integrating many initial states with RK4 (uniform samples of the box and/or given ``starts``,
 e.g. trajectory states) and keeping every visited state slower than ``speed_tol``, plus the
