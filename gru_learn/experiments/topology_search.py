@@ -1,5 +1,5 @@
 """Search 2-D GRU parameters for a requested fixed-point structure, every answer certified.
-(Over 400 lines: one algorithm, proxy -> evolution -> certificate -> saddle-node pinch.)
+Long because it is one algorithm: proxy -> evolution -> certificate -> saddle-node pinch.
 
 The parameters that shape the fixed points of an autonomous 2-D GRU are
 theta = (U_h, U_r, b_h, b_r) (12 numbers; U_z = b_z = 0, so z = 1/2: z only scales the flow by
