@@ -104,6 +104,9 @@ def _main(argv: list[str]) -> int:
             print(f"gru_learn: error: command {command!r} is not available yet", file=sys.stderr)
             return 2
         raise
+    from gru_learn.runtime import set_cpu_threads  # torch is loaded by the command's module
+
+    set_cpu_threads()  # every command: one intra-op thread unless GRU_LEARN_NUM_THREADS says
     try:
         if command in LIGHTNING_COMMANDS:
             return int(module.main(argv) or 0)

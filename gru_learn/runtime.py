@@ -12,6 +12,8 @@ def set_cpu_threads() -> None:
 
     These networks are bound by per-operation overhead, not arithmetic: a second thread never
     pays for its synchronisation, and when any other process competes for the cores, OpenMP's
-    spinning threads slow training by an order of magnitude (measured: bench/bench_fit.py).
+    spinning threads slow training by an order of magnitude (measured: bench/bench_fit.py);
+    the analysis's fixed-point and cycle searches likewise. ``python -m gru_learn`` sets it for
+    every command.
     """
     torch.set_num_threads(int(os.environ.get("GRU_LEARN_NUM_THREADS", "1")))
