@@ -235,6 +235,19 @@ def test_the_notebook_api_and_the_toolkit_never_load_lightning_or_training() -> 
 
 
 # --- the checks themselves ------------------------------------------------------------------
+def test_the_command_line_starts_without_torch() -> None:
+    """``python -m gru_learn`` handles Ctrl-C and SIGTERM from its first tenth of a second, so its
+    dispatch (``--import`` handling included) must not load torch (1.5 s) before the command's
+    module: a package ``__init__`` that imports eagerly breaks this."""
+    code = ("import sys, runpy; sys.argv = ['gru_learn', '--help']\n"
+            "try:\n    runpy.run_module('gru_learn', run_name='__main__')\n"
+            "except SystemExit:\n    pass\n"
+            "print(sorted(m for m in ('torch', 'lightning') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True, timeout=120)
+    assert out.stdout.strip().splitlines()[-1] == "[]", out.stdout
+
+
 def test_the_checks_see_their_breaks(tmp_path: Path) -> None:
     pkg = tmp_path / "gru_learn"
     files = {
