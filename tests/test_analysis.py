@@ -374,7 +374,7 @@ def test_a_limit_cycle_is_not_a_ring(in_tmp: Path) -> None:
 
 
 def test_verdict_grades_coverage_and_drift() -> None:
-    from gru_learn.analysis.learned_vs_target import topology_verdict
+    from gru_learn.analysis.topology import topology_verdict
     from gru_learn.dynamics import SlowManifold
 
     def manifold(points, drift=math.inf, speed=0.0):

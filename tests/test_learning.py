@@ -75,7 +75,7 @@ def check_continuum_verdict(summary: dict, kind: str) -> dict:
     target's kind whose coverage and drift time are reported and pass the thresholds, and the
     slow set through the readout (rollout states, another measure) must cover the target on
     the task's time scale; a mismatch must say why."""
-    from gru_learn.analysis.learned_vs_target import MIN_COVERAGE
+    from gru_learn.analysis.topology import MIN_COVERAGE
 
     comp, learned = summary["comparison"], summary["learned"]
     assert comp["topology_verdict"] in ("approximate", "mismatch")  # never exact for a GRU

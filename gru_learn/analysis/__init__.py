@@ -15,14 +15,10 @@
 from gru_learn.analysis.api import analyze_gru
 from gru_learn.analysis.core import Analysis, AnalysisConfig, signature
 from gru_learn.analysis.inputs import DataSource, LearnedModel, SimulatedSystem
-from gru_learn.analysis.learned_vs_target import (
-    analyze,
-    closed_loop_behaviour,
-    topology_match,
-    topology_verdict,
-)
+from gru_learn.analysis.learned_vs_target import analyze, closed_loop_behaviour
 from gru_learn.analysis.network import NetworkAnalysis, analyze_network
 from gru_learn.analysis.result import AnalysisResult, number, summary_scalars
+from gru_learn.analysis.topology import topology_match, topology_verdict
 
 __all__ = [
     "Analysis",

@@ -33,13 +33,8 @@ from gru_learn.analysis.core import (
 )
 from gru_learn.analysis.inputs import DataSource, LearnedModel
 from gru_learn.analysis.network import analyze_at_input, as_map, network_lyapunov
-from gru_learn.analysis.result import summary_scalars  # noqa: F401 - re-exported
 from gru_learn.analysis.target import manifold_points, simulate_long, target_period, target_side
-from gru_learn.analysis.topology import (  # noqa: F401 - MIN_COVERAGE: re-exported
-    MIN_COVERAGE,
-    topology_match,
-    topology_verdict,
-)
+from gru_learn.analysis.topology import topology_verdict
 from gru_learn.dynamics.metrics import (
     coverage,
     hausdorff,
@@ -294,5 +289,4 @@ def _test_mse(gen_obs: Tensor, test: Tensor, truth_long: Tensor | None,
     return out
 
 
-__all__ = ["analyze", "closed_loop_behaviour", "signature", "summary_scalars",
-           "topology_match", "topology_verdict"]
+__all__ = ["analyze", "closed_loop_behaviour"]

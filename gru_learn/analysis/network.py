@@ -32,7 +32,7 @@ from gru_learn.analysis.core import (
     as_float64,
     signature,
 )
-from gru_learn.analysis.text import input_lines  # (also re-exported: its old home)
+from gru_learn.analysis.text import input_lines
 from gru_learn.dynamics import DynamicsResult, analyze_vector_field
 from gru_learn.dynamics.lyapunov import flow_lyapunov_max, map_lyapunov_max
 from gru_learn.dynamics.stability import classify
