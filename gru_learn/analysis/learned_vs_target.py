@@ -32,9 +32,11 @@ from gru_learn.analysis.core import (
     signature,
 )
 from gru_learn.analysis.inputs import DataSource, LearnedModel
+from gru_learn.analysis.memory import N_STARTS, model_memory, target_curve, target_memory
 from gru_learn.analysis.network import analyze_at_input, as_map, network_lyapunov
 from gru_learn.analysis.target import manifold_points, simulate_long, target_period, target_side
 from gru_learn.analysis.topology import topology_verdict
+from gru_learn.dynamics.memory import starts_on
 from gru_learn.dynamics.metrics import (
     coverage,
     hausdorff,
@@ -94,9 +96,15 @@ def _slow_set(f: Callable[[Tensor], Tensor], hidden: Tensor, observe: Callable[[
     return cand[speed < threshold], speed[speed < threshold]
 
 
-def _rel_error(value: float | None, reference: float | None) -> float | None:
-    """|value - reference| / |reference| (None where either is missing or reference is 0)."""
-    if value is None or reference is None or reference == 0:
+LYAPUNOV_ZERO = 1e-2  # |exponent| (per target time unit) below which it counts as 0
+
+
+def _rel_error(value: float | None, reference: float | None,
+               zero: float = 0.0) -> float | None:
+    """|value - reference| / |reference| (None where either is missing or |reference| <=
+    ``zero``: a relative error against 0, such as a ring's or line's exponent, means nothing;
+    the absolute difference is reported beside it)."""
+    if value is None or reference is None or abs(reference) <= zero:
         return None
     return abs(value - reference) / abs(reference)
 
@@ -138,14 +146,27 @@ def analyze(model: LearnedModel, data: DataSource, config: AnalysisConfig | None
     radius = cfg.coverage_radius * scale
     slow_speed = cfg.slow_speed if cfg.slow_speed is not None else radius / cfg.long_steps
     task_speed = max(slow_speed, radius / (4 * horizon))  # holds over four horizons
-    # learned: the network alone at zero input, seeded from the model's own rollout; a
-    # continuous attractor is a manifold of states slower than task_speed through the readout
-    # (bounded by ||C||_2 ||f||): they move less than one radius in four training horizons
     d = cell.hidden_size
     starts = hidden[:, :: max(1, total // 20)].reshape(-1, d)
-    gain = float(torch.linalg.matrix_norm(readout.weight, ord=2)) or 1.0
-    point = analyze_at_input(cell, None, states=starts, config=cfg, rec=rec,
-                             slow_tol=task_speed / gain, observe=observe)
+    # target (first: its found ring or line seeds the network's search too)
+    tside = None
+    truth_long = None
+    if data.system is not None:
+        tside = target_side(data, cfg, rec)
+        truth_long = rec("target_long", lambda: simulate_long(data, n, total))
+    ref = None if tside is None else target_curve(tside.manifolds)
+    image = None
+    if ref is not None:  # the image of the target's attractor: the model run from it
+        with torch.no_grad():
+            image = rollout_hidden(cell, starts_on(ref[1], N_STARTS)[0], 4 * horizon,
+                                   rollout["mode"], model.ode_method, model.ode_step)
+        starts = torch.cat([starts, image[:, :: max(1, horizon // 2)].reshape(-1, d)])
+    # learned: the network alone at zero input, seeded from the model's own rollout and the
+    # image of the target's ring or line; its continuous attractors are found by the same
+    # default criterion as the target's
+    point = analyze_at_input(cell, None, states=starts, config=cfg, rec=rec, observe=observe,
+                             curve=None if image is None or not ref[1].closed
+                             else image[:, 0])
     learned_res = point.result
     learned: dict[str, Any] = {"hidden_size": d, "reset": cell.reset, "time_unit": "target",
                                "rollout": rollout}
@@ -168,12 +189,6 @@ def analyze(model: LearnedModel, data: DataSource, config: AnalysisConfig | None
     slow_all = rec("slow_set", lambda: _slow_set(f, hidden, observe, horizon, task_speed))
     slow = None if slow_all is None else slow_all[0][slow_all[1] < slow_speed]
 
-    # target
-    tside = None
-    truth_long = None
-    if data.system is not None:
-        tside = target_side(data, cfg, rec)
-        truth_long = rec("target_long", lambda: simulate_long(data, n, total))
     target = None if tside is None else tside.summary
     target_res = None if tside is None else tside.result
 
@@ -186,10 +201,18 @@ def analyze(model: LearnedModel, data: DataSource, config: AnalysisConfig | None
         "fixed points by the map's multipliers |1 + lambda| (the model's rollout: one step = dt"
         " of the target's flow), cycles and continuous attractors of the ODE"
         if rollout["mode"] == "discrete" else "the ODE dh/dt = f(h) (the model's rollout)")
+    memory = None
+    if ref is not None:
+        memory = rec("memory", lambda: model_memory(model, cell, readout, data, ref[1],
+                                                    point.manifolds, horizon, radius))
+        if memory is not None:
+            memory["target"] = rec("target_memory", lambda: target_memory(
+                data, ref[1], ref[0], horizon))
+            comp["memory"] = memory
     if tside is not None and target_res is not None:
         verdict = rec("topology", lambda: topology_verdict(
             sig_l, tside.summary["signature"], point.manifolds, tside.manifolds, observe,
-            radius, horizon, dt))
+            radius, horizon, dt, memory))
         if verdict is not None:
             comp["topology_match"] = verdict.pop("topology_match")
             comp["topology_verdict"] = verdict.pop("verdict")
@@ -204,8 +227,10 @@ def analyze(model: LearnedModel, data: DataSource, config: AnalysisConfig | None
                            "ode_period_rel_error: the limit cycle of the ODE dh/dt = f(h) "
                            "(the map is its step-1 Euler scheme, so the two differ for a "
                            "discrete-trained model)")
-    comp["lyapunov_rel_error"] = _rel_error(learned["lyapunov_max"],
-                                            None if target is None else target.get("lyapunov_max"))
+    t_lyap = None if target is None else target.get("lyapunov_max")
+    comp["lyapunov_rel_error"] = _rel_error(learned["lyapunov_max"], t_lyap, LYAPUNOV_ZERO)
+    comp["lyapunov_abs_error"] = (None if learned["lyapunov_max"] is None or t_lyap is None
+                                  else abs(learned["lyapunov_max"] - t_lyap))
     if cyc and target_res is not None and target_res.limit_cycles:
         comp["cycle_hausdorff"] = hausdorff(observe(cyc[0].orbit),
                                             target_res.limit_cycles[0].orbit)

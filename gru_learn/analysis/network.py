@@ -148,14 +148,16 @@ def visited_states(cell: GRUCell, x: Tensor | None, n: int = 32, steps: int = 30
 def analyze_at_input(cell: GRUCell, x: Tensor | None, *, states: Tensor | None,
                      config: AnalysisConfig, rec: Recorder, prefix: str = "",
                      slow_tol: float | None = None,
-                     observe: Callable[[Tensor], Tensor] | None = None) -> NetworkPoint:
+                     observe: Callable[[Tensor], Tensor] | None = None,
+                     curve: Tensor | None = None) -> NetworkPoint:
     """Everything about dh/dt = f(h, x) of a float64 ``cell`` (see the module docstring), by
     ``analyze_vector_field`` in the cube, with the closed-form Jacobian.
 
     ``states`` (n, d): seeds of the search in d > 3 and of the cycle search; None: states the
     map visits from uniform initial states. ``slow_tol``: the speed ||f|| (hidden units per
     GRU step) under which a state belongs to a continuous attractor (None: the toolkit's
-    default); ``observe``: the readout, for the attractors' sizes in output units. A failing
+    default); ``observe``: the readout, for the attractors' sizes in output units; ``curve``:
+    ordered states along a closed curve (the image of a target's ring), read as one. A failing
     piece is recorded in ``rec`` under ``prefix + piece``.
     """
     d = cell.hidden_size
@@ -169,7 +171,8 @@ def analyze_at_input(cell: GRUCell, x: Tensor | None, *, states: Tensor | None,
         cycles=config.cycles, speed_tol=slow_tol, observe=observe, jac=_jacobian(cell, x),
         dt=0.1, t_transient=config.cycle_transient, t_window=config.cycle_window,
         generator=gen, search_starts=config.n_starts or (512 if d <= 32 else 256),
-        cycle_seeds=MAX_CYCLE_STARTS, guard=lambda name, piece: rec(prefix + name, piece))
+        cycle_seeds=MAX_CYCLE_STARTS, manifold_curve=curve,
+        guard=lambda name, piece: rec(prefix + name, piece))
     return NetworkPoint(x, result, states)
 
 

@@ -217,6 +217,34 @@ class TestMSE(Record):
 
 
 @dataclass(kw_only=True)
+class Memory(Record):
+    """How long the model keeps a point of the target's ring or line (``analysis.memory``):
+    the error of the remembered variable after ``horizons`` GRU steps (1, 10, 100 training
+    horizons), the bound t ||phi||_inf beside it, and the target's own numbers."""
+
+    variable: str | None = None  # "angle" or "position"
+    unit: str | None = None
+    horizons: list[int] = _typed(default=[])
+    horizon_multiples: list[int] = _typed(default=[])
+    median_error: list[float] = _typed(default=[])
+    max_error: list[float] = _typed(default=[])
+    bound: list[float | None] = _typed(default=[])
+    phi_inf: float | None = None  # variable units per target time unit
+    memory_time: int | None = None  # GRU steps until the median error reaches threshold
+    threshold: float | None = None
+    capacity_bits: float | None = None
+    target: dict[str, Any] | None = None
+
+    def at(self, multiple: int, key: str = "median_error") -> float | None:
+        """The ``key`` list's value after ``multiple`` training horizons (None if absent)."""
+        values = getattr(self, key)
+        if multiple not in self.horizon_multiples:
+            return None
+        i = self.horizon_multiples.index(multiple)
+        return number(values[i]) if i < len(values) else None
+
+
+@dataclass(kw_only=True)
 class Comparison(Record):
     """Learned versus target: topology verdict, periods, statistics of long free runs."""
 
@@ -228,6 +256,8 @@ class Comparison(Record):
     period_rel_error: float | None = None
     ode_period_rel_error: float | None = None
     lyapunov_rel_error: float | None = None
+    lyapunov_abs_error: float | None = None
+    memory: Memory | None = _typed(_one(Memory))
     cycle_hausdorff: float | None = None
     continuous_attractor: Coverage | None = _typed(_one(Coverage))
     d_stsp: float | None = None
@@ -308,7 +338,9 @@ class AnalysisResult(Record):
         attractor, a failed piece): ``topology_match`` (1/0), ``period_rel_error``,
         ``ode_period_rel_error``, ``d_stsp``, ``d_h``, ``coverage`` (the largest
         ``coverage_of_target`` of the learned continuous attractors), ``long_horizon_mse``,
-        ``lyapunov_max``, ``lyapunov_rel_error`` and the learned signature's
+        ``lyapunov_max``, ``lyapunov_rel_error``, ``lyapunov_abs_error``, the memory
+        (``memory_error_1h``, ``_10h``, ``_100h``: median error after 1, 10, 100 training
+        horizons; ``phi_inf``) and the learned signature's
         ``stable_points``, ``stable_cycles``, ``continuous_attractors``.
         ``gru_learn.training.hparams`` logs them for TensorBoard's HPARAMS tab."""
         nan = math.nan
@@ -320,6 +352,7 @@ class AnalysisResult(Record):
         covered = [c for c in covered if math.isfinite(c)]
         mse = comp.test_mse if isinstance(comp.test_mse, TestMSE) else TestMSE()
         long = mse.long_horizon if isinstance(mse.long_horizon, Mapping) else {}
+        memory = comp.memory if isinstance(comp.memory, Memory) else Memory()
         return {
             "topology_match": number(comp.topology_match, nan),
             "period_rel_error": number(comp.period_rel_error, nan),
@@ -330,6 +363,9 @@ class AnalysisResult(Record):
             "long_horizon_mse": number(long.get("mean"), nan),
             "lyapunov_max": number(learned.lyapunov_max, nan),
             "lyapunov_rel_error": number(comp.lyapunov_rel_error, nan),
+            "lyapunov_abs_error": number(comp.lyapunov_abs_error, nan),
+            **{f"memory_error_{k}h": number(memory.at(k), nan) for k in (1, 10, 100)},
+            "phi_inf": number(memory.phi_inf, nan),
             "stable_points": number(sig.stable_points, nan),
             "stable_cycles": number(sig.stable_cycles, nan),
             "continuous_attractors": number(sig.continuous_attractors, nan),
@@ -342,4 +378,5 @@ def summary_scalars(summary: AnalysisResult | Mapping[str, Any]) -> dict[str, fl
 
 
 __all__ = ["AnalysisResult", "AttractorMatch", "ClosedLoop", "Comparison", "Coverage", "Cycle",
-           "FixedPoint", "Record", "Side", "Signature", "TestMSE", "number", "summary_scalars"]
+           "FixedPoint", "Memory", "Record", "Side", "Signature", "TestMSE", "number",
+           "summary_scalars"]

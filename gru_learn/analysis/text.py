@@ -7,7 +7,14 @@ from collections.abc import Mapping
 from typing import Any
 
 from gru_learn.analysis import timeline
-from gru_learn.analysis.result import AnalysisResult, ClosedLoop, Comparison, Side, Signature
+from gru_learn.analysis.result import (
+    AnalysisResult,
+    ClosedLoop,
+    Comparison,
+    Memory,
+    Side,
+    Signature,
+)
 
 Summary = AnalysisResult | Mapping[str, Any]
 
@@ -39,6 +46,13 @@ def text_summary(summary: Summary) -> str:
         lines.append(f"- target: {timeline.describe(target_sig.to_json() if target_sig else {})}")
     if comp.topology_reason:
         lines.append(f"- topology: {comp.topology_verdict} ({comp.topology_reason})")
+    memory = comp.memory if isinstance(comp.memory, Memory) else None
+    if memory is not None and memory.median_error:
+        errs = ", ".join(f"{e:.2g}" for e in memory.median_error)
+        lines.append(f"- memory: median {memory.variable} error {errs} {memory.unit} after "
+                     f"{', '.join(map(str, memory.horizon_multiples))} training horizons"
+                     + (f"; ||phi||_inf {memory.phi_inf:.2g} {memory.unit} per time unit"
+                        if memory.phi_inf is not None else ""))
     for c in learned.stable_cycles():
         if c.period is not None:
             steps = c.period_steps if c.period_steps is not None else float("nan")
@@ -79,6 +93,10 @@ def one_line(summary: Summary) -> str:
         parts.append(f"closed loop {loop.behaviour}")
     if comp.period_rel_error is not None:
         parts.append(f"period error {100 * comp.period_rel_error:.1f}%")
+    memory = comp.memory if isinstance(comp.memory, Memory) else None
+    if memory is not None and memory.at(10) is not None:
+        parts.append(f"{memory.variable} error {memory.at(10):.2g} {memory.unit} after 10 "
+                     f"horizons ({memory.at(100):.2g} after 100)")
     return "; ".join(parts)
 
 

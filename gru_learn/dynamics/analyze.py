@@ -86,6 +86,7 @@ def analyze_vector_field(
     search_starts: int | None = None,
     cycle_seeds: int | None = None,
     manifold_starts: Tensor | None = None,
+    manifold_curve: Tensor | None = None,
     guard: Guard | None = None,
 ) -> DynamicsResult:
     """Analyse dh/dt = f(h) in ``box`` (one (lo, hi) per dimension, any d): fixed points, then
@@ -103,9 +104,11 @@ def analyze_vector_field(
     ``starts``, with the evidence of how complete it is, in ``result.search``);
     ``cycle_seeds``: only that many of ``starts``, drawn with ``generator``, seed the cycle
     search (None: all); ``manifold_starts``: the seeds of the continuous-attractor search
-    (None: ``starts``); ``guard(name, piece)`` runs each piece ("fixed_points",
-    "limit_cycles", "continuous_attractors") and returns None where it failed (that piece is
-    then empty and the rest still runs); without it a failure raises.
+    (None: ``starts``); ``manifold_curve``: ordered states along a closed curve (e.g. the image
+    of a target's ring) whose image under the flow is read as one curve
+    (``find_continuous_attractors``' ``curve_starts``); ``guard(name, piece)`` runs each piece
+    ("fixed_points", "limit_cycles", "continuous_attractors") and returns None where it failed
+    (that piece is then empty and the rest still runs); without it a failure raises.
     """
     run = guard or _unguarded
     d = len(box) if starts is None else starts.shape[-1]
@@ -143,6 +146,6 @@ def analyze_vector_field(
     if continuous:
         seeds = starts if manifold_starts is None else manifold_starts
         manifolds = run("continuous_attractors", lambda: list(find_continuous_attractors(
-            f, box, starts=seeds, fixed=fixed, speed_tol=speed_tol, observe=observe,
-            generator=generator, jac=jac))) or []
+            f, box, starts=seeds, fixed=fixed, cycles=found, speed_tol=speed_tol,
+            observe=observe, generator=generator, jac=jac, curve_starts=manifold_curve))) or []
     return DynamicsResult(fixed, found, box, continuous_attractors=manifolds, search=search)

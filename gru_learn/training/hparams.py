@@ -44,6 +44,11 @@ METRICS = tuple(PREFIX + name for name in (  # the first five are shown without 
     "long_horizon_mse",  # mean MSE against clean truth over the long horizon
     "lyapunov_max",  # largest Lyapunov exponent of the model's rollout (1/time)
     "lyapunov_rel_error",  # |lambda_learned - lambda_target| / |lambda_target|
+    "lyapunov_abs_error",  # |lambda_learned - lambda_target| (a ring's or line's target is 0)
+    "memory_error_1h",  # median error of the remembered angle/position after 1 horizon
+    "memory_error_10h",  # ... after 10 training horizons
+    "memory_error_100h",  # ... after 100 training horizons
+    "phi_inf",  # uniform norm of the flow along the learned manifold (per time unit)
     "stable_points",  # learned stable fixed points (isolated)
     "stable_cycles",  # learned stable limit cycles (0: no cycle)
     "continuous_attractors",  # learned attracting continuous attractors

@@ -17,6 +17,7 @@ from gru_learn.analysis.result import (
     ClosedLoop,
     Comparison,
     Coverage,
+    Memory,
     Side,
     number,
 )
@@ -84,6 +85,12 @@ def run_dynamics(run: dict[str, Any]) -> dict[str, Any]:
                            "slow_coverage": None, "task_coverage": None, "ca_coverage": None,
                            "drift_time": None, "learned_kinds": (
                                learned.signature.attractor_kinds() if learned.signature else {})}
+    memory = comp.memory if isinstance(comp.memory, Memory) else None
+    out["memory"] = None if memory is None else {
+        "variable": memory.variable, "unit": memory.unit,
+        **{f"error_{k}h": memory.at(k) for k in (1, 10, 100)},
+        "phi_inf": number(memory.phi_inf), "memory_time": memory.memory_time,
+        "capacity_bits": number(memory.capacity_bits)}
     if isinstance(comp.continuous_attractor, Coverage):  # the target has one
         out["slow_coverage"] = number(comp.continuous_attractor.coverage)
         out["task_coverage"] = number(comp.continuous_attractor.coverage_task)
@@ -133,7 +140,19 @@ def aggregate_dynamics(group: list[dict[str, Any]]) -> dict[str, Any] | None:
         "d_stsp": _stats([d["d_stsp"] for d in ok]),
         "d_h": _stats([d["d_h"] for d in ok]),
         "period_rel_error": _stats([d["period_rel_error"] for d in ok]),
+        "memory": _memory_stats([d["memory"] for d in ok if d.get("memory")]),
     }
+
+
+def _memory_stats(rows: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """Per (system, size): median [min, max] over seeds of the memory error after 1, 10 and
+    100 training horizons, of ||phi||_inf and of the memory time (None without memory)."""
+    if not rows:
+        return None
+    keys = ("error_1h", "error_10h", "error_100h", "phi_inf", "memory_time")
+    out: dict[str, Any] = {"variable": rows[0]["variable"], "unit": rows[0]["unit"]}
+    out.update({k: _stats([r.get(k) for r in rows], "median") for k in keys})
+    return out
 
 
 # the reconstruction measures a common evaluation gives each run (gru_learn.experiments.grid.
@@ -298,7 +317,29 @@ def format_table(summary: dict[str, Any]) -> str:
                 f"{_fmt(g['drift_time']):<22}{_fmt(g['d_stsp'], '.3g'):<16}"
                 f"{_fmt(g['d_h'], '.2g'):<16}{_fmt(g['period_rel_error'], '.2f'):<14}"
                 f"{' '.join(f'{k}:{n}' for k, n in g['learned_kinds'].items()) or '-'}{failed}")
-    return "\n".join(lines + evaluation_table(summary))
+    return "\n".join(lines + memory_table(summary) + evaluation_table(summary))
+
+
+def memory_table(summary: dict[str, Any]) -> list[str]:
+    """Fig 12 read by memory: per (system, size), median [min, max] over seeds of the error
+    of the remembered variable after 1, 10 and 100 training horizons, ||phi||_inf and the
+    memory time (``analysis.memory``)."""
+    rows = [r for r in summary["table"] if (r.get("dynamics") or {}).get("memory")]
+    if not rows:
+        return []
+    unit = rows[0]["dynamics"]["memory"]["unit"]
+    lines = ["", f"memory over seeds (median error of the remembered variable, {unit}, after "
+             "1 / 10 / 100 training horizons from the model's closed loop started on the "
+             "target's attractor; ||phi||_inf per target time unit; memory time: GRU steps "
+             "until the median error reaches 0.1 rad; median [min, max]):",
+             f"{'system':<8}{'hidden':>7}  {'1 horizon':<26}{'10 horizons':<26}"
+             f"{'100 horizons':<26}{'||phi||_inf':<28}memory time"]
+    for row in rows:
+        m = row["dynamics"]["memory"]
+        lines.append(f"{row['system']:<8}{row['hidden_size']:>7}  {_fmt(m['error_1h']):<26}"
+                     f"{_fmt(m['error_10h']):<26}{_fmt(m['error_100h']):<26}"
+                     f"{_fmt(m['phi_inf']):<28}{_fmt(m['memory_time'])}")
+    return lines
 
 
 COLUMNS = (("d_stsp", "d_stsp (ours)"), ("d_stsp_nominal", "d_stsp vs nominal"),
