@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import torch
 
@@ -17,3 +19,16 @@ def set_cpu_threads() -> None:
     every command.
     """
     torch.set_num_threads(int(os.environ.get("GRU_LEARN_NUM_THREADS", "1")))
+
+
+@contextmanager
+def cpu_threads() -> Iterator[None]:
+    """:func:`set_cpu_threads` for the duration of a ``with`` block, then the caller's torch
+    thread count again: the library's entry points (``analyze_gru``) run on one thread without
+    changing a notebook's own setting."""
+    before = torch.get_num_threads()
+    set_cpu_threads()
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)

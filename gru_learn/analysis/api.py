@@ -15,6 +15,7 @@ from gru_learn.analysis.core import F64, AnalysisConfig
 from gru_learn.analysis.load import network_from_module, read_state_dict
 from gru_learn.analysis.network import NetworkAnalysis, analyze_network
 from gru_learn.errors import UserError
+from gru_learn.runtime import cpu_threads
 
 
 def _float64(x: Any) -> Tensor:
@@ -69,6 +70,11 @@ def analyze_gru(rnn: Any, input: Any = None, states: Any = None, readout: Any = 
         seed: seed of every random start.
         figures: draw the figures now (else ``.plot()`` draws them).
 
+    Runs on one intra-op CPU thread (``GRU_LEARN_NUM_THREADS`` sets another count; the
+    caller's ``torch.get_num_threads()`` is restored afterwards): these searches are bound by
+    per-operation overhead, and spinning OpenMP threads slow them many times beside any other
+    busy process.
+
     Returns a :class:`NetworkAnalysis`: ``.summary`` / ``.to_json()`` (the content of
     summary.json), ``.fixed_points``, ``.plot()``, ``.save(folder)``.
 
@@ -81,11 +87,13 @@ def analyze_gru(rnn: Any, input: Any = None, states: Any = None, readout: Any = 
     inputs = as_inputs(input, net.cell.input_size) if net.cell.input_size else None
     if input is not None and net.cell.input_size == 0:
         raise UserError("this GRU takes no input; leave input out")
-    return analyze_network(net.cell, inputs=inputs, states=as_states(states,
-                                                                     net.cell.hidden_size),
-                           readout=net.observe(),
-                           config=AnalysisConfig(cycles=cycles, n_starts=n_starts, seed=seed),
-                           figures=figures, source=net.source)
+    with cpu_threads():
+        return analyze_network(net.cell, inputs=inputs,
+                               states=as_states(states, net.cell.hidden_size),
+                               readout=net.observe(),
+                               config=AnalysisConfig(cycles=cycles, n_starts=n_starts,
+                                                     seed=seed),
+                               figures=figures, source=net.source)
 
 
 def load_array(path: Path, what: str) -> np.ndarray:
@@ -132,5 +140,7 @@ def analyze_saved_network(path: Path, config: AnalysisConfig, *, reset: str | No
             raise UserError(f"--states must be an array (..., {d}) of hidden states; "
                             f"{states} has shape {arr.shape}")
         seeds = as_states(arr, d)
-    return network.analyze_network(net.cell, inputs=rows, states=seeds, readout=net.observe(),
-                                   config=config, source=f"{path}: {net.source}")
+    with cpu_threads():
+        return network.analyze_network(net.cell, inputs=rows, states=seeds,
+                                       readout=net.observe(), config=config,
+                                       source=f"{path}: {net.source}")
