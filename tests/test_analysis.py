@@ -477,3 +477,41 @@ def test_data_from_a_file_gets_every_comparison_number(tmp_path: Path) -> None:
     assert "d_h" not in s["errors"], s["errors"]
     assert math.isfinite(s["comparison"]["d_h"]) and 0 <= s["comparison"]["d_h"] <= 1
     assert math.isfinite(s["comparison"]["d_stsp"])
+
+
+def test_a_trained_ring_networks_memory_stays_within_its_bound(in_tmp: Path) -> None:
+    """A 4-unit GRU trained briefly on the ring: its closed loop, started at 72 angles on the
+    target's found ring, loses the angle no faster than the flow along its learned manifold
+    allows (max error at step k <= max error after one horizon T + (k - T) ||phi||_inf, until
+    the bound reaches pi); the target's own flow keeps it (errors ~0, ||phi||_inf ~0)."""
+    from gru_learn.training.loop import train_forecaster
+
+    torch.manual_seed(0)
+    dm = TrajectoryDataModule("ring", n_train=64, n_val=8, n_test=16)
+    dm.setup()
+    model = GRUForecaster(hidden_size=4, obs_dim=2, dt=dm.dt, system="ring", lr=0.01)
+    train_forecaster(model, dm.splits["train"], 300)
+    s = analyze_trained(model, dm, AnalysisConfig(n_initial=8, long_steps=300, cycles=False),
+                        figures=False).summary
+    m = s["comparison"]["memory"]
+    assert s["errors"] == {}
+    assert m["variable"] == "angle" and m["horizons"] == [29, 290, 2900]
+    assert m["manifold"] is not None and m["phi_inf"] > 0
+    curve, horizon = m["curve"], m["horizons"][0]
+    phi_step = m["phi_inf_per_step"]
+    e_t = curve["max_error"][curve["steps"].index(horizon)]
+    checked = 0
+    for k, e in zip(curve["steps"], curve["max_error"], strict=True):
+        bound = e_t + (k - horizon) * phi_step
+        if horizon < k and bound < math.pi:
+            assert e <= bound + 1e-9, (k, e, bound)
+            checked += 1
+    assert checked >= 3  # the bound is checked where it says something
+    assert 0 < m["median_error"][1] < math.pi and m["median_error"][2] >= m["median_error"][0]
+    target = m["target"]
+    assert max(target["max_error"]) < 1e-3 and target["phi_inf"] < 1e-3
+    # the target's exponent is ~0: no relative error, the absolute difference instead
+    comp = s["comparison"]
+    assert comp["lyapunov_rel_error"] is None
+    assert comp["lyapunov_abs_error"] == pytest.approx(
+        abs(s["learned"]["lyapunov_max"] - s["target"]["lyapunov_max"]))

@@ -86,7 +86,8 @@ def test_run_dynamics_reads_the_analysis_schema() -> None:
     assert run_dynamics(RUNS[0]) == {
         "status": "analysed", "verdict": "mismatch", "topology_match": False, "d_stsp": 5.0,
         "d_h": 0.1, "period_rel_error": None, "slow_coverage": 0.1, "task_coverage": 0.2,
-        "ca_coverage": 0.0, "drift_time": None, "learned_kinds": {"plane": 1}}
+        "ca_coverage": 0.0, "drift_time": None, "learned_kinds": {"plane": 1},
+        "memory": None}
     best = run_dynamics(RUNS[1])  # the learned ring covering most of the target's
     assert (best["ca_coverage"], best["drift_time"]) == (0.25, 7.0)
     assert best["learned_kinds"] == {"ring": 2, "plane": 1}
@@ -272,3 +273,28 @@ def test_the_comparison_reads_a_discrete_model_as_its_map(tmp_path: Path) -> Non
     reason = s["comparison"]["topology_reason"]
     assert "points with 2 unstable directions: learned 1, target 2" in reason
     assert "stable points" not in reason
+
+
+def test_memory_is_aggregated_per_size_and_printed() -> None:
+    """comparison.memory of each seed -> median [min, max] per (system, size), in the table."""
+    def with_memory(seed: int, errors: list[float], phi: float | None) -> dict:
+        a = analysis("mismatch", 0.1, [], 5.0)
+        a["comparison"]["memory"] = {
+            "variable": "angle", "unit": "rad", "horizons": [29, 290, 2900],
+            "horizon_multiples": [1, 10, 100], "median_error": errors,
+            "max_error": [2 * e for e in errors], "phi_inf": phi, "memory_time": 90 + seed}
+        return run("ring", 16, seed, a)
+
+    runs = [with_memory(0, [0.05, 0.2, 0.5], 0.01), with_memory(1, [0.07, 0.4, 1.0], 0.03),
+            with_memory(2, [0.06, 0.3, 0.8], None)]
+    g = aggregate_dynamics(runs)["memory"]
+    assert g["variable"] == "angle" and g["unit"] == "rad"
+    assert g["error_10h"]["median"] == 0.3 and (g["error_10h"]["min"], g["error_10h"]["max"]) \
+        == (0.2, 0.4)
+    assert g["error_100h"]["median"] == 0.8
+    assert g["phi_inf"]["n"] == 2 and g["phi_inf"]["missing"] == 1  # one seed without a curve
+    assert g["memory_time"]["median"] == 91
+    table = format_table(summarize(Grid(("ring",), (16,), (0, 1, 2), TrainSettings()), runs))
+    line = next(ln for ln in table.splitlines() if ln.startswith("ring") and "0.3 [0.2, 0.4]"
+                in ln)
+    assert "0.8 [0.5, 1]" in line and "91 [90, 92]" in line

@@ -166,7 +166,7 @@ def analyze(model: LearnedModel, data: DataSource, config: AnalysisConfig | None
     # default criterion as the target's
     point = analyze_at_input(cell, None, states=starts, config=cfg, rec=rec, observe=observe,
                              curve=None if image is None or not ref[1].closed
-                             else image[:, 0])
+                             else image[:, 0], curve_time=horizon)
     learned_res = point.result
     learned: dict[str, Any] = {"hidden_size": d, "reset": cell.reset, "time_unit": "target",
                                "rollout": rollout}

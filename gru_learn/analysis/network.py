@@ -114,13 +114,10 @@ def _vector_field(cell: GRUCell, x: Tensor | None) -> tuple[Callable[[Tensor], T
     if x is not None and cell.input_size == 0:
         x = None
 
-    def f(h: Tensor) -> Tensor:
-        return cell.vector_field(h, x)
-
     def step(h: Tensor) -> Tensor:
         return cell(x, h)
 
-    return f, step
+    return cell.field_at(x), step
 
 
 def _jacobian(cell: GRUCell, x: Tensor | None) -> Callable[[Tensor], Tensor]:
@@ -149,7 +146,8 @@ def analyze_at_input(cell: GRUCell, x: Tensor | None, *, states: Tensor | None,
                      config: AnalysisConfig, rec: Recorder, prefix: str = "",
                      slow_tol: float | None = None,
                      observe: Callable[[Tensor], Tensor] | None = None,
-                     curve: Tensor | None = None) -> NetworkPoint:
+                     curve: Tensor | None = None,
+                     curve_time: float | None = None) -> NetworkPoint:
     """Everything about dh/dt = f(h, x) of a float64 ``cell`` (see the module docstring), by
     ``analyze_vector_field`` in the cube, with the closed-form Jacobian.
 
@@ -157,7 +155,8 @@ def analyze_at_input(cell: GRUCell, x: Tensor | None, *, states: Tensor | None,
     map visits from uniform initial states. ``slow_tol``: the speed ||f|| (hidden units per
     GRU step) under which a state belongs to a continuous attractor (None: the toolkit's
     default); ``observe``: the readout, for the attractors' sizes in output units; ``curve``:
-    ordered states along a closed curve (the image of a target's ring), read as one. A failing
+    ordered states along a closed curve (the image of a target's ring), read as one after
+    ``curve_time`` GRU steps. A failing
     piece is recorded in ``rec`` under ``prefix + piece``.
     """
     d = cell.hidden_size
@@ -171,7 +170,7 @@ def analyze_at_input(cell: GRUCell, x: Tensor | None, *, states: Tensor | None,
         cycles=config.cycles, speed_tol=slow_tol, observe=observe, jac=_jacobian(cell, x),
         dt=0.1, t_transient=config.cycle_transient, t_window=config.cycle_window,
         generator=gen, search_starts=config.n_starts or (512 if d <= 32 else 256),
-        cycle_seeds=MAX_CYCLE_STARTS, manifold_curve=curve,
+        cycle_seeds=MAX_CYCLE_STARTS, manifold_curve=curve, curve_time=curve_time,
         guard=lambda name, piece: rec(prefix + name, piece))
     return NetworkPoint(x, result, states)
 

@@ -87,6 +87,7 @@ def analyze_vector_field(
     cycle_seeds: int | None = None,
     manifold_starts: Tensor | None = None,
     manifold_curve: Tensor | None = None,
+    curve_time: float | None = None,
     guard: Guard | None = None,
 ) -> DynamicsResult:
     """Analyse dh/dt = f(h) in ``box`` (one (lo, hi) per dimension, any d): fixed points, then
@@ -106,7 +107,8 @@ def analyze_vector_field(
     search (None: all); ``manifold_starts``: the seeds of the continuous-attractor search
     (None: ``starts``); ``manifold_curve``: ordered states along a closed curve (e.g. the image
     of a target's ring) whose image under the flow is read as one curve
-    (``find_continuous_attractors``' ``curve_starts``); ``guard(name, piece)`` runs each piece
+    (``find_continuous_attractors``' ``curve_starts``), after ``curve_time`` (then not cut
+    where it is fast: its memory judges it); ``guard(name, piece)`` runs each piece
     ("fixed_points", "limit_cycles", "continuous_attractors") and returns None where it failed
     (that piece is then empty and the rest still runs); without it a failure raises.
     """
@@ -147,5 +149,6 @@ def analyze_vector_field(
         seeds = starts if manifold_starts is None else manifold_starts
         manifolds = run("continuous_attractors", lambda: list(find_continuous_attractors(
             f, box, starts=seeds, fixed=fixed, cycles=found, speed_tol=speed_tol,
-            observe=observe, generator=generator, jac=jac, curve_starts=manifold_curve))) or []
+            observe=observe, generator=generator, jac=jac, curve_starts=manifold_curve,
+            curve_time=curve_time, curve_cut=curve_time is None))) or []
     return DynamicsResult(fixed, found, box, continuous_attractors=manifolds, search=search)

@@ -323,6 +323,8 @@ def find_continuous_attractors(
     jac: Callable[[Tensor], Tensor] | None = None,
     curve_starts: Tensor | None = None,
     closed_curve: bool = True,
+    curve_time: float | None = None,
+    curve_cut: bool = True,
 ) -> list[SlowManifold]:
     """Slow attracting manifolds of dh/dt = f(h) in ``box``, in any dimension d.
 
@@ -333,12 +335,16 @@ def find_continuous_attractors(
     states slower than ``speed_tol``, with the fixed points of ``fixed``, are the slow set.
     Components whose ends lie within a quarter of the box's mean side are bridged by running
     the flow from the segment between them (up to ``rounds`` times), so a ring sampled thinly
-    still comes out whole where it is slow; a fast stretch stays a gap.
+    still comes out whole where it is slow; a fast stretch stays a gap. ``curve_starts``
+    (ordered states on a curve, closed with ``closed_curve``): their image after
+    ``curve_time`` (default ``t_relax``) is read as one curve, cut where it is fast
+    (``curve_cut``; without, only where the image stays torn) -- the analysis passes the image
+    of the target's ring, run for one training horizon, and judges it by its memory.
 
     Defaults, from kappa = the median spectral norm of J at the seeds and Lambda = the median
     transverse contraction rate of the relaxed states: ``dt`` = 0.5 / max ||J||, ``t_relax`` =
-    max(20 / kappa, 10 / Lambda), ``t_trace`` = max(20 / kappa, 5 / Lambda) (each at most 1000
-    steps),
+    max(20 / kappa, 10 / Lambda), ``t_trace`` = max(20 / kappa, 5 / Lambda) (each at most 400
+    steps; Lambda at least 0.01 kappa),
     ``speed_tol`` = Lambda x (a quarter of the mean box side) / ``separation``: a slow state
     needs ``separation`` times the transverse relaxation time to move a quarter of the box
     along the manifold (time scales separated, as in Fenichel's slow manifolds);
@@ -378,7 +384,10 @@ def find_continuous_attractors(
     rate = _transverse_rate(relaxed, eps, neighbours, n_jacobians, jac_fn, gen)
     if not math.isfinite(rate) or rate <= 0:
         rate = 0.05 * kappa
-    cap = 1000 * dt
+    # neutral directions (a trained network's saturated units) make the median rate ~0; the
+    # floor keeps the search finite: relaxation over at most 1000 / kappa time units
+    rate = max(rate, 0.01 * kappa)
+    cap = 400 * dt
     relax = t_relax if t_relax is not None else min(max(first, 10.0 / rate), cap)
     trace = t_trace if t_trace is not None else min(max(first, 5.0 / rate), cap)
     speed_tol = speed_tol if speed_tol is not None else rate * 0.25 * side / separation
@@ -396,8 +405,10 @@ def find_continuous_attractors(
 
     pieces: list[SlowManifold] = []
     if curve_starts is not None:
-        for part, is_closed in _curve_image(f, curve_starts.to(F64), closed_curve, relax, dt,
-                                            eps, speed_tol, lo, hi):
+        for part, is_closed in _curve_image(
+                f, curve_starts.to(F64), closed_curve,
+                relax if curve_time is None else curve_time, dt, eps,
+                speed_tol if curve_cut else math.inf, lo, hi):
             m = _measure(f, part, None, eps, speed_tol, min_extent, max_gap, neighbours,
                          n_jacobians, jac_fn, fixed, observe, gen,
                          lambda x: advance(f, x, 5.0 / rate, dt), ordered=is_closed)
@@ -449,12 +460,14 @@ def find_continuous_attractors(
 
 
 def _curve_image(f: VectorField, starts: Tensor, closed: bool, t: float, dt: float,
-                 eps: float, speed_tol: float, lo: Tensor, hi: Tensor, rounds: int = 4
-                 ) -> list[tuple[Tensor, bool]]:
+                 eps: float, speed_tol: float, lo: Tensor, hi: Tensor, rounds: int = 12,
+                 split: int = 4) -> list[tuple[Tensor, bool]]:
     """The image under the flow (time ``t``) of a curve of ordered states ``starts``: a closed
     curve's image is a closed curve, whatever the flow does, so its order comes from the
-    starts. Where two neighbouring images are farther apart than eps / 2, the midpoint of their
-    starts is run too (up to ``rounds`` times). The image is then cut where it is fast (speed
+    starts. Where two neighbouring images are farther apart than eps / 2, ``split`` states
+    evenly between their starts are run too (up to ``rounds`` times: across a separatrix, where
+    neighbouring starts part for different nodes, the refinement follows the saddle's unstable
+    manifold). The image is then cut where it is fast (speed
     along it >= ``speed_tol``), leaves the box or still has a gap wider than eps: the slow
     stretches, each (states in order, closed), a closed one only when nothing was cut."""
     x0 = starts
@@ -467,9 +480,12 @@ def _curve_image(f: VectorField, starts: Tensor, closed: bool, t: float, dt: flo
         wide = torch.nonzero(gap > eps / 2).flatten()
         if not len(wide):
             break
-        mids = 0.5 * (x0[wide] + torch.roll(x0, -1, 0)[wide])
+        w = torch.arange(1, split + 1, dtype=F64) / (split + 1)  # (split,)
+        a, b = x0[wide], torch.roll(x0, -1, 0)[wide]
+        mids = (a[:, None] + w[None, :, None] * (b - a)[:, None]).reshape(-1, x0.shape[-1])
         new = advance(f, mids, t, dt)
-        pos = torch.cat([torch.arange(len(x0), dtype=F64), wide.to(F64) + 0.5])
+        pos = torch.cat([torch.arange(len(x0), dtype=F64),
+                         (wide.to(F64)[:, None] + w[None]).reshape(-1)])
         order = torch.argsort(pos)
         x0, x = torch.cat([x0, mids])[order], torch.cat([x, new])[order]
     nxt = torch.roll(x, -1, 0)
@@ -597,7 +613,12 @@ def _measure(f: VectorField, pts: Tensor, graph: csr_matrix, eps: float, speed_t
         t_max = float(torch.quantile(max_re, 0.9))
         attracting = t_max < 0
         relax = 1.0 / abs(t_max) if t_max != 0 else math.inf
-        if not attracting:
+        if not attracting and ordered is not None:
+            attracting = True  # its states came from the curve's starts: it attracts them
+            notes.append("the image of the given curve: attracting for the states it came "
+                         "from, though its transverse spectrum has a real part >= 0 "
+                         f"({t_max:.2g}, 90th percentile): not normally hyperbolic")
+        elif not attracting:
             notes.append("not attracting transversally: a repelling or neutral set, or a track "
                          "through a wider slow region sampled too sparsely to connect")
 
