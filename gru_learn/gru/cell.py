@@ -154,6 +154,25 @@ class GRUCell(nn.Module):
 
         return step
 
+    def field_at(self, x: Tensor | None = None) -> Callable[[Tensor], Tensor]:
+        """h -> f(h, x) at a constant input x, the same numbers as ``vector_field(h, x)``, with
+        the h-independent constants computed once (in the parameters' dtype) for 2-D h of that
+        dtype and a 1-D or absent x: the analysis evaluates f tens of thousands of times, and
+        at these sizes each evaluation costs its operations' overhead, not their arithmetic.
+        Other shapes and dtypes go through :meth:`vector_field`. The constants are frozen:
+        change the parameters and ask for a new field."""
+        with torch.no_grad():
+            c = self._constants(x, self.weight_hh.dtype)
+        fast = x is None or x.dim() == 1
+
+        def f(h: Tensor) -> Tensor:
+            if not (fast and h.dim() == 2 and h.dtype == c.c_rz.dtype):
+                return self.vector_field(h, x)
+            _, z, n, _ = gates_2d(h, c)
+            return (1.0 - z) * (n - h)
+
+        return f
+
     def ode(self, x: Tensor | None = None) -> Callable[[Tensor, Tensor], Tensor]:
         """The vector field at a constant input as ``func(t, h)``, the form torchdiffeq takes."""
         return lambda t, h: self.vector_field(h, x)
