@@ -36,8 +36,20 @@ IMAG_RTOL = 1e-7  # about sqrt(machine epsilon): the split of a double eigenvalu
 
 
 def jacobian(f: Callable[[Tensor], Tensor], h: Tensor) -> Tensor:
-    """Batched autograd Jacobian df/dh at states ``h`` of shape (n, d): returns (n, d, d)."""
-    return torch.func.vmap(torch.func.jacrev(lambda x: f(x)))(h)
+    """Batched autograd Jacobian df/dh at states ``h`` of shape (n, d): returns (n, d, d).
+
+    ``f`` acts row by row (row i of f(h) depends on row i of h only), so the gradient of the
+    column sum of output i is row i of every Jacobian at once: d reverse passes through one
+    graph. (Plain autograd: ``torch.func.jacrev`` would import torch._dynamo, a second of
+    every command's start-up.)"""
+    x = h.detach().requires_grad_(True)
+    with torch.enable_grad():
+        y = f(x)
+        if not y.requires_grad:  # f does not depend on h
+            return torch.zeros(*h.shape, h.shape[-1], dtype=y.dtype)
+        rows = [torch.autograd.grad(y[:, i].sum(), x, retain_graph=i < y.shape[-1] - 1)[0]
+                for i in range(y.shape[-1])]
+    return torch.stack(rows, dim=1)
 
 
 @dataclass(frozen=True)
