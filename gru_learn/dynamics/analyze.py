@@ -43,6 +43,7 @@ class DynamicsResult:
         out["limit_cycles"] = [c.to_json() for c in self.limit_cycles]
         out["limit_cycle_candidates"] = [
             c.to_json() for c in getattr(self.limit_cycles, "candidates", [])]
+        out["limit_cycle_search"] = getattr(self.limit_cycles, "search", None)
         out["continuous_attractors"] = [m.to_json() for m in self.continuous_attractors]
         out["box"] = [list(b) for b in self.box]
         out["time_unit"] = "the vector field's time unit (one GRU step = 1)"
@@ -139,8 +140,11 @@ def analyze_vector_field(
                 init = torch.cat([init, seeds])
             if not len(init):
                 return CycleResult()
+            stable = [p.h for p in fixed.fixed_points
+                      if p.n_unstable == 0 and p.kind.startswith("stable")]
             return find_limit_cycles(f, init, dt=dt, t_transient=t_transient,
-                                     t_window=t_window)
+                                     t_window=t_window,
+                                     stable_points=torch.stack(stable) if stable else None)
 
         found = run("limit_cycles", cycle_search)
         found = CycleResult() if found is None else found

@@ -66,9 +66,11 @@ class CycleResult(list):
     ``candidates``: refined orbits whose closing residual stayed above tolerance."""
 
     def __init__(self, cycles: list[LimitCycle] | None = None,
-                 candidates: list[LimitCycle] | None = None) -> None:
+                 candidates: list[LimitCycle] | None = None,
+                 search: dict[str, Any] | None = None) -> None:
         super().__init__(cycles or [])
         self.candidates: list[LimitCycle] = list(candidates or [])
+        self.search = search  # how the search ran: starts, settled ones, skipped and why
 
 
 def flow(f: VectorField, x: Tensor, period: float, n_steps: int) -> Tensor:
@@ -163,6 +165,8 @@ def find_limit_cycles(
     return_tol: float = 2e-2,
     min_amplitude: float = 1e-4,
     close_rtol: float = 1e-6,
+    stable_points: Tensor | None = None,
+    settle_radius: float = 1e-3,
 ) -> CycleResult:
     """Stable limit cycles reached from ``starts`` (n, d) plus, when ``starts`` lie on one,
     unstable ones; each refined by shooting, deduplicated, with Floquet multipliers.
@@ -170,9 +174,42 @@ def find_limit_cycles(
     A trajectory counts as a candidate when, after ``t_transient``, its speed stays above
     ``speed_tol``, it returns to its section at least twice within ``t_window``, and its last
     return lies within ``return_tol`` times its amplitude of the section point.
+
+    ``stable_points`` (k, d), the stable fixed points found: during the transient (checked
+    every twentieth of it) a trajectory within ``settle_radius`` of one of them and slower
+    than ``speed_tol`` has settled there for good (a stable point keeps what comes that
+    close), so it would fail the speed test anyway and is dropped; when every trajectory has
+    settled there is no cycle to find from these starts and the rest is skipped. What
+    happened is in ``result.search``.
     """
+    n_starts = len(starts)
+    search: dict[str, Any] = {"starts": n_starts, "t_transient": t_transient,
+                              "t_window": t_window, "dt": dt, "skipped": False}
     with torch.no_grad():
-        h = advance(f, starts.to(torch.float64), t_transient, dt)
+        h = starts.to(torch.float64)
+        n_steps = max(1, int(round(t_transient / dt)))
+        if stable_points is not None and len(stable_points) and n_starts:
+            anchors = stable_points.to(torch.float64).reshape(-1, h.shape[-1])
+            chunk, done, settled_at = max(1, n_steps // 20), 0, None
+            while done < n_steps and len(h):
+                k = min(chunk, n_steps - done)
+                h, done = advance(f, h, k * dt, dt), done + k
+                settled = ((torch.cdist(h, anchors).min(1).values < settle_radius)
+                           & (f(h).norm(dim=-1) < speed_tol))
+                h = h[~settled]
+                if not len(h):
+                    settled_at = done * dt
+            search["settled_on_stable_points"] = n_starts - len(h)
+            search["settle_test"] = (f"within {settle_radius:g} of a stable fixed point and "
+                                     f"slower than {speed_tol:g}")
+            if settled_at is not None:
+                search.update(skipped=True, reason=(
+                    f"all {n_starts} starts settled on the {len(anchors)} stable fixed "
+                    f"point(s) by t = {settled_at:g} ({search['settle_test']}): no cycle "
+                    "can be reached from them"))
+                return CycleResult(search=search)
+        else:
+            h = advance(f, h, t_transient, dt)
         _, path = integrate(f, h, t_window, dt)
         field = f(path[0])
         speed = f(path).norm(dim=-1).min(0).values
@@ -198,7 +235,7 @@ def find_limit_cycles(
         duplicate = any(_on_orbit(cycle.orbit[0], c) for c in found)
         if cycle.amplitude >= min_amplitude and not duplicate:
             found.append(cycle)
-    return CycleResult(cycles, candidates)
+    return CycleResult(cycles, candidates, search)
 
 
 def _on_orbit(x: Tensor, cycle: LimitCycle, rel: float = 1e-2) -> bool:
