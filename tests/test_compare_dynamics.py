@@ -25,11 +25,11 @@ from gru_learn.experiments import grid as sweep
 from gru_learn.experiments.grid import Grid, TrainSettings
 from gru_learn.experiments.grid.report import (
     aggregate_dynamics,
-    format_table,
     run_dynamics,
     summarize,
     with_dynamics,
 )
+from gru_learn.experiments.grid.tables import format_table
 from gru_learn.gru.cell import GRUCell
 from gru_learn.training.checkpoint import analyze_trained
 from gru_learn.training.data import TrajectoryDataModule

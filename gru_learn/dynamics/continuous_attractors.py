@@ -201,9 +201,9 @@ def local_frames(points: Tensor, radius: float, max_neighbours: int = 32,
     k = min(max_neighbours, len(points))
     dist = torch.cdist(points, points)
     near = dist.topk(k, largest=False)
-    mask = (near.values < radius).to(points.dtype).unsqueeze(-1)  # (n, k, 1)
+    mask = (near.values <= radius).to(points.dtype).unsqueeze(-1)  # (n, k, 1); itself always
     nb = points[near.indices]
-    mean = (nb * mask).sum(1, keepdim=True) / mask.sum(1, keepdim=True)
+    mean = (nb * mask).sum(1, keepdim=True) / mask.sum(1, keepdim=True).clamp_min(1.0)
     _, s, vh = torch.linalg.svd((nb - mean) * mask, full_matrices=full)
     return s, vh.transpose(-1, -2)
 

@@ -21,7 +21,7 @@ gives.
 from gru_learn.experiments.grid.analyze import analyze_runs
 from gru_learn.experiments.grid.backends import BACKENDS, execute
 from gru_learn.experiments.grid.evaluation import Evaluation
-from gru_learn.experiments.grid.report import format_table, summarize, write_report
+from gru_learn.experiments.grid.report import summarize, write_report
 from gru_learn.experiments.grid.runs import load_runs, missing_runs, prepare, write_runs
 from gru_learn.experiments.grid.settings import (
     MODEL_OPTIONS,
@@ -30,6 +30,7 @@ from gru_learn.experiments.grid.settings import (
     TrainSettings,
     data_module,
 )
+from gru_learn.experiments.grid.tables import format_table
 from gru_learn.experiments.grid.train import train_group
 
 __all__ = ["BACKENDS", "MODEL_OPTIONS", "Evaluation", "Grid", "RunGroup", "TrainSettings",
