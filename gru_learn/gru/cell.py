@@ -69,6 +69,15 @@ def gates_2d(h: Tensor, c: _Constants) -> Gates:
     return Gates(r, z, torch.tanh(torch.addcmul(c_n, r, u)), u)
 
 
+def _broadcast(a: tuple[int, ...], b: tuple[int, ...]) -> tuple[int, ...]:
+    """The broadcast of two shapes (``torch.broadcast_shapes`` imports sympy, a second)."""
+    n = max(len(a), len(b))
+    a, b = (1,) * (n - len(a)) + tuple(a), (1,) * (n - len(b)) + tuple(b)
+    if any(x != y and 1 not in (x, y) for x, y in zip(a, b, strict=True)):
+        raise RuntimeError(f"shapes {a} and {b} do not broadcast")
+    return tuple(y if x == 1 else x for x, y in zip(a, b, strict=True))
+
+
 class GRUCell(nn.Module):
     """A GRU cell that is also a vector field ``f(h, x) = (1 - z) * (n - h)``.
 
@@ -126,7 +135,7 @@ class GRUCell(nn.Module):
         d = self.hidden_size
         if h.dim() == 2 and c.c_rz.dim() == 1:  # the common case: nothing to reshape
             return gates_2d(h, c)
-        lead = torch.broadcast_shapes(h.shape[:-1], c.c_rz.shape[:-1])
+        lead = _broadcast(h.shape[:-1], c.c_rz.shape[:-1])
         flat = _Constants(*(t.expand(*lead, t.shape[-1]).reshape(-1, t.shape[-1])
                             for t in (c.c_rz, c.c_n)), *c[2:])
         g = gates_2d(h.expand(*lead, d).reshape(-1, d), flat)
@@ -156,9 +165,9 @@ class GRUCell(nn.Module):
 
     def field_at(self, x: Tensor | None = None) -> Callable[[Tensor], Tensor]:
         """h -> f(h, x) at a constant input x, the same numbers as ``vector_field(h, x)``, with
-        the h-independent constants computed once (in the parameters' dtype) for 2-D h of that
-        dtype and a 1-D or absent x: the analysis evaluates f tens of thousands of times, and
-        at these sizes each evaluation costs its operations' overhead, not their arithmetic.
+        the h-independent constants computed once (in the parameters' dtype) for h (..., d) of
+        that dtype and a 1-D or absent x: the analysis evaluates f tens of thousands of times,
+        and at these sizes each evaluation costs its operations' overhead, not arithmetic.
         Other shapes and dtypes go through :meth:`vector_field`. The constants are frozen:
         change the parameters and ask for a new field."""
         with torch.no_grad():
@@ -166,10 +175,11 @@ class GRUCell(nn.Module):
         fast = x is None or x.dim() == 1
 
         def f(h: Tensor) -> Tensor:
-            if not (fast and h.dim() == 2 and h.dtype == c.c_rz.dtype):
+            if not (fast and h.dim() >= 1 and h.dtype == c.c_rz.dtype):
                 return self.vector_field(h, x)
-            _, z, n, _ = gates_2d(h, c)
-            return (1.0 - z) * (n - h)
+            flat = h.reshape(-1, h.shape[-1])
+            _, z, n, _ = gates_2d(flat, c)
+            return ((1.0 - z) * (n - flat)).reshape(h.shape)
 
         return f
 
