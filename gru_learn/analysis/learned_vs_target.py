@@ -268,6 +268,12 @@ def analyze(model: LearnedModel, data: DataSource, config: AnalysisConfig | None
             test=test, gen_obs=gen_obs, truth_long=truth_long,
             slow_obs=observe(slow) if slow is not None else None,
             dt=dt, horizon=horizon, rollout=rollout["mode"])) or {}
+        if memory is not None:
+            from gru_learn.analysis.figures.memory import memory_figure
+
+            shown = rec("figures", lambda: memory_figure(memory, point.manifolds))
+            if shown is not None:
+                analysis.figures["memory"] = shown
         summary["errors"] = rec.errors
     return analysis
 

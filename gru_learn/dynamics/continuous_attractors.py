@@ -409,9 +409,12 @@ def find_continuous_attractors(
                 f, curve_starts.to(F64), closed_curve,
                 relax if curve_time is None else curve_time, dt, eps,
                 speed_tol if curve_cut else math.inf, lo, hi):
+            if any(float((torch.cdist(part, orbit).amin(-1) < eps).double().mean()) > 0.9
+                   for orbit in fast_cycles):
+                continue  # the image has settled on a fast oscillation: a cycle, not a memory
             m = _measure(f, part, None, eps, speed_tol, min_extent, max_gap, neighbours,
                          n_jacobians, jac_fn, fixed, observe, gen,
-                         lambda x: advance(f, x, 5.0 / rate, dt), ordered=is_closed)
+                         lambda x: advance(f, x, min(5.0 / rate, first), dt), ordered=is_closed)
             if m is not None:
                 pieces.append(m)
         if pieces:
@@ -451,7 +454,7 @@ def find_continuous_attractors(
             continue
         manifold = _measure(f, states[members], graph[members][:, members], eps, speed_tol,
                             min_extent, max_gap, neighbours, n_jacobians, jac_fn, fixed,
-                            observe, gen, lambda x: advance(f, x, 5.0 / rate, dt))
+                            observe, gen, lambda x: advance(f, x, min(5.0 / rate, first), dt))
         if manifold is not None:
             found.append(manifold)
     found = pieces + found
@@ -676,7 +679,7 @@ def _along(f: VectorField, curve: CurveFit, jac_fn: Callable[[Tensor], Tensor],
     return {
         "length": curve.length,
         "phi_inf": float(v.abs().max()),
-        "speed_profile": {"s": s[::4].tolist(), "speed": v[::4].tolist()},
+        "speed_profile": {"s": s[::2].tolist(), "speed": v[::2].tolist()},
         "zeros": zeros,
         "stable_along": sum(z["kind_along"] == "stable" for z in zeros),
         "unstable_along": sum(z["kind_along"] == "unstable" for z in zeros),
