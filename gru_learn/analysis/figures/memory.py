@@ -65,7 +65,7 @@ def memory_figure(memory: dict[str, Any], manifolds: list[Any]) -> Figure:
         ax_v.plot([], [], color="C0", label=f"max |v| = ||phi||_inf = {best.along['phi_inf']:.2g}")
         ax_v.set_title(f"flow along the learned {best.kind} (hidden space): "
                        f"{best.along['stable_along']} stable, {best.along['unstable_along']} "
-                       "unstable zeros", fontsize=10)
+                       "unstable zeros", fontsize=9)
         dedup_legend(ax_v, fontsize=7)
     else:
         ax_v.text(0.5, 0.5, "no one-dimensional learned manifold", ha="center",
