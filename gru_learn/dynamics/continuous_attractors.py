@@ -151,25 +151,23 @@ class SlowManifold:
 
 @torch.no_grad()
 def trace_states(f: VectorField, h0: Tensor, t_relax: float, t_trace: float, dt: float,
-                 samples: int = 40) -> tuple[Tensor, Tensor, Tensor]:
+                 samples: int = 40) -> tuple[Tensor, Tensor]:
     """RK4 from ``h0`` (n, d): the states after ``t_relax`` (their fast, transverse motion has
     decayed: they lie on the attracting invariant set) sampled ``samples`` times over the next
-    ``t_trace``, with their speeds ||f|| and the index of the run each came from."""
+    ``t_trace``, with their speeds ||f||."""
     h = advance(f, h0, t_relax, dt) if t_relax > 0 else h0
     n_steps = max(1, int(round(t_trace / dt)))
     every = max(1, n_steps // samples)
-    kept, speeds, runs = [], [], []
-    ids = torch.arange(len(h0))
+    kept, speeds = [], []
     for i in range(n_steps + 1):
         if i % every == 0:
             k1 = f(h)
             ok = torch.isfinite(h).all(-1)
             kept.append(h[ok])
             speeds.append(k1.norm(dim=-1)[ok])
-            runs.append(ids[ok])
         if i < n_steps:
             h = rk4_step(f, h, dt)
-    return torch.cat(kept), torch.cat(speeds), torch.cat(runs)
+    return torch.cat(kept), torch.cat(speeds)
 
 
 def thin(points: Tensor, radius: float, chunk: int = 512) -> Tensor:
@@ -395,7 +393,7 @@ def find_continuous_attractors(
                    if getattr(c, "stable", False) and c.period < separation ** 2 / rate]
 
     def slow_set(x0: Tensor, relaxed_for: float = 0.0) -> Tensor:
-        states, speeds, _ = trace_states(f, x0, max(0.0, relax - relaxed_for), trace, dt)
+        states, speeds = trace_states(f, x0, max(0.0, relax - relaxed_for), trace, dt)
         inside = ((states >= lo - 1e-6 * (hi - lo)) & (states <= hi + 1e-6 * (hi - lo))).all(-1)
         keep = inside & (speeds < speed_tol)
         for orbit in fast_cycles:
@@ -579,20 +577,17 @@ def _measure(f: VectorField, pts: Tensor, graph: csr_matrix, eps: float, speed_t
         local_dim = (s >= 0.3 * s[:, :1]).sum(-1)
         k = int(local_dim.median())
         k = max(1, min(k, d - 1)) if d > 1 else 1
-    p_np = pts.numpy()
-    if ordered is not None:
-        pass
-    elif k == 1:
-        closed, extent, covered, order = _curve(p_np, graph, eps, max_gap)
-        pts, v = pts[order], v[order]
-        kind = "ring" if closed else "line"
-    else:
-        dist = dijkstra(graph, indices=0)
-        far = int(np.argmax(np.where(np.isfinite(dist), dist, -1)))
-        dist = dijkstra(graph, indices=far)
-        extent = float(dist[np.isfinite(dist)].max())
-        closed, covered = None, None
-        kind = "plane" if k == 2 else "manifold"
+        if k == 1:
+            closed, extent, covered, order = _curve(pts.numpy(), graph, eps, max_gap)
+            pts, v = pts[order], v[order]
+            kind = "ring" if closed else "line"
+        else:
+            dist = dijkstra(graph, indices=0)
+            far = int(np.argmax(np.where(np.isfinite(dist), dist, -1)))
+            dist = dijkstra(graph, indices=far)
+            extent = float(dist[np.isfinite(dist)].max())
+            closed, covered = None, None
+            kind = "plane" if k == 2 else "manifold"
     if extent < min_extent:
         return None
 

@@ -61,6 +61,11 @@ class CurveFit:
         return (torch.as_tensor(s, dtype=F64), torch.as_tensor(x, dtype=F64),
                 torch.as_tensor(t, dtype=F64))
 
+    def tangent(self, s: Tensor) -> Tensor:
+        """Unit tangents (n, d) at the parameters ``s`` (n,)."""
+        dx = torch.as_tensor(self.spline(s.numpy(), 1), dtype=F64)
+        return dx / dx.norm(dim=-1, keepdim=True).clamp_min(1e-300)
+
     def locate(self, x: Tensor, n: int = 2000) -> Tensor:
         """The parameter s of the sample nearest to each state of ``x`` (m, d)."""
         s, pts, _ = self.sample(n)
@@ -112,8 +117,7 @@ def along_flow(curve: CurveFit, f: Callable[[Tensor], Tensor], n: int = 400,
         ok = torch.isfinite(moved).all(-1)
         x = moved[ok]
         s = curve.locate(x, 4 * n)
-        dx = torch.as_tensor(curve.spline(s.numpy(), 1), dtype=F64)
-        t = dx / dx.norm(dim=-1, keepdim=True).clamp_min(1e-300)
+        t = curve.tangent(s)
         order = torch.argsort(s)
         s, x, t = s[order], x[order], t[order]
     with torch.no_grad():
@@ -199,8 +203,7 @@ def point_kinds(h: Tensor, curve: CurveFit, jac_fn: Callable[[Tensor], Tensor]
     """A fixed point's kinds along and across the curve through it: the sign of T^T J T at the
     nearest sample's tangent, and of the largest real part of the normal block's spectrum."""
     s = curve.locate(h[None])
-    _, _, t = curve.sample(2000)
-    tan = t[int(round(float(s[0]) * (1999 if not curve.closed else 2000))) % 2000]
+    tan = curve.tangent(s)[0]
     jac = jac_fn(h[None].to(F64))[0]
     along = float(tan @ jac @ tan)
     u, _, _ = torch.linalg.svd(tan[:, None], full_matrices=True)

@@ -76,9 +76,7 @@ def variable_rate(curve: CurveFit, y: Tensor, y_dot: Tensor) -> Tensor:
     """The rate of the variable at observations ``y`` (n, p) moving with velocity ``y_dot``:
     the component of y_dot along the curve's unit tangent at the nearest sample, in variable
     units (rad for a closed curve) per time unit of y_dot."""
-    s = curve.locate(y, SAMPLES)
-    dx = torch.as_tensor(curve.spline(s.numpy(), 1), dtype=F64)
-    t = dx / dx.norm(dim=-1, keepdim=True).clamp_min(1e-300)
+    t = curve.tangent(curve.locate(y, SAMPLES))
     along = (y_dot.to(F64) * t).sum(-1)
     return along * (2 * math.pi / curve.length) if curve.closed else along
 
