@@ -32,6 +32,13 @@ from gru_learn.experiments.grid import (
     write_report,
     write_runs,
 )
+from gru_learn.experiments.grid.methods import (
+    method_grids,
+    method_rows,
+    methods_table,
+    write_methods_report,
+)
+from gru_learn.experiments.grid.report import method_label
 
 
 def main(argv: list[str]) -> int:
@@ -42,8 +49,31 @@ def main(argv: list[str]) -> int:
         raise UserError("--address needs --backend ray")
     grid, out = build_grid(args)
     evaluation = build_evaluation(args)
+    if args.methods is None:
+        run_grid(grid, out, args, evaluation)
+        return 0
+    if not args.methods:
+        raise UserError("methods: give at least one method (name: {changes}, {} for the "
+                        "grid's own settings)")
+    grids = method_grids(grid, args.methods)  # every method checked before any training
+    rows = []
+    for name, g in grids:
+        print(f"compare: method {name}: {method_label(g.settings) or 'the paper'}")
+        rows += method_rows(name, g, run_grid(g, out / name, args, evaluation))
+    figures = write_methods_report(out, rows, args.methods)
+    print("\n".join(methods_table(rows)))
+    print(f"wrote {out / 'methods.json'}"
+          + "".join(f", {f}" for f in figures) + f"; tensorboard --logdir {out}")
+    return 0
+
+
+def run_grid(grid, out, args, evaluation) -> dict:
+    """Train (what is missing), analyse with ``--analyze`` and report one grid under ``out``;
+    returns its summary."""
     for system in grid.systems:  # simulate (or load) each system's data once, here
-        data_module(system, grid.settings).prepare_data()
+        draws = [grid.settings.for_seed(seed) for seed in grid.seeds]
+        for settings in [s for i, s in enumerate(draws) if s not in draws[:i]]:
+            data_module(system, settings).prepare_data()
     out.mkdir(parents=True, exist_ok=True)
     groups = prepare(out, grid, args.force)
     n_runs = missing_runs(out, groups)
@@ -71,4 +101,4 @@ def main(argv: list[str]) -> int:
     print(f"wrote {out / 'results.csv'}, {out / 'summary.json'}, "
           f"{', '.join(str(out / f'fig12_{s}.png') for s in grid.systems)}; "
           f"tensorboard --logdir {out}")
-    return 0
+    return summary

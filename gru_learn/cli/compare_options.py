@@ -32,6 +32,9 @@ HELP = {
     "hidden_sizes": "GRU sizes d (--hidden-sizes works too)",
     "seeds": "model seeds (seed_everything before each network is built)",
     "out": "output folder (TensorBoard: tensorboard --logdir OUT)",
+    "methods": "training methods side by side: a mapping name -> the training options it "
+               "changes (e.g. {paper: {}, long: {data: {horizon: 290}}}); each method's grid "
+               "under OUT/<name>, one table and figure of all (docs/continuous_attractors.md)",
     "workers": "run groups trained (and runs analysed) in parallel",
     "backend": "local processes or Ray tasks",
     "address": "Ray cluster address (with --backend ray); default: start a local Ray "
@@ -71,6 +74,8 @@ def parser() -> jsonargparse.ArgumentParser:
     next(a for a in p._actions if a.option_strings == ["--data"]).help = (
         "YAML file (or inline mapping) with the data options below; --data.* after it "
         "override it")
+    p.add_argument("--methods", type=dict[str, dict[str, Any] | None] | None, default=None,
+                   help=HELP["methods"])
     p.add_argument("--out", type=str, default=DEFAULTS["out"], help=HELP["out"])
     p.add_argument("--workers", type=int, default=1, help=HELP["workers"])
     p.add_argument("--backend", type=Literal[BACKENDS], default="local", help=HELP["backend"])

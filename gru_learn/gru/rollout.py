@@ -47,6 +47,39 @@ def rollout_hidden(
     return odeint(cell.ode(), h, t, method=ode_method, options=options).transpose(0, 1)
 
 
+def training_rollout(
+    cell: GRUCell,
+    w0: Tensor,
+    steps: int,
+    noise_std: float = 0.0,
+) -> tuple[Tensor, Tensor, Tensor]:
+    """The free-running rollout of training regularisers, through plain autograd: hidden
+    states h_1..h_steps (B, steps, d), the vector field at h_1..h_{steps-1} (the autonomous
+    steps' f(h_k) = GRU(0, h_k) - h_k, (B, steps-1, d)) and their update gates z (same shape).
+
+    With ``noise_std`` > 0 every state is perturbed after its step (state noise, Sagodi et al.
+    2024): h_1 = GRU(w0, 0) + s e_1, h_{k+1} = GRU(0, h_k) + s e_{k+1}, e ~ N(0, I) drawn from
+    torch's global generator (``seed_everything`` makes it reproducible). ``noise_std=0`` is the
+    paper's rollout (:func:`rollout_hidden`), step for step."""
+    h = cell(w0, w0.new_zeros(w0.shape[0], cell.hidden_size))
+
+    def noisy(state: Tensor) -> Tensor:
+        return state + noise_std * torch.randn_like(state) if noise_std > 0 else state
+
+    h = noisy(h)
+    hs, fs, zs = [h], [], []
+    for _ in range(steps - 1):
+        _, z, n, _ = cell.gates(h)
+        f = (1.0 - z) * (n - h)
+        fs.append(f)
+        zs.append(z)
+        h = noisy(h + f)
+        hs.append(h)
+    empty = h.new_zeros(h.shape[0], 0, cell.hidden_size)
+    stack = lambda xs: torch.stack(xs, dim=1) if xs else empty  # noqa: E731
+    return torch.stack(hs, dim=1), stack(fs), stack(zs)
+
+
 def forced_forecast(
     cell: GRUCell,
     readout: nn.Linear,

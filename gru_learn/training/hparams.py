@@ -25,7 +25,7 @@ PREFIX = "results/"  # the final metrics' group (see the module docstring)
 # model hyperparameters shown as HPARAMS columns (when present in the model's hparams)
 MODEL_KEYS = ("system", "hidden_size", "reset", "rollout", "lr", "lr_schedule", "forcing",
               "forcing_alpha", "forcing_alpha_schedule", "forcing_interval", "readout_init",
-              "dt")
+              "state_noise", "slowness", "mar_weight", "dt")
 DATA_KEYS = ("n_train", "horizon", "window", "batch_size", "obs_noise_std")
 
 # hyperparameters the HPARAMS table shows without ticking (see hparams_summaries)

@@ -4,6 +4,7 @@ GRU forward, read out affinely, and fit the whole horizon (paper Section 5, Eq 1
 from __future__ import annotations
 
 import inspect
+import math
 import warnings
 from pathlib import Path
 from typing import Literal
@@ -27,6 +28,7 @@ from gru_learn.gru.rollout import (
     adaptive_alpha,
     forced_forecast,
     rollout_hidden,
+    training_rollout,
 )
 from gru_learn.training.data import cut_windows
 from gru_learn.training.divergence import LastFinite
@@ -79,6 +81,19 @@ class GRUForecaster(L.LightningModule):
             readout bias is set to the training data's mean and each readout row scaled by the
             data's standard deviation in that dimension (for targets far from unit scale, e.g.
             Lorenz-63; the tanh-bounded states then need no large weights).
+        state_noise: standard deviation of Gaussian noise added to every hidden state of the
+            training rollout (Sagodi et al. 2024 train with variance 0.01, i.e. 0.1); not in
+            validation, test or analysis.
+        slowness: weight of the slowness penalty: the mean of f(h_k)^2 (the squared speed of
+            the learned field, per unit and GRU step) over the training rollout's states h_k,
+            k > ``slowness_after`` (after the transient, where the data has reached its
+            attractor); a GRU reading of Schmidt et al. 2021's manifold-attractor idea.
+        slowness_after: the transient, in GRU steps, that the slowness penalty leaves out.
+        mar_fraction, mar_weight: manifold-attractor regularisation adapted to the GRU (Schmidt
+            et al. 2021, ICLR, regularise a subset of units towards perfect memory): adds
+            ``mar_weight`` times the mean of (1 - z)^2 over the autonomous steps and the first
+            ceil(``mar_fraction`` * hidden_size) units, pushing their update gates towards 1
+            (h_{k+1} = h_k). The first step, which writes w(0) in, is not penalised.
         obs_dim, dt, system: set from the data by the CLI (observed dimension, sampling
             interval = one GRU step in the target's time units, and the system's name).
     """
@@ -102,6 +117,11 @@ class GRUForecaster(L.LightningModule):
         curriculum_start: int | None = None,
         curriculum_epochs: int = 1000,
         readout_init: Literal["default", "data"] = "default",
+        state_noise: float = 0.0,
+        slowness: float = 0.0,
+        slowness_after: int = 10,
+        mar_fraction: float = 0.5,
+        mar_weight: float = 0.0,
         obs_dim: int = 2,
         dt: float = 1.0,
         system: str | None = None,
@@ -121,6 +141,8 @@ class GRUForecaster(L.LightningModule):
         _check_method(lr_schedule, rollout, forcing, forcing_interval, forcing_alpha,
                       forcing_alpha_schedule, forcing_alpha_final, forcing_alpha_decay,
                       forcing_state, curriculum_start, curriculum_epochs, readout_init)
+        _check_regularisers(rollout, forcing, state_noise, slowness, slowness_after,
+                            mar_fraction, mar_weight)
         self.save_hyperparameters()
         self.cell = GRUCell(obs_dim, hidden_size, reset=reset)
         self.readout = nn.Linear(hidden_size, obs_dim)
@@ -254,12 +276,33 @@ class GRUForecaster(L.LightningModule):
         if horizon < batch.shape[1] - 1:
             batch = cut_windows(batch, horizon)
         if hp.forcing == "none":
-            return self.loss(batch)
+            return self.loss(batch) if not self.regularised else self._regularised_loss(batch)
         if hp.forcing_alpha_schedule == "adaptive" and hp.forcing == "generalized":
             self._update_adaptive_alpha(batch)
         pred = forced_forecast(self.cell, self.readout, batch, self.alpha_at(epoch, epochs),
                                hp.forcing_interval, hp.forcing_state)
         return nn.functional.mse_loss(pred, batch[:, 1:])
+
+    @property
+    def regularised(self) -> bool:
+        """Whether state noise, the slowness penalty or MAR acts on the training loss."""
+        hp = self.hparams
+        return hp.state_noise > 0 or hp.slowness > 0 or hp.mar_weight > 0
+
+    def _regularised_loss(self, batch: Tensor) -> Tensor:
+        """The free-running MSE of the (noisy) training rollout plus the penalties (see the
+        class docstring), through plain autograd (:func:`training_rollout`)."""
+        hp = self.hparams
+        hidden, f, z = training_rollout(self.cell, batch[:, 0], batch.shape[1] - 1,
+                                        hp.state_noise)
+        loss = nn.functional.mse_loss(self.readout(hidden), batch[:, 1:])
+        late = f[:, hp.slowness_after:]  # f(h_k) for k > slowness_after (f[:, j] is f(h_{j+1}))
+        if hp.slowness > 0 and late.numel():
+            loss = loss + hp.slowness * late.pow(2).mean()
+        if hp.mar_weight > 0 and z.numel():
+            units = math.ceil(hp.mar_fraction * hp.hidden_size)
+            loss = loss + hp.mar_weight * (1.0 - z[..., :units]).pow(2).mean()
+        return loss
 
     def _update_adaptive_alpha(self, batch: Tensor) -> None:
         """aGTF's update: alpha <- estimate if larger, else decay * alpha + (1 - decay) *
@@ -340,6 +383,23 @@ def make_scheduler(opt: torch.optim.Optimizer, schedule: str, epochs: int):
         base = opt.param_groups[0]["lr"]
         return torch.optim.lr_scheduler.CosineAnnealingLR(opt, epochs, base * 0.01)
     return torch.optim.lr_scheduler.ExponentialLR(opt, 0.01 ** (1.0 / epochs))
+
+
+def _check_regularisers(rollout, forcing, noise, slowness, after, mar_fraction,
+                        mar_weight) -> None:
+    """UserErrors for regulariser options no run could use."""
+    for name, value in (("state_noise", noise), ("slowness", slowness),
+                        ("mar_weight", mar_weight)):
+        if not (value >= 0 and value < float("inf")):
+            raise UserError(f"{name} must be a finite number >= 0, got {value}")
+    if after < 0:
+        raise UserError(f"slowness_after must be >= 0, got {after}")
+    if not 0 < mar_fraction <= 1:
+        raise UserError(f"mar_fraction must be in (0, 1], got {mar_fraction}")
+    if (noise > 0 or slowness > 0 or mar_weight > 0) and (forcing != "none"
+                                                          or rollout != "discrete"):
+        raise UserError("state_noise, slowness and mar_weight act on the free-running "
+                        "discrete rollout: use them with forcing: none and rollout: discrete")
 
 
 def _check_method(lr_schedule, rollout, forcing, interval, alpha, alpha_schedule, alpha_final,

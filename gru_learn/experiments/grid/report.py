@@ -286,6 +286,14 @@ def method_label(settings: TrainSettings) -> str:
         parts.append(f"clip {s.gradient_clip_val:g}")
     if s.readout_init != "default":
         parts.append(f"readout from {s.readout_init}")
+    if s.data.get("horizon") not in (None, 29):
+        parts.append(f"horizon {s.data['horizon']}")
+    if s.state_noise > 0:
+        parts.append(f"state noise {s.state_noise:g}")
+    if s.slowness > 0:
+        parts.append(f"slowness {s.slowness:g} after {s.slowness_after}")
+    if s.mar_weight > 0:
+        parts.append(f"MAR {s.mar_weight:g} on {s.mar_fraction:.0%}")
     return ", ".join(parts)
 
 

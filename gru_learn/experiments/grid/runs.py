@@ -98,7 +98,10 @@ def prepare(out: Path, grid: Grid, force: bool) -> list[RunGroup]:
                 if analysis.exists() and not isinstance(read_json(analysis), dict):
                     analysis.unlink()  # damaged: analysed again with --analyze
                 missing = missing or not path.exists()
-            if missing:  # the whole group: see write_runs
+            if missing and grid.settings.data_per_seed:  # each seed its own data: its own group
+                groups += [RunGroup(system, d, (seed,), grid.settings.for_seed(seed))
+                           for seed in grid.seeds if not run_dir(out, system, d, seed).exists()]
+            elif missing:  # the whole group: see write_runs
                 groups.append(RunGroup(system, d, grid.seeds, grid.settings))
     write_json_atomic(saved_path, settings)
     # largest networks first, so parallel workers finish together

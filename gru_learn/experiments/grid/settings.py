@@ -22,12 +22,14 @@ class TrainSettings:
     from these fields; every default is the paper's setting.
 
     ``epochs``, ``lr``, ``lr_schedule``, ``reset`` and the training-method options
-    (``forcing`` ... ``readout_init``) are
+    (``forcing`` ... ``mar_weight``) are
     :class:`~gru_learn.training.module.GRUForecaster`'s options of
     the same names (see its docstring and docs/reconstruction.md); ``log_every``: train and
     validation loss every N epochs; ``gradient_clip_val``: clip the gradient's global norm to
     this (``fit``'s ``--trainer.gradient_clip_val``); ``batch_size``: mini-batches of this many
-    sequences (None: full batch, the paper); ``data``: TrajectoryDataModule options shared by
+    sequences (None: full batch, the paper); ``data_per_seed``: every seed k also draws its own
+    trajectories (data seed ``data.seed + k``; False: one draw per system for every size and
+    seed, the paper's Fig 12); ``data``: TrajectoryDataModule options shared by
     every run of a system (all but ``system`` and ``batch_size``).
     """
 
@@ -46,8 +48,14 @@ class TrainSettings:
     curriculum_start: int | None = None
     curriculum_epochs: int = 1000
     readout_init: Literal["default", "data"] = "default"
+    state_noise: float = 0.0
+    slowness: float = 0.0
+    slowness_after: int = 10
+    mar_fraction: float = 0.5
+    mar_weight: float = 0.0
     gradient_clip_val: float | None = None
     batch_size: int | None = None
+    data_per_seed: bool = False
     data: dict[str, Any] = dataclasses.field(default_factory=dict)  # TrajectoryDataModule kwargs
 
     @staticmethod
@@ -69,6 +77,17 @@ class TrainSettings:
         return {f.name: out.get(f.name, "GRUForecaster option (see its docstring)")
                 for f in dataclasses.fields(TrainSettings)}
 
+    def for_seed(self, seed: int) -> TrainSettings:
+        """The settings run ``seed`` trains with: its own data draw (data seed
+        ``data.seed + seed``) when ``data_per_seed``, else these."""
+        if not self.data_per_seed:
+            return self
+        from gru_learn.training.data import TrajectoryDataModule
+
+        base = self.data.get("seed", inspect.signature(
+            TrajectoryDataModule.__init__).parameters["seed"].default)
+        return dataclasses.replace(self, data={**self.data, "seed": base + seed})
+
     def model_options(self) -> dict[str, Any]:
         """The GRUForecaster keyword arguments these settings fix (all but the size and the
         data's obs_dim, dt and system)."""
@@ -83,7 +102,8 @@ class TrainSettings:
         (:func:`gru_learn.training.loop.train_forecaster`)."""
         return (self.forcing == "none" and self.curriculum_start is None
                 and self.readout_init == "default" and self.gradient_clip_val is None
-                and self.batch_size is None)
+                and self.batch_size is None and self.state_noise == 0 and self.slowness == 0
+                and self.mar_weight == 0)
 
 
 # help of the fields GRUForecaster's docstring does not document (the rest: TrainSettings.help)
@@ -92,6 +112,8 @@ HELP = {
     "log_every": "log train and validation loss every N epochs",
     "gradient_clip_val": "clip the gradient's global norm to this (null: no clipping)",
     "batch_size": "mini-batches of this many sequences (null: full batch, the paper)",
+    "data_per_seed": "every seed k also draws its own trajectories (data seed data.seed + k); "
+                     "false: one draw per system, the paper's",
     "forcing_alpha_final": "GTF's alpha at the end of the linear schedule",
     "forcing_alpha_decay": "aGTF: alpha's decay towards the estimate, per step",
     "curriculum_epochs": "epochs over which the curriculum's horizon grows to the data's",
@@ -99,7 +121,8 @@ HELP = {
 # TrainSettings fields that are GRUForecaster options (the rest concern the loop or the data)
 MODEL_OPTIONS = ("lr", "lr_schedule", "reset", "forcing", "forcing_interval", "forcing_alpha",
                  "forcing_alpha_schedule", "forcing_alpha_final", "forcing_alpha_decay",
-                 "forcing_state", "curriculum_start", "curriculum_epochs", "readout_init")
+                 "forcing_state", "curriculum_start", "curriculum_epochs", "readout_init",
+                 "state_noise", "slowness", "slowness_after", "mar_fraction", "mar_weight")
 
 
 def comparable_settings(settings: dict[str, Any]) -> dict[str, Any]:
@@ -114,7 +137,7 @@ def comparable_settings(settings: dict[str, Any]) -> dict[str, Any]:
     data_defaults = {k: p.default for k, p in
                      inspect.signature(TrajectoryDataModule.__init__).parameters.items()
                      if p.default is not inspect.Parameter.empty}
-    out = {**defaults, **settings}
+    out = {**defaults, "data_per_seed": False, **settings}  # older files: one draw
     data = out.get("data") if isinstance(out.get("data"), dict) else {}
     out["data"] = {k: v for k, v in data.items()
                    if k not in data_defaults or v != data_defaults[k]}
