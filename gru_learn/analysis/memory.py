@@ -24,7 +24,12 @@ Beside the errors:
   stable points on it; None for a continuum).
 The target's own numbers (``target``) come from the same functions (from ``TARGET_STARTS``
 starts, RK4 with ``SUBSTEPS`` steps per sample): the analytic ring keeps the angle exactly
-(error and phi_inf about 0).
+(error and phi_inf about 0). ``target.encoding_floor`` (median and max over the ``N_STARTS``
+starts) is the error after one horizon that even the best forecaster trained by MSE on this
+data makes: the data's first observations are noisy, so its conditional mean of the variable
+given a start is the posterior mean under the training trajectories' clean initial states,
+with the noise level measured from the test split (observations minus clean states); see
+``dynamics.memory.encoding_floor``. None where the data has no clean states.
 """
 
 from __future__ import annotations
@@ -42,7 +47,14 @@ from gru_learn.analysis.inputs import DataSource, LearnedModel
 from gru_learn.dynamics import integrate
 from gru_learn.dynamics.integrate import advance
 from gru_learn.dynamics.manifold_curve import CurveFit
-from gru_learn.dynamics.memory import memory_errors, memory_time, variable_rate
+from gru_learn.dynamics.memory import (
+    encoding_floor,
+    memory_errors,
+    memory_time,
+    starts_on,
+    variable_of,
+    variable_rate,
+)
 from gru_learn.gru.rollout import rollout_hidden
 
 MULTIPLES = (1, 10, 100)  # training horizons at which the memory is read
@@ -185,4 +197,20 @@ def target_memory(data: DataSource, curve: CurveFit, manifold: Any,
     _, pts, _ = curve.sample(400)
     out["phi_inf"] = _phi(curve, advance(f, pts, 5.0 * dt, dt / SUBSTEPS), lambda y: y, f)
     out["capacity_bits"] = (manifold.along or {}).get("capacity_bits")
+    out["encoding_floor"] = _encoding_floor(data, curve)
     return out
+
+
+def _encoding_floor(data: DataSource, curve: CurveFit) -> dict[str, float] | None:
+    """The median and largest ``encoding_floor`` over the memory's starts (see the module
+    docstring); None without clean training and test states of the observed shape."""
+    clean = data.system.clean if data.system is not None else {}
+    train, test = clean.get("train"), clean.get("test")
+    if train is None or test is None or test.shape != data.test.shape or not len(train):
+        return None
+    noise = float((data.test.to(F64) - test.to(F64)).std())
+    starts, _ = starts_on(curve, N_STARTS)
+    floor = encoding_floor(curve, starts, train[:, 0], variable_of(curve, train[:, -1].to(F64)),
+                           noise)
+    return {"median": float(floor.median()), "max": float(floor.max()), "noise_std": noise,
+            "prior_states": len(train)}

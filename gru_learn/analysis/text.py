@@ -53,6 +53,11 @@ def text_summary(summary: Summary) -> str:
                      f"{', '.join(map(str, memory.horizon_multiples))} training horizons"
                      + (f"; ||phi||_inf {memory.phi_inf:.2g} {memory.unit} per time unit"
                         if memory.phi_inf is not None else ""))
+        floor = (memory.target or {}).get("encoding_floor")
+        if floor:
+            lines.append(f"- memory floor: the best forecaster trained on this data errs by a "
+                         f"median {floor['median']:.2g} {memory.unit} already at the start "
+                         f"(noisy first observations, noise sd {floor['noise_std']:.2g})")
     for c in learned.stable_cycles():
         if c.period is not None:
             steps = c.period_steps if c.period_steps is not None else float("nan")

@@ -14,7 +14,9 @@ given steps and returns, per step, the median and the largest error (wrapped to 
 closed curve) against the start, and the same against the run's own first state (the drift,
 without the error of writing the start into the system). ``variable_rate`` turns a velocity
 in observation space into the rate of the variable (its component along the curve's tangent,
-in variable units per time unit).
+in variable units per time unit). ``encoding_floor`` is the error no forecaster trained by
+mean squared error on noisy first observations can avoid: the posterior mean of the remembered
+variable given a start observed with the data's noise, against the start's own.
 """
 
 from __future__ import annotations
@@ -79,6 +81,27 @@ def variable_rate(curve: CurveFit, y: Tensor, y_dot: Tensor) -> Tensor:
     t = curve.tangent(curve.locate(y, SAMPLES))
     along = (y_dot.to(F64) * t).sum(-1)
     return along * (2 * math.pi / curve.length) if curve.closed else along
+
+
+def encoding_floor(curve: CurveFit, starts: Tensor, prior_start: Tensor,
+                   prior_variable: Tensor, noise_std: float) -> Tensor:
+    """Per start (n, p): the error of the Bayes-optimal estimate of the remembered variable
+    from that start seen through observation noise N(0, noise_std^2 I), against the start's own
+    variable. The prior is the data's: clean initial states ``prior_start`` (m, p) and the
+    variable each one's trajectory keeps, ``prior_variable`` (m,); the estimate is the
+    weighted mean of those values (on a closed curve the circular mean) with weights
+    N(start; prior_start_i, noise_std^2 I) -- what the conditional mean of a forecaster
+    trained by MSE on (noisy first observation, trajectory) pairs converges to."""
+    x, pr, v = starts.to(F64), prior_start.to(F64), prior_variable.to(F64)
+    if noise_std <= 0:
+        return torch.zeros(len(x), dtype=F64)
+    logw = -torch.cdist(x, pr).pow(2) / (2 * noise_std**2)
+    w = torch.softmax(logw, dim=1)  # (n, m)
+    if curve.closed:
+        estimate = torch.atan2(w @ v.sin(), w @ v.cos()).remainder(2 * math.pi)
+    else:
+        estimate = w @ v
+    return variable_error(curve, estimate, variable_of(curve, x))
 
 
 def memory_time(steps: Sequence[int], median: Sequence[float], threshold: float

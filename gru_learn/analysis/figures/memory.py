@@ -41,6 +41,11 @@ def memory_figure(memory: dict[str, Any], manifolds: list[Any]) -> Figure:
             ax.axvline(k, color="0.7", lw=0.8, ls=":")
             ax.text(k, 0.98, f" {m}T", transform=ax.get_xaxis_transform(), va="top",
                     fontsize=8, color="0.4")
+        floor = (memory.get("target") or {}).get("encoding_floor")
+        if floor:
+            ax.axhline(floor["median"], color="C2", lw=1, ls=":",
+                       label="floor: the best forecaster from one noisy first observation "
+                             "(median)")
         if memory.get("threshold") is not None:
             ax.axhline(memory["threshold"], color="0.5", lw=0.8)
             ax.text(steps[0], memory["threshold"], f" threshold {memory['threshold']:.2g}",
