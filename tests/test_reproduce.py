@@ -45,6 +45,9 @@ def test_reproduce_quick_writes_figures_and_a_filled_report(in_tmp: Path) -> Non
     sn = next(r for r in rows if r.startswith("| Eq 8") and "saddle-node" in r)
     assert "4 pairs" in sn and "| agrees |" in sn
     assert sum(r.startswith("| Fig 3 (footnote)") and "| agrees |" in r for r in rows) == 2
+    section6 = next(ln for ln in claims.splitlines() if ln.startswith("| Section 6"))
+    assert section6.strip().rstrip("|").split("|")[-1].strip() in VERDICTS.values() or \
+        any(v in section6 for v in VERDICTS.values())
     readings = next(r for r in rows if r.startswith("| Fig 6 readings"))
     for name in ("ode", "map", "reset_after", "minus_s", "fixed_region_zero", "period"):
         assert f"{name}: mean" in readings
@@ -102,7 +105,7 @@ def test_tiny_settings_take_every_branch_of_the_full_run() -> None:
         tree = ast.parse((Path(paper.__file__).parent / f"{module}.py").read_text())
         assert not settings_read(tree) & {"quick", "name"}, module
     switches = {"homoclinic", "long_steps", "epochs", "seeds", "fig12_hidden_sizes",
-                "fig12_seeds", "fig12_epochs"}  # what the full run switches on or trains with
+                "fig12_seeds", "fig12_epochs", "memory_seeds", "memory_epochs"}  # what the full run switches on or trains with
     for step in STEPS:  # the other steps take only sizes: the quick test runs their code
         if step.name not in SWITCHED_IN_FULL:
             tree = ast.parse(textwrap.dedent(inspect.getsource(step.run)))
@@ -128,7 +131,7 @@ def test_fig6_claims_when_the_period_reading_also_matches() -> None:
 # search (fig7_8) and the training commands' flags (fig11, fig10 on fig11's networks, fig12).
 # Every other step runs the same code at any size (no step reads the settings' name: checked
 # above) and runs in the quick test; reproduce(settings=TINY) runs all eleven (30 min loaded).
-SWITCHED_IN_FULL = ("fig7_8", "fig11", "fig10", "fig12")
+SWITCHED_IN_FULL = ("fig7_8", "fig11", "fig10", "fig12", "memory")
 
 
 @pytest.mark.slow
@@ -152,5 +155,10 @@ def test_the_full_runs_switched_steps_run_at_tiny_sizes(in_tmp: Path) -> None:
     grid = json.loads((out / "fig12" / "summary.json").read_text())
     assert grid["hidden_sizes"] == list(TINY.fig12_hidden_sizes)
     assert grid["seeds"] == list(TINY.fig12_seeds)
+    memory = json.loads((out / "memory" / "methods.json").read_text())
+    assert [r["method"] for r in memory["rows"]] == ["paper", "mar"]
+    assert all(r["hidden_size"] == 16 and r["runs"] == 1 for r in memory["rows"])
+    section6 = next(ln for ln in report.splitlines() if ln.startswith("| Section 6"))
+    assert "paper: median angle error" in section6 and "mar: median angle error" in section6
     for name in ("fig11", "fig10a", "fig8_bifurcation", "fig8c"):
         assert (out / f"{name}.png").stat().st_size > 5_000, name

@@ -43,6 +43,8 @@ class Settings:
     fig12_hidden_sizes: tuple[int, ...]
     fig12_seeds: tuple[int, ...]
     fig12_epochs: int
+    memory_seeds: tuple[int, ...] = (0, 1, 2)  # Section 6's claim: the 16-unit ring networks
+    memory_epochs: int | None = None  # None: each method's epochs in memory_methods.yaml
 
     @property
     def quick(self) -> bool:
@@ -61,10 +63,11 @@ FULL = Settings("full", epochs=4000, seeds=(0, 1, 2), sweep_grid=100, readings_g
 QUICK = Settings("quick", epochs=500, seeds=(0,), sweep_grid=8, readings_grid=8,
                  bifurcation_steps=6, cycle_dt=0.25, homoclinic=False, fig9_grid=32,
                  long_steps=300, fig12_hidden_sizes=(2, 8), fig12_seeds=(0, 1),
-                 fig12_epochs=300)
+                 fig12_epochs=300, memory_seeds=(0,), memory_epochs=100)
 TINY = Settings("tiny", epochs=4, seeds=(0,), sweep_grid=3, readings_grid=3,
                 bifurcation_steps=4, cycle_dt=0.25, homoclinic=True, fig9_grid=16,
-                long_steps=50, fig12_hidden_sizes=(2, 4), fig12_seeds=(0,), fig12_epochs=4)
+                long_steps=50, fig12_hidden_sizes=(2, 4), fig12_seeds=(0,), fig12_epochs=4,
+                memory_seeds=(0,), memory_epochs=3)
 
 
 @dataclass(frozen=True)

@@ -24,7 +24,7 @@ from gru_learn.experiments.paper.fig6 import fig6, fig6_readings
 from gru_learn.experiments.paper.fig9 import fig9
 from gru_learn.experiments.paper.report import write_report
 from gru_learn.experiments.paper.theory import eq8_saddle_nodes, fig1, fig2a, fig5, fig7_8
-from gru_learn.experiments.paper.training import fig10, fig11, fig12
+from gru_learn.experiments.paper.training import fig10, fig11, fig12, memory_claim
 from gru_learn.files.atomic import write_json_atomic
 
 __all__ = ["STEPS", "VERDICTS", "Settings", "fig6_readings", "reproduce"]
@@ -41,6 +41,7 @@ STEPS: tuple[Step, ...] = (
     Step("fig11", (1.5, 15.0), fig11),
     Step("fig10", (0.2, 0.2), fig10),
     Step("fig12", (1.0, 12.0), fig12),
+    Step("memory", (1.5, 30.0), memory_claim),
 )
 
 
