@@ -2,8 +2,9 @@
 attractor, several seeds), Fig 10 (the learned line network's pseudo-line attractor), Fig 12
 (training loss against hidden size) and Section 6's claim that GRUs could not be trained to
 form continuous attractors (16-unit ring networks, the paper's setting beside the best method
-of ``configs/compare/memory_methods.yaml``, read by their memory). Training runs as ``python -m gru_learn fit | compare`` in a
-subprocess; an existing run is reused, so an interrupted step resumes."""
+of ``configs/compare/memory_methods.yaml``, read by their memory). Training runs as
+``python -m gru_learn fit | compare`` in a subprocess; an existing run is reused, so an
+interrupted step resumes."""
 
 from __future__ import annotations
 
