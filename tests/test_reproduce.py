@@ -104,8 +104,9 @@ def test_tiny_settings_take_every_branch_of_the_full_run() -> None:
     for module in ("theory", "catalogue", "fig6", "fig9", "training"):
         tree = ast.parse((Path(paper.__file__).parent / f"{module}.py").read_text())
         assert not settings_read(tree) & {"quick", "name"}, module
+    # what the full run switches on or trains with
     switches = {"homoclinic", "long_steps", "epochs", "seeds", "fig12_hidden_sizes",
-                "fig12_seeds", "fig12_epochs", "memory_seeds", "memory_epochs"}  # what the full run switches on or trains with
+                "fig12_seeds", "fig12_epochs", "memory_seeds", "memory_epochs"}
     for step in STEPS:  # the other steps take only sizes: the quick test runs their code
         if step.name not in SWITCHED_IN_FULL:
             tree = ast.parse(textwrap.dedent(inspect.getsource(step.run)))
