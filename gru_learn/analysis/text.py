@@ -57,7 +57,9 @@ def text_summary(summary: Summary) -> str:
         if floor:
             lines.append(f"- memory floor: the best forecaster trained on this data errs by a "
                          f"median {floor['median']:.2g} {memory.unit} already at the start "
-                         f"(noisy first observations, noise sd {floor['noise_std']:.2g})")
+                         f"(noisy first observations, noise sd {floor['noise_std']:.2g}; "
+                         f"estimated from {floor['prior_states']} initial states, halves "
+                         f"differ by {floor.get('sampling_spread', 0):.2g})")
     for c in learned.stable_cycles():
         if c.period is not None:
             steps = c.period_steps if c.period_steps is not None else float("nan")
