@@ -90,3 +90,18 @@ def test_reused_buffers_never_alias_results_and_a_stale_graph_refuses() -> None:
     stacked_rollout(*args[:5], T).sum().backward()
     with pytest.raises(RuntimeError, match="reused by a later forward"):
         out.sum().backward()
+
+
+def test_workspaces_of_a_growing_horizon_do_not_pile_up() -> None:
+    """A curriculum trains each epoch at another horizon: the pool keeps a few shapes, not one
+    workspace per horizon (ten thousand steps of a 16-unit curriculum once took 12 GB)."""
+    from gru_learn.gru import bptt
+
+    model = GRUForecaster(hidden_size=3)
+    batch = torch.randn(5, 40, 2)
+    for steps in range(2, 39, 3):  # 13 horizons
+        model.loss(batch[:, : steps + 1]).backward()
+    assert 1 <= len(bptt._POOL) <= bptt.POOL_SHAPES < 13
+    kept = next(iter(bptt._POOL.values()))[0]
+    model.loss(batch[:, : kept.key[0] + 1]).backward()  # a kept shape is reused, not rebuilt
+    assert next(w for ws in bptt._POOL.values() for w in ws if w.key == kept.key) is kept

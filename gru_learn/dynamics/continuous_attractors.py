@@ -206,12 +206,25 @@ def local_frames(points: Tensor, radius: float, max_neighbours: int = 32,
     return s, vh.transpose(-1, -2)
 
 
+GRAPH_BLOCK = 1 << 22  # distances held at once while building a graph (32 MiB of float64)
+
+
 def _graph(points: np.ndarray, radius: float) -> csr_matrix:
-    diff = points[:, None, :] - points[None, :, :]
-    dist = np.sqrt((diff * diff).sum(-1))
-    mask = (dist < radius) & (dist > 0)
-    i, j = np.nonzero(mask)
-    return csr_matrix((dist[i, j], (i, j)), shape=(len(points), len(points)))
+    """The sparse graph joining distinct states closer than ``radius``, weighted by distance;
+    built a block of rows at a time, so its memory follows the edges, not n^2 x d (a dense
+    n x n x d difference of 8000 states in 64 dimensions is 33 GB)."""
+    x = torch.as_tensor(points)
+    n = len(x)
+    rows = max(1, GRAPH_BLOCK // max(n, 1))
+    ii, jj, ww = [], [], []
+    for start in range(0, n, rows):
+        dist = torch.cdist(x[start:start + rows], x, compute_mode="donot_use_mm_for_euclid_dist")
+        i, j = torch.nonzero((dist < radius) & (dist > 0), as_tuple=True)
+        ii.append(i + start)
+        jj.append(j)
+        ww.append(dist[i, j])
+    i, j, w = (torch.cat(v).numpy() if v else np.zeros(0) for v in (ii, jj, ww))
+    return csr_matrix((w, (i, j)), shape=(n, n))
 
 
 def _curve(points: np.ndarray, graph: csr_matrix, radius: float, max_gap: float
@@ -251,7 +264,8 @@ def _loop_parameter(points: np.ndarray, loop: np.ndarray) -> np.ndarray:
     arc = np.concatenate([[0.0], np.cumsum(seg)[:-1]])
     u = np.roll(loop, -1, axis=0) - np.roll(loop, 1, axis=0)
     u = u / np.maximum(np.linalg.norm(u, axis=-1, keepdims=True), 1e-300)
-    near = np.linalg.norm(points[:, None] - loop[None], axis=-1).argmin(-1)
+    near = torch.cdist(torch.as_tensor(points), torch.as_tensor(loop),
+                       compute_mode="donot_use_mm_for_euclid_dist").argmin(-1).numpy()
     return arc[near] + ((points - loop[near]) * u[near]).sum(-1)
 
 

@@ -23,6 +23,8 @@ stores them (gate order r, z, n): ``weight_ih`` (M, 3D, p), ``weight_hh`` (M, 3D
 
 from __future__ import annotations
 
+from collections import OrderedDict
+
 import torch
 from torch import Tensor
 from torch.autograd.function import once_differentiable
@@ -109,7 +111,8 @@ class _Workspace:
             self.dg_n = self.DG[:, :, 2 * D :].unbind(0)
 
 
-_POOL: dict[tuple, list[_Workspace]] = {}
+POOL_SHAPES = 4  # workspace shapes kept for reuse; a curriculum changes shape every epoch
+_POOL: OrderedDict[tuple, list[_Workspace]] = OrderedDict()
 
 
 def _take(key: tuple) -> _Workspace:
@@ -128,6 +131,9 @@ def _give(ws: _Workspace) -> None:
     if not ws.free:
         ws.free = True
         _POOL.setdefault(ws.key, []).append(ws)
+        _POOL.move_to_end(ws.key)
+        while len(_POOL) > POOL_SHAPES:  # the least recently used shape goes
+            _POOL.popitem(last=False)
 
 
 class _StackedRollout(torch.autograd.Function):

@@ -160,3 +160,22 @@ def test_analyze_vector_field_reports_the_ring():
     assert out["continuous_attractors"][0]["kind"] == "ring"
     assert res.to_json()["continuous_attractors"][0]["drift_time"] is None or \
         res.continuous_attractors[0].drift_time > 1e6
+
+
+def test_neighbour_graph_built_in_blocks_is_the_dense_one(monkeypatch):
+    """The radius graph is built a few rows at a time (a dense n x n x d difference of a 64-unit
+    network's slow set ran out of memory); blocks of 7 rows must give the dense answer."""
+    import numpy as np
+
+    from gru_learn.dynamics import continuous_attractors as ca
+
+    gen = torch.Generator().manual_seed(0)
+    pts = torch.rand(300, 3, generator=gen, dtype=torch.float64).numpy()
+    pts[7] = pts[3]  # a duplicate: distance 0, no edge
+    diff = pts[:, None, :] - pts[None, :, :]
+    dist = np.sqrt((diff * diff).sum(-1))
+    want = np.where((dist < 0.3) & (dist > 0), dist, 0.0)
+    monkeypatch.setattr(ca, "GRAPH_BLOCK", 7 * 300)
+    got = ca._graph(pts, 0.3).toarray()
+    assert got.shape == want.shape and (got > 0).sum() > 1000
+    np.testing.assert_allclose(got, want, atol=1e-12)
