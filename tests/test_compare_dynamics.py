@@ -298,3 +298,21 @@ def test_memory_is_aggregated_per_size_and_printed() -> None:
     line = next(ln for ln in table.splitlines() if ln.startswith("ring") and "0.3 [0.2, 0.4]"
                 in ln)
     assert "0.8 [0.5, 1]" in line and "91 [90, 92]" in line
+
+
+def test_a_memory_held_to_the_end_counts_as_held_not_missing() -> None:
+    """A seed whose drift never reaches the threshold (memory_time None) counts at its last
+    step, and the table says how many held their value to the end."""
+    def with_time(seed: int, held: int | None) -> dict:
+        a = analysis("mismatch", 0.1, [], 5.0)
+        a["comparison"]["memory"] = {
+            "variable": "angle", "unit": "rad", "horizons": [29, 290, 2900],
+            "horizon_multiples": [1, 10, 100], "median_error": [0.2, 0.2, 0.2],
+            "max_error": [0.3, 0.3, 0.3], "phi_inf": 0.01, "memory_time": held}
+        return run("ring", 16, seed, a)
+
+    runs = [with_time(0, 500), with_time(1, None), with_time(2, None)]
+    g = aggregate_dynamics(runs)["memory"]["memory_time"]
+    assert (g["n"], g["median"], g["min"], g["held"]) == (3, 2900, 500, 2)
+    table = format_table(summarize(Grid(("ring",), (16,), (0, 1, 2), TrainSettings()), runs))
+    assert "2.9e+03 [500, 2.9e+03] (2 held to the end)" in table

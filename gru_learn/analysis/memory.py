@@ -18,8 +18,11 @@ Beside the errors:
   error should stay under it once the runs have reached the manifold.
 - ``median_drift``, ``max_drift``: the same against the run's own first output (what the
   flow loses, without the error of writing the start into the network).
-- ``memory_time``: the first step (of a log-spaced set) at which the median error reaches
-  ``THRESHOLD_RAD`` rad on a ring, or the same fraction of the length on a line.
+- ``memory_time``: the first step (of a log-spaced set) at which the median drift reaches
+  ``THRESHOLD_RAD`` rad on a ring, or the same fraction of the length on a line (None: held
+  to the last step, 100 horizons): how long the model keeps the value it took in. Read on the
+  error instead, it would be a step or two wherever writing the start in already costs more
+  than the threshold (every line network: the data's own encoding floor is above it).
 - ``capacity_bits``: the learned manifold's memory capacity (entropy of the basins of the
   stable points on it; None for a continuum).
 The target's own numbers (``target``) come from the same functions (from ``TARGET_STARTS``
@@ -93,7 +96,7 @@ def _summary(errors: dict[str, list[float]], curve: CurveFit, horizon: int,
         "max_error": [errors["max_error"][i] for i in at],
         "median_drift": [errors["median_drift"][i] for i in at],
         "max_drift": [errors["max_drift"][i] for i in at],
-        "memory_time": memory_time(steps, errors["median_error"], threshold),
+        "memory_time": memory_time(steps, errors["median_drift"], threshold),
         "threshold": threshold,
         "curve": {k: errors[k] for k in ("steps", "median_error", "max_error",
                                          "median_drift")},

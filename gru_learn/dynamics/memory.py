@@ -106,8 +106,8 @@ def encoding_floor(curve: CurveFit, starts: Tensor, prior_start: Tensor,
 
 def memory_time(steps: Sequence[int], median: Sequence[float], threshold: float
                 ) -> int | None:
-    """The first of ``steps`` at which the median error reaches ``threshold`` (None if it
-    never does within them)."""
+    """The first of ``steps`` at which the ``median`` error (or drift) reaches ``threshold``
+    (None if it never does within them)."""
     for k, e in zip(steps, median, strict=True):
         if e >= threshold:
             return int(k)

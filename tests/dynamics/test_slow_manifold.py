@@ -121,3 +121,21 @@ def test_memory_error_of_the_sine_ring_matches_its_closed_form():
     v = variable_of(curve, w0)
     assert float(((v - 2 * math.pi * s0 + math.pi) % (2 * math.pi) - math.pi).abs().max()) < 0.01
     assert memory_time(steps, got["median_error"], 0.1) == steps[-1]
+
+
+def test_memory_time_reads_the_drift_not_the_encoding_error():
+    """A network that writes the start in 0.2 rad off but then holds it has no memory time
+    within the run (held); one whose drift crosses 0.1 rad at step 300 has 300 -- whatever
+    its error."""
+    from gru_learn.analysis.memory import _summary
+
+    class Ring:
+        closed, length = True, 2 * math.pi
+
+    steps = [1, 29, 100, 290, 300, 2900]
+    offset = {"steps": steps, "median_error": [0.2] * 6, "max_error": [0.3] * 6,
+              "median_drift": [0.0, 0.01, 0.02, 0.03, 0.03, 0.05], "max_drift": [0.1] * 6}
+    assert _summary(offset, Ring(), 29, 1.0)["memory_time"] is None
+    drifting = {**offset, "median_error": [0.01] * 6,
+                "median_drift": [0.0, 0.01, 0.05, 0.09, 0.12, 0.5]}
+    assert _summary(drifting, Ring(), 29, 1.0)["memory_time"] == 300

@@ -15,9 +15,10 @@ from gru_learn.analysis.figures.style import dedup_legend
 
 def memory_figure(memory: dict[str, Any], manifolds: list[Any]) -> Figure:
     """Left: median and largest error of the remembered variable against GRU steps (log), the
-    model's and the target's, the bound max error(T) + (t - T) ||phi||_inf and the training
-    horizons; right: the signed speed along the learned one-dimensional manifold covering the
-    target's (``along.speed_profile``), its zeros marked (stable along: filled)."""
+    model's and the target's, the model's median drift with its memory time, the bound
+    max error(T) + (t - T) ||phi||_inf and the training horizons; right: the signed speed
+    along the learned one-dimensional manifold covering the target's
+    (``along.speed_profile``), its zeros marked (stable along: filled)."""
     fig, (ax, ax_v) = plt.subplots(1, 2, figsize=(11, 4.2), constrained_layout=True)
     curve = memory.get("curve") or {}
     steps = np.asarray(curve.get("steps") or [], dtype=float)
@@ -25,6 +26,9 @@ def memory_figure(memory: dict[str, Any], manifolds: list[Any]) -> Figure:
     if len(steps):
         ax.plot(steps, curve["median_error"], color="C0", lw=2, label="network: median error")
         ax.plot(steps, curve["max_error"], color="C0", lw=1, ls="--", label="network: max error")
+        if curve.get("median_drift"):
+            ax.plot(steps, curve["median_drift"], color="C1", lw=1.5,
+                    label="network: median drift from its own first reading")
         target = (memory.get("target") or {}).get("curve") or {}
         if target.get("steps"):
             ax.plot(target["steps"], target["median_error"], color="C2", lw=2,
@@ -50,6 +54,12 @@ def memory_figure(memory: dict[str, Any], manifolds: list[Any]) -> Figure:
             ax.axhline(memory["threshold"], color="0.5", lw=0.8)
             ax.text(steps[0], memory["threshold"], f" threshold {memory['threshold']:.2g}",
                     va="bottom", fontsize=8, color="0.4")
+            held = memory.get("memory_time")
+            ax.plot(held if held is not None else steps[-1], memory["threshold"],
+                    "v" if held is not None else ">", color="C1", ms=8,
+                    label=(f"memory time: drift reaches the threshold at {held} steps"
+                           if held is not None else "memory time: drift below the "
+                           f"threshold to the end ({int(steps[-1])} steps)"))
         ax.set_xscale("log")
     ax.set_xlabel("GRU steps after the start (T = one training horizon)")
     ax.set_ylabel(f"{var} error ({unit})")

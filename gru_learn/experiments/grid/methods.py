@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from gru_learn.errors import UserError
-from gru_learn.experiments.grid.report import method_label
+from gru_learn.experiments.grid.report import memory_time_cell, method_label
 from gru_learn.experiments.grid.settings import Grid, TrainSettings
 from gru_learn.files.atomic import write_json_atomic
 
@@ -74,14 +74,16 @@ def methods_table(rows: list[dict[str, Any]]) -> list[str]:
             "‖φ‖∞ | memory time | verdicts e/a/m | d_stsp | val loss |")
     lines = ["methods side by side (memory: median [min, max] over seeds of the median error "
              "of the remembered variable after 1 / 10 / 100 training horizons of the "
-             "evaluation data; ‖φ‖∞ per target time unit; memory time in GRU steps):",
+             "evaluation data; ‖φ‖∞ per target time unit; memory time: GRU steps until the median "
+             "drift reaches 0.1 rad or the same fraction of a line):",
              head, "|---" * (head.count("|") - 1) + "|"]
     for r in sorted(rows, key=lambda r: (r["system"], r["hidden_size"])):
         v = r["verdicts"]
         verdicts = "–" if not v else "/".join(str(v.get(k, 0)) for k in
                                              ("exact", "approximate", "mismatch"))
         lines.append(f"| {r['system']} | {r['hidden_size']} | {r['method']} | {r['runs']} | "
-                     + " | ".join(_cell(r[k]) for k in COLUMNS)
+                     + " | ".join(memory_time_cell(r[k], _cell) if k == "memory_time"
+                                  else _cell(r[k]) for k in COLUMNS)
                      + f" | {verdicts} | {_mean(r['d_stsp'])} | "
                      f"{r['val_mean']:.3g} |")
     return lines

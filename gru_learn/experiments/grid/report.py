@@ -10,6 +10,7 @@ import csv
 import io
 import math
 import statistics
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -90,8 +91,11 @@ def run_dynamics(run: dict[str, Any]) -> dict[str, Any]:
     out["memory"] = None if memory is None else {
         "variable": memory.variable, "unit": memory.unit,
         **{f"error_{k}h": memory.at(k) for k in (1, 10, 100)},
-        "phi_inf": number(memory.phi_inf), "memory_time": memory.memory_time,
-        "capacity_bits": number(memory.capacity_bits)}
+        "phi_inf": number(memory.phi_inf), "capacity_bits": number(memory.capacity_bits),
+        # held to the end of the run: the last step stands in, counted as held
+        "memory_time": (memory.memory_time if memory.memory_time is not None or not
+                        memory.horizons else memory.horizons[-1]),
+        "memory_held": memory.memory_time is None and bool(memory.horizons)}
     if isinstance(comp.continuous_attractor, Coverage):  # the target has one
         out["slow_coverage"] = number(comp.continuous_attractor.coverage)
         out["task_coverage"] = number(comp.continuous_attractor.coverage_task)
@@ -147,13 +151,23 @@ def aggregate_dynamics(group: list[dict[str, Any]]) -> dict[str, Any] | None:
 
 def _memory_stats(rows: list[dict[str, Any]]) -> dict[str, Any] | None:
     """Per (system, size): median [min, max] over seeds of the memory error after 1, 10 and
-    100 training horizons, of ||phi||_inf and of the memory time (None without memory)."""
+    100 training horizons, of ||phi||_inf and of the memory time (None without memory); a run
+    that held its value to the end counts at its last step, and ``memory_time["held"]`` says
+    how many did (their times are only lower bounds)."""
     if not rows:
         return None
     keys = ("error_1h", "error_10h", "error_100h", "phi_inf", "memory_time")
     out: dict[str, Any] = {"variable": rows[0]["variable"], "unit": rows[0]["unit"]}
     out.update({k: _stats([r.get(k) for r in rows], "median") for k in keys})
+    out["memory_time"]["held"] = sum(bool(r.get("memory_held")) for r in rows)
     return out
+
+
+def memory_time_cell(stats: dict[str, Any] | None, cell: Callable[[Any], str]) -> str:
+    """A memory-time statistic as ``cell`` writes it, with how many runs held their value to
+    the end of the run (for them the time is a lower bound)."""
+    held = (stats or {}).get("held") or 0
+    return cell(stats) + (f" ({held} held to the end)" if held else "")
 
 
 # the reconstruction measures a common evaluation gives each run (gru_learn.experiments.grid.

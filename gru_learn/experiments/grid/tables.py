@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from gru_learn.experiments.grid.report import VERDICTS
+from gru_learn.experiments.grid.report import VERDICTS, memory_time_cell
 
 
 def _fmt(stats: dict[str, Any], digits: str = ".2f") -> str:
@@ -76,14 +76,15 @@ def memory_table(summary: dict[str, Any]) -> list[str]:
     lines = ["", f"memory over seeds (median error of the remembered variable, {unit}, after "
              "1 / 10 / 100 training horizons from the model's closed loop started on the "
              "target's attractor; ||phi||_inf per target time unit; memory time: GRU steps "
-             "until the median error reaches 0.1 rad; median [min, max]):",
+             "until the median drift from the model's own first reading reaches 0.1 rad, or "
+             "the same fraction of a line's length; median [min, max]):",
              f"{'system':<8}{'hidden':>7}  {'1 horizon':<26}{'10 horizons':<26}"
              f"{'100 horizons':<26}{'||phi||_inf':<28}memory time"]
     for row in rows:
         m = row["dynamics"]["memory"]
         lines.append(f"{row['system']:<8}{row['hidden_size']:>7}  {_fmt(m['error_1h']):<26}"
                      f"{_fmt(m['error_10h']):<26}{_fmt(m['error_100h']):<26}"
-                     f"{_fmt(m['phi_inf']):<28}{_fmt(m['memory_time'])}")
+                     f"{_fmt(m['phi_inf']):<28}{memory_time_cell(m['memory_time'], _fmt)}")
     return lines
 
 
