@@ -316,3 +316,9 @@ def test_a_memory_held_to_the_end_counts_as_held_not_missing() -> None:
     assert (g["n"], g["median"], g["min"], g["held"]) == (3, 2900, 500, 2)
     table = format_table(summarize(Grid(("ring",), (16,), (0, 1, 2), TrainSettings()), runs))
     assert "2.9e+03 [500, 2.9e+03] (2 held to the end)" in table
+    from gru_learn.experiments.grid.methods import method_rows, methods_table
+
+    grid = Grid(("ring",), (16,), (0, 1, 2), TrainSettings())
+    rows = methods_table(method_rows("paper", grid, summarize(grid, runs)))
+    assert "| 2.9e+03 [5e+02, 2.9e+03] (2 held to the end) | 2.9e+03 [2.9e+03, 2.9e+03] (3 held to the end) |" \
+        in rows[-1]

@@ -22,7 +22,8 @@ Beside the errors:
   ``THRESHOLD_RAD`` rad on a ring, or the same fraction of the length on a line (None: held
   to the last step, 100 horizons): how long the model keeps the value it took in. Read on the
   error instead, it would be a step or two wherever writing the start in already costs more
-  than the threshold (every line network: the data's own encoding floor is above it).
+  than the threshold (every line network: the data's own encoding floor is above it); that
+  reading is ``error_time``, the first step at which the median error reaches the threshold.
 - ``capacity_bits``: the learned manifold's memory capacity (entropy of the basins of the
   stable points on it; None for a continuum).
 The target's own numbers (``target``) come from the same functions (from ``TARGET_STARTS``
@@ -97,6 +98,7 @@ def _summary(errors: dict[str, list[float]], curve: CurveFit, horizon: int,
         "median_drift": [errors["median_drift"][i] for i in at],
         "max_drift": [errors["max_drift"][i] for i in at],
         "memory_time": memory_time(steps, errors["median_drift"], threshold),
+        "error_time": memory_time(steps, errors["median_error"], threshold),
         "threshold": threshold,
         "curve": {k: errors[k] for k in ("steps", "median_error", "max_error",
                                          "median_drift")},

@@ -231,6 +231,7 @@ class Memory(Record):
     bound: list[float | None] = _typed(default=[])
     phi_inf: float | None = None  # variable units per target time unit
     memory_time: int | None = None  # GRU steps until the median drift reaches threshold
+    error_time: int | None = None  # GRU steps until the median error reaches threshold
     threshold: float | None = None
     capacity_bits: float | None = None
     target: dict[str, Any] | None = None

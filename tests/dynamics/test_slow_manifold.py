@@ -136,6 +136,7 @@ def test_memory_time_reads_the_drift_not_the_encoding_error():
     offset = {"steps": steps, "median_error": [0.2] * 6, "max_error": [0.3] * 6,
               "median_drift": [0.0, 0.01, 0.02, 0.03, 0.03, 0.05], "max_drift": [0.1] * 6}
     assert _summary(offset, Ring(), 29, 1.0)["memory_time"] is None
+    assert _summary(offset, Ring(), 29, 1.0)["error_time"] == 1  # the error's reading
     drifting = {**offset, "median_error": [0.01] * 6,
                 "median_drift": [0.0, 0.01, 0.05, 0.09, 0.12, 0.5]}
     assert _summary(drifting, Ring(), 29, 1.0)["memory_time"] == 300

@@ -19,7 +19,7 @@ from gru_learn.files.atomic import write_json_atomic
 
 METHODS_FILE = "methods.json"
 # per (method, system, size): what the table shows, from the method's summary.json rows
-COLUMNS = ("error_1h", "error_10h", "error_100h", "phi_inf", "memory_time")
+COLUMNS = ("error_1h", "error_10h", "error_100h", "phi_inf", "memory_time", "error_time")
 
 
 def method_grids(grid: Grid, methods: dict[str, dict[str, Any]]) -> list[tuple[str, Grid]]:
@@ -71,18 +71,19 @@ def _cell(stats: dict[str, Any] | None, digits: int = 3) -> str:
 def methods_table(rows: list[dict[str, Any]]) -> list[str]:
     """The methods side by side as a Markdown table, per system and size."""
     head = ("| system | hidden | method | runs | error 1 h | error 10 h | error 100 h | "
-            "‖φ‖∞ | memory time | verdicts e/a/m | d_stsp | val loss |")
+            "‖φ‖∞ | memory time | error time | verdicts e/a/m | d_stsp | val loss |")
     lines = ["methods side by side (memory: median [min, max] over seeds of the median error "
              "of the remembered variable after 1 / 10 / 100 training horizons of the "
              "evaluation data; ‖φ‖∞ per target time unit; memory time: GRU steps until the median "
-             "drift reaches 0.1 rad or the same fraction of a line):",
+             "drift reaches 0.1 rad or the same fraction of a line; error time: the same for "
+             "the error):",
              head, "|---" * (head.count("|") - 1) + "|"]
     for r in sorted(rows, key=lambda r: (r["system"], r["hidden_size"])):
         v = r["verdicts"]
         verdicts = "–" if not v else "/".join(str(v.get(k, 0)) for k in
                                              ("exact", "approximate", "mismatch"))
         lines.append(f"| {r['system']} | {r['hidden_size']} | {r['method']} | {r['runs']} | "
-                     + " | ".join(memory_time_cell(r[k], _cell) if k == "memory_time"
+                     + " | ".join(memory_time_cell(r[k], _cell) if k.endswith("_time")
                                   else _cell(r[k]) for k in COLUMNS)
                      + f" | {verdicts} | {_mean(r['d_stsp'])} | "
                      f"{r['val_mean']:.3g} |")

@@ -91,11 +91,13 @@ def run_dynamics(run: dict[str, Any]) -> dict[str, Any]:
     out["memory"] = None if memory is None else {
         "variable": memory.variable, "unit": memory.unit,
         **{f"error_{k}h": memory.at(k) for k in (1, 10, 100)},
-        "phi_inf": number(memory.phi_inf), "capacity_bits": number(memory.capacity_bits),
-        # held to the end of the run: the last step stands in, counted as held
-        "memory_time": (memory.memory_time if memory.memory_time is not None or not
-                        memory.horizons else memory.horizons[-1]),
-        "memory_held": memory.memory_time is None and bool(memory.horizons)}
+        "phi_inf": number(memory.phi_inf), "capacity_bits": number(memory.capacity_bits)}
+    if memory is not None:  # held to the end of the run: the last step stands in, counted
+        for key in ("memory_time", "error_time"):
+            t = getattr(memory, key)
+            held = t is None and bool(memory.horizons)
+            out["memory"][key] = memory.horizons[-1] if held else t
+            out["memory"][f"{key}_held"] = held
     if isinstance(comp.continuous_attractor, Coverage):  # the target has one
         out["slow_coverage"] = number(comp.continuous_attractor.coverage)
         out["task_coverage"] = number(comp.continuous_attractor.coverage_task)
@@ -153,13 +155,14 @@ def _memory_stats(rows: list[dict[str, Any]]) -> dict[str, Any] | None:
     """Per (system, size): median [min, max] over seeds of the memory error after 1, 10 and
     100 training horizons, of ||phi||_inf and of the memory time (None without memory); a run
     that held its value to the end counts at its last step, and ``memory_time["held"]`` says
-    how many did (their times are only lower bounds)."""
+    how many did (their times are only lower bounds); ``error_time`` the same on the error."""
     if not rows:
         return None
-    keys = ("error_1h", "error_10h", "error_100h", "phi_inf", "memory_time")
+    keys = ("error_1h", "error_10h", "error_100h", "phi_inf", "memory_time", "error_time")
     out: dict[str, Any] = {"variable": rows[0]["variable"], "unit": rows[0]["unit"]}
     out.update({k: _stats([r.get(k) for r in rows], "median") for k in keys})
-    out["memory_time"]["held"] = sum(bool(r.get("memory_held")) for r in rows)
+    for key in ("memory_time", "error_time"):
+        out[key]["held"] = sum(bool(r.get(f"{key}_held")) for r in rows)
     return out
 
 
