@@ -320,5 +320,5 @@ def test_a_memory_held_to_the_end_counts_as_held_not_missing() -> None:
 
     grid = Grid(("ring",), (16,), (0, 1, 2), TrainSettings())
     rows = methods_table(method_rows("paper", grid, summarize(grid, runs)))
-    assert "| 2.9e+03 [5e+02, 2.9e+03] (2 held to the end) | 2.9e+03 [2.9e+03, 2.9e+03] (3 held to the end) |" \
-        in rows[-1]
+    assert ("| 2.9e+03 [5e+02, 2.9e+03] (2 held to the end) | 2.9e+03 [2.9e+03, 2.9e+03] "
+            "(3 held to the end) |") in rows[-1]
