@@ -18,12 +18,15 @@ Beside the errors:
   error should stay under it once the runs have reached the manifold.
 - ``median_drift``, ``max_drift``: the same against the run's own first output (what the
   flow loses, without the error of writing the start into the network).
-- ``memory_time``: the first step (of a log-spaced set) at which the median drift reaches
-  ``THRESHOLD_RAD`` rad on a ring, or the same fraction of the length on a line (None: held
-  to the last step, 100 horizons): how long the model keeps the value it took in. Read on the
-  error instead, it would be a step or two wherever writing the start in already costs more
-  than the threshold (every line network: the data's own encoding floor is above it); that
-  reading is ``error_time``, the first step at which the median error reaches the threshold.
+- ``memory_time``: the first step (of a log-spaced set) at which the median hold -- each
+  run's drift from its own value after one training horizon, when it has settled on its
+  manifold -- reaches ``THRESHOLD_RAD`` rad on a ring, or the same fraction of the length on
+  a line (None: held to the last step, 100 horizons): how long the model keeps the value it
+  took in. Read on the error instead it would be a step or two wherever writing the start in
+  already costs more than the threshold (every line network: the data's own encoding floor is
+  above it), and read on the drift from the first step, a few steps wherever the first
+  output lies off the manifold the run then settles on; the error's reading is
+  ``error_time``, the first step at which the median error reaches the threshold.
 - ``capacity_bits``: the learned manifold's memory capacity (entropy of the basins of the
   stable points on it; None for a continuum).
 The target's own numbers (``target``) come from the same functions (from ``TARGET_STARTS``
@@ -97,11 +100,11 @@ def _summary(errors: dict[str, list[float]], curve: CurveFit, horizon: int,
         "max_error": [errors["max_error"][i] for i in at],
         "median_drift": [errors["median_drift"][i] for i in at],
         "max_drift": [errors["max_drift"][i] for i in at],
-        "memory_time": memory_time(steps, errors["median_drift"], threshold),
+        "memory_time": memory_time(steps, errors["median_hold"], threshold),
         "error_time": memory_time(steps, errors["median_error"], threshold),
         "threshold": threshold,
         "curve": {k: errors[k] for k in ("steps", "median_error", "max_error",
-                                         "median_drift")},
+                                         "median_drift", "median_hold")},
     }
 
 
@@ -148,7 +151,7 @@ def model_memory(model: LearnedModel, cell: Any, readout: Any, data: DataSource,
                            "n_starts": N_STARTS, "rollout": mode,
                            "starts": "evenly along the target's found "
                                      + ("ring" if curve.closed else "line")}
-    out.update(_summary(memory_errors(run, curve, _steps(horizon), N_STARTS), curve,
+    out.update(_summary(memory_errors(run, curve, _steps(horizon), N_STARTS, horizon), curve,
                         horizon, dt))
     out["phi_inf"] = out["phi_inf_per_step"] = out["phi_inf_ode"] = out["phi_inf_map"] = None
     out["bound"] = [None] * len(MULTIPLES)
@@ -196,8 +199,8 @@ def target_memory(data: DataSource, curve: CurveFit, manifold: Any,
         _, path = integrate(f, w0.to(F64), k * dt, dt / SUBSTEPS, save_every=SUBSTEPS)
         return path[1:].transpose(0, 1)
 
-    out = _summary(memory_errors(run, curve, _steps(horizon), TARGET_STARTS), curve, horizon,
-                   dt)
+    errors = memory_errors(run, curve, _steps(horizon), TARGET_STARTS, horizon)
+    out = _summary(errors, curve, horizon, dt)
     out["n_starts"] = TARGET_STARTS
     _, pts, _ = curve.sample(400)
     out["phi_inf"] = _phi(curve, advance(f, pts, 5.0 * dt, dt / SUBSTEPS), lambda y: y, f)

@@ -11,8 +11,9 @@ of the nearest of 4000 samples of the curve.
 ``memory_errors`` starts ``n_starts`` runs on the curve (evenly spaced in the variable; an open
 curve's ends, the outer 5 %, are left out), reads the variable of each run's state at the
 given steps and returns, per step, the median and the largest error (wrapped to [0, pi] on a
-closed curve) against the start, and the same against the run's own first state (the drift,
-without the error of writing the start into the system). ``variable_rate`` turns a velocity
+closed curve) against the start, the same against the run's own first state (the drift,
+without the error of writing the start into the system) and, optionally, against its state at
+a later step (the hold: what is lost once the run has settled). ``variable_rate`` turns a velocity
 in observation space into the rate of the variable (its component along the curve's tangent,
 in variable units per time unit). ``encoding_floor`` is the error no forecaster trained by
 mean squared error on noisy first observations can avoid: the posterior mean of the remembered
@@ -54,9 +55,11 @@ def starts_on(curve: CurveFit, n: int) -> tuple[Tensor, Tensor]:
 
 
 def memory_errors(run: Callable[[Tensor, int], Tensor], curve: CurveFit, steps: Sequence[int],
-                  n_starts: int = 72) -> dict[str, list[float]]:
+                  n_starts: int = 72, settled: int | None = None) -> dict[str, list[float]]:
     """Median and largest error of the variable at each of ``steps`` (sorted, >= 1) of the runs
-    ``run(w0 (n, p), k) -> states at steps 1..k (n, k, p)`` started on the curve."""
+    ``run(w0 (n, p), k) -> states at steps 1..k (n, k, p)`` started on the curve; with
+    ``settled`` (one of ``steps``), ``median_hold``: the median drift from each run's own
+    value at that step, 0 before it (what a system that has settled on its manifold loses)."""
     w0, v0 = starts_on(curve, n_starts)
     steps = sorted(set(int(k) for k in steps))
     with torch.no_grad():
@@ -69,9 +72,16 @@ def memory_errors(run: Callable[[Tensor, int], Tensor], curve: CurveFit, steps: 
     first = variable_of(curve, path[:, 0])
     drift = variable_error(curve, variable_of(curve, at), first[:, None])
     drift = torch.where(finite, drift, torch.full_like(drift, worst))
-    return {"steps": steps, "median_error": err.median(0).values.tolist(),
-            "max_error": err.amax(0).tolist(), "median_drift": drift.median(0).values.tolist(),
-            "max_drift": drift.amax(0).tolist()}
+    out = {"steps": steps, "median_error": err.median(0).values.tolist(),
+           "max_error": err.amax(0).tolist(), "median_drift": drift.median(0).values.tolist(),
+           "max_drift": drift.amax(0).tolist()}
+    if settled is not None:
+        i = steps.index(settled)
+        hold = variable_error(curve, variable_of(curve, at), variable_of(curve, at[:, i])[:, None])
+        hold = torch.where(finite & finite[:, i:i + 1], hold, torch.full_like(hold, worst))
+        hold[:, :i] = 0.0
+        out["median_hold"] = hold.median(0).values.tolist()
+    return out
 
 
 def variable_rate(curve: CurveFit, y: Tensor, y_dot: Tensor) -> Tensor:

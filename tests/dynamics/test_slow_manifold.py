@@ -121,22 +121,29 @@ def test_memory_error_of_the_sine_ring_matches_its_closed_form():
     v = variable_of(curve, w0)
     assert float(((v - 2 * math.pi * s0 + math.pi) % (2 * math.pi) - math.pi).abs().max()) < 0.01
     assert memory_time(steps, got["median_error"], 0.1) == steps[-1]
+    # the hold from the value at step 100, against the closed form moved from there
+    hold = memory_errors(run, curve, steps, n_starts=72, settled=100)["median_hold"]
+    at = {k: sine_ring_angle(theta0, EPS, K, k * dt) for k in (100, 1000)}
+    d = (at[1000] - at[100]).abs()
+    assert hold[0] == hold[1] == 0.0 and abs(hold[2] - float(d.median())) < 0.01
+    assert hold[2] > 0.1  # the flow moves it: the test can tell a hold from none
 
 
-def test_memory_time_reads_the_drift_not_the_encoding_error():
-    """A network that writes the start in 0.2 rad off but then holds it has no memory time
-    within the run (held); one whose drift crosses 0.1 rad at step 300 has 300 -- whatever
-    its error."""
+def test_memory_time_reads_the_hold_not_the_encoding_error():
+    """A network that writes the start in 0.2 rad off and moves 0.15 rad in its first steps
+    onto its manifold, but then holds it, has no memory time within the run (held); one whose
+    value drifts from its value at one horizon past 0.1 rad at step 300 has 300."""
     from gru_learn.analysis.memory import _summary
 
     class Ring:
         closed, length = True, 2 * math.pi
 
-    steps = [1, 29, 100, 290, 300, 2900]
-    offset = {"steps": steps, "median_error": [0.2] * 6, "max_error": [0.3] * 6,
-              "median_drift": [0.0, 0.01, 0.02, 0.03, 0.03, 0.05], "max_drift": [0.1] * 6}
+    steps = [1, 5, 29, 100, 290, 300, 2900]
+    offset = {"steps": steps, "median_error": [0.2] * 7, "max_error": [0.3] * 7,
+              "median_drift": [0.0, 0.15, 0.15, 0.15, 0.16, 0.16, 0.17], "max_drift": [0.2] * 7,
+              "median_hold": [0.0, 0.0, 0.0, 0.01, 0.02, 0.02, 0.05]}
     assert _summary(offset, Ring(), 29, 1.0)["memory_time"] is None
     assert _summary(offset, Ring(), 29, 1.0)["error_time"] == 1  # the error's reading
-    drifting = {**offset, "median_error": [0.01] * 6,
-                "median_drift": [0.0, 0.01, 0.05, 0.09, 0.12, 0.5]}
+    drifting = {**offset, "median_error": [0.01] * 7,
+                "median_hold": [0.0, 0.0, 0.0, 0.05, 0.09, 0.12, 0.5]}
     assert _summary(drifting, Ring(), 29, 1.0)["memory_time"] == 300

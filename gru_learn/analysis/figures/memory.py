@@ -26,9 +26,10 @@ def memory_figure(memory: dict[str, Any], manifolds: list[Any]) -> Figure:
     if len(steps):
         ax.plot(steps, curve["median_error"], color="C0", lw=2, label="network: median error")
         ax.plot(steps, curve["max_error"], color="C0", lw=1, ls="--", label="network: max error")
-        if curve.get("median_drift"):
-            ax.plot(steps, curve["median_drift"], color="C1", lw=1.5,
-                    label="network: median drift from its own first reading")
+        if curve.get("median_hold"):
+            late = steps >= memory["horizons"][0]
+            ax.plot(steps[late], np.asarray(curve["median_hold"])[late], color="C1", lw=1.5,
+                    label="network: median drift from its own value at T")
         target = (memory.get("target") or {}).get("curve") or {}
         if target.get("steps"):
             ax.plot(target["steps"], target["median_error"], color="C2", lw=2,
@@ -57,7 +58,7 @@ def memory_figure(memory: dict[str, Any], manifolds: list[Any]) -> Figure:
             held = memory.get("memory_time")
             ax.plot(held if held is not None else steps[-1], memory["threshold"],
                     "v" if held is not None else ">", color="C1", ms=8,
-                    label=(f"memory time: drift reaches the threshold at {held} steps"
+                    label=(f"memory time: that drift reaches the threshold at {held} steps"
                            if held is not None else "memory time: drift below the "
                            f"threshold to the end ({int(steps[-1])} steps)"))
         ax.set_xscale("log")

@@ -75,8 +75,8 @@ def methods_table(rows: list[dict[str, Any]]) -> list[str]:
     lines = ["methods side by side (memory: median [min, max] over seeds of the median error "
              "of the remembered variable after 1 / 10 / 100 training horizons of the "
              "evaluation data; ‖φ‖∞ per target time unit; memory time: GRU steps until the median "
-             "drift reaches 0.1 rad or the same fraction of a line; error time: the same for "
-             "the error):",
+             "drift from each run's value after one horizon reaches 0.1 rad or the same "
+             "fraction of a line; error time: until the error does):",
              head, "|---" * (head.count("|") - 1) + "|"]
     for r in sorted(rows, key=lambda r: (r["system"], r["hidden_size"])):
         v = r["verdicts"]

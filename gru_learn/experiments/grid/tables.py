@@ -76,8 +76,8 @@ def memory_table(summary: dict[str, Any]) -> list[str]:
     lines = ["", f"memory over seeds (median error of the remembered variable, {unit}, after "
              "1 / 10 / 100 training horizons from the model's closed loop started on the "
              "target's attractor; ||phi||_inf per target time unit; memory time: GRU steps "
-             "until the median drift from the model's own first reading reaches 0.1 rad, or "
-             "the same fraction of a line's length; median [min, max]):",
+             "until the median drift from each run's own value after one horizon reaches "
+             "0.1 rad, or the same fraction of a line's length; median [min, max]):",
              f"{'system':<8}{'hidden':>7}  {'1 horizon':<26}{'10 horizons':<26}"
              f"{'100 horizons':<26}{'||phi||_inf':<28}memory time"]
     for row in rows:
