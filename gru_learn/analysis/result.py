@@ -230,7 +230,7 @@ class Memory(Record):
     max_error: list[float] = _typed(default=[])
     bound: list[float | None] = _typed(default=[])
     phi_inf: float | None = None  # variable units per target time unit
-    memory_time: int | None = None  # GRU steps until the median drift reaches threshold
+    memory_time: int | None = None  # GRU steps until the median hold reaches threshold
     error_time: int | None = None  # GRU steps until the median error reaches threshold
     threshold: float | None = None
     capacity_bits: float | None = None

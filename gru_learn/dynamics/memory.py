@@ -65,19 +65,20 @@ def memory_errors(run: Callable[[Tensor, int], Tensor], curve: CurveFit, steps: 
     with torch.no_grad():
         path = run(w0, steps[-1])
     at = path[:, [k - 1 for k in steps]]  # (n, len(steps), p)
-    err = variable_error(curve, variable_of(curve, at), v0[:, None])
+    v = variable_of(curve, at)  # (n, len(steps)): read once, compared three ways
+    err = variable_error(curve, v, v0[:, None])
     finite = torch.isfinite(at).all(-1)
     worst = math.pi if curve.closed else curve.length
     err = torch.where(finite, err, torch.full_like(err, worst))
     first = variable_of(curve, path[:, 0])
-    drift = variable_error(curve, variable_of(curve, at), first[:, None])
+    drift = variable_error(curve, v, first[:, None])
     drift = torch.where(finite, drift, torch.full_like(drift, worst))
     out = {"steps": steps, "median_error": err.median(0).values.tolist(),
            "max_error": err.amax(0).tolist(), "median_drift": drift.median(0).values.tolist(),
            "max_drift": drift.amax(0).tolist()}
     if settled is not None:
         i = steps.index(settled)
-        hold = variable_error(curve, variable_of(curve, at), variable_of(curve, at[:, i])[:, None])
+        hold = variable_error(curve, v, v[:, i:i + 1])
         hold = torch.where(finite & finite[:, i:i + 1], hold, torch.full_like(hold, worst))
         hold[:, :i] = 0.0
         out["median_hold"] = hold.median(0).values.tolist()

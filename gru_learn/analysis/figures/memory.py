@@ -15,7 +15,7 @@ from gru_learn.analysis.figures.style import dedup_legend
 
 def memory_figure(memory: dict[str, Any], manifolds: list[Any]) -> Figure:
     """Left: median and largest error of the remembered variable against GRU steps (log), the
-    model's and the target's, the model's median drift with its memory time, the bound
+    model's and the target's, the model's median hold with its memory time, the bound
     max error(T) + (t - T) ||phi||_inf and the training horizons; right: the signed speed
     along the learned one-dimensional manifold covering the target's
     (``along.speed_profile``), its zeros marked (stable along: filled)."""
