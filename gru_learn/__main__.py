@@ -33,6 +33,13 @@ COMMANDS: dict[str, str] = {
     "search-topology": "search_topology",
 }
 
+# what a stopped or failed command keeps, and how to go on (fit's own line names its run)
+CONTINUE = {
+    "compare": "; the networks finished are kept: rerun the same command to continue",
+    "reproduce": "; the steps finished are kept: rerun the same command to continue",
+}
+
+
 class Terminated(KeyboardInterrupt):
     """SIGTERM, raised like Ctrl-C's KeyboardInterrupt so every cleanup handler runs."""
 
@@ -70,10 +77,10 @@ def main(argv: list[str] | None = None) -> int:
         with _sigterm_as_interrupt():
             return _main(argv)
     except Terminated:
-        print(f"gru_learn {name}: terminated", file=sys.stderr)
+        print(f"gru_learn {name}: terminated{CONTINUE.get(name, '')}", file=sys.stderr)
         return 143
     except KeyboardInterrupt:
-        print(f"gru_learn {name}: interrupted", file=sys.stderr)
+        print(f"gru_learn {name}: interrupted{CONTINUE.get(name, '')}", file=sys.stderr)
         return 130
 
 
@@ -114,6 +121,15 @@ def _main(argv: list[str]) -> int:
     except UserError as e:
         print(f"gru_learn {command}: error: {e}", file=sys.stderr)
         return 2
+    except (OSError, MemoryError, RuntimeError) as e:
+        from gru_learn.files.outputs import resource_message
+
+        message = resource_message(e)
+        if message is None:
+            raise  # a bug, not the machine: keep the traceback
+        print(f"gru_learn {command}: error: {message}{CONTINUE.get(command, '')}",
+              file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

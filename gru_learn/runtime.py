@@ -32,3 +32,29 @@ def cpu_threads() -> Iterator[None]:
         yield
     finally:
         torch.set_num_threads(before)
+
+
+def available_memory() -> int:
+    """Bytes of memory this machine can still give (Linux: MemAvailable; elsewhere the
+    physical memory)."""
+    try:
+        for line in open("/proc/meminfo"):
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return 2**63
+
+
+def check_memory(nbytes: float, what: str) -> None:
+    """A UserError, before anything is allocated, when ``what`` needs more than the memory
+    available (an estimate: what must fit, not all that will be used)."""
+    from gru_learn.errors import UserError
+
+    free = available_memory()
+    if nbytes > free:
+        raise UserError(f"{what} needs at least {nbytes / 2**30:.3g} GiB of memory; this "
+                        f"machine has {free / 2**30:.3g} GiB available")

@@ -69,7 +69,9 @@ def test_same_seed_same_numbers_and_resume_is_exact(in_tmp: Path) -> None:
     assert fit_main([*args, "--trainer.max_epochs=6", "--trainer.logger.init_args.name=c",
                      f"--ckpt_path={c}"]) == 0
     a, b = (state(next(in_tmp.glob(f"logs/{n}/version_0/checkpoints/last.ckpt"))) for n in "ab")
-    resumed = state(next(in_tmp.glob("logs/c/version_1/checkpoints/last.ckpt")))
+    # resumed from its own last.ckpt, the run goes on in its own folder
+    assert [p.name for p in (in_tmp / "logs/c").iterdir()] == ["version_0"]
+    resumed = state(c)
     for k in a:
         torch.testing.assert_close(a[k], b[k], rtol=0, atol=0)
         torch.testing.assert_close(a[k], resumed[k], rtol=0, atol=0)
@@ -88,7 +90,9 @@ def test_mini_batches_resume_exactly(in_tmp: Path) -> None:
     assert fit_main([*args, "--trainer.max_epochs=4", "--trainer.logger.init_args.name=c",
                      f"--ckpt_path={c}"]) == 0
     a = state(next(in_tmp.glob("logs/a/version_0/checkpoints/last.ckpt")))
-    resumed = state(next(in_tmp.glob("logs/c/version_1/checkpoints/last.ckpt")))
+    # resumed from its own last.ckpt, the run goes on in its own folder
+    assert [p.name for p in (in_tmp / "logs/c").iterdir()] == ["version_0"]
+    resumed = state(c)
     for k in a:
         torch.testing.assert_close(a[k], resumed[k], rtol=0, atol=0)
 

@@ -185,7 +185,10 @@ def test_fit_stopped_by_a_signal_exits_like_every_command_and_resumes_from_that_
     ours = [line for line in err.splitlines() if line.startswith("gru_learn")]
     ckpt = tmp_path / "logs/fhn/version_0/checkpoints/last.ckpt"
     assert proc.returncode == code, err[-2000:]
-    assert ours == [f"gru_learn fit: {word}; resume with --ckpt_path {ckpt.relative_to(tmp_path)}"]
+    run_dir = ckpt.parents[1].relative_to(tmp_path)
+    command = (f"python -m gru_learn fit --config {run_dir}/config.yaml "
+               f"--ckpt_path {ckpt.relative_to(tmp_path)}")
+    assert ours == [f"gru_learn fit: {word}; continue with: {command}"]
     assert "Traceback" not in err
     step = torch.load(ckpt, weights_only=False)["global_step"]
     trained = logged_steps(ckpt.parents[1])  # one loss/train per epoch, at steps 0, 1, ...
@@ -194,11 +197,13 @@ def test_fit_stopped_by_a_signal_exits_like_every_command_and_resumes_from_that_
     # (a signal during the periodic save's epoch end stops right there: step 100 is right then)
     assert 100 <= step < 600 and trained == list(range(step))
     assert not (ckpt.parents[1] / "analysis").exists()
-    result = run_cli(*FIT, f"--ckpt_path={ckpt}", cwd=tmp_path)
+    # the printed command, as printed: the run's own options, continued in its own folder
+    result = run_cli(*command.split()[3:], cwd=tmp_path)
     assert result.returncode == 0, result.stderr
-    final = tmp_path / "logs/fhn/version_1/checkpoints/last.ckpt"
-    assert torch.load(final, weights_only=False)["global_step"] == 600
-    assert_same_state(final, base)
+    assert sorted(p.name for p in (tmp_path / "logs/fhn").iterdir()) == ["version_0"]
+    assert torch.load(ckpt, weights_only=False)["global_step"] == 600
+    assert logged_steps(ckpt.parents[1]) == list(range(600))  # the curve goes on, unbroken
+    assert_same_state(ckpt, base)
     assert stray(tmp_path) == []
 
 

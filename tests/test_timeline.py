@@ -188,8 +188,8 @@ def _scalars(run):
 
 def test_a_resumed_fit_keeps_the_timeline_from_before_the_interruption(in_tmp) -> None:
     """Train 30 epochs (snapshots 0, 10, 20; last.ckpt at the end), resume from that
-    checkpoint to 60 epochs: the resumed run's summary.json, timeline/* scalars (in its own
-    run folder) and figure cover epochs 0-60, the restored snapshots unchanged."""
+    checkpoint to 60 epochs: the resumed run's summary.json, timeline/* scalars (in the run's
+    folder, once each) and figure cover epochs 0-60, the restored snapshots unchanged."""
     import json
 
     from gru_learn.cli.fit import main as fit_main
@@ -202,7 +202,8 @@ def test_a_resumed_fit_keeps_the_timeline_from_before_the_interruption(in_tmp) -
     assert [s["epoch"] for s in saved["snapshots"]] == [0, 10, 20] and saved["steps"] == [0, 10, 20]
 
     assert fit_main(["fit", "--trainer.max_epochs=60", f"--ckpt_path={ckpt}", *FIT]) == 0
-    resumed = in_tmp / "logs/fhn/version_1"
+    resumed = first  # a fit resumed from its own last.ckpt goes on in its own folder
+    assert [p.name for p in first.parent.iterdir()] == ["version_0"]
     line = json.loads((resumed / "analysis/summary.json").read_text())["timeline"]
     assert [s["epoch"] for s in line["snapshots"]] == [0, 10, 20, 30, 40, 50, 60]
     assert line["snapshots"][:3] == before["snapshots"][:3]  # restored as they were taken

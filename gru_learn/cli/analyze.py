@@ -9,7 +9,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from gru_learn.cli.common import finite
 from gru_learn.errors import UserError
+from gru_learn.files.outputs import check_output_dir, check_output_file, resource_message
 
 EXIT_PARTIAL = 3
 EXIT_INTERNAL = 1
@@ -60,7 +62,7 @@ def _parser() -> Any:
                         "torch.nn.GRU/GRUCell (the default), before = Cho et al. (the paper); "
                         "a fit checkpoint given to --state-dict is read in its own")
     inp = p.add_mutually_exclusive_group()
-    inp.add_argument("--input", type=float, nargs="+", metavar="X",
+    inp.add_argument("--input", type=finite, nargs="+", metavar="X",
                      help="the constant input the network is analysed at, one number per "
                           "input unit (default: zeros)")
     inp.add_argument("--inputs", type=Path, metavar="FILE.npy",
@@ -98,15 +100,20 @@ def main(argv: list[str]) -> int:
     except UserError:
         raise
     except Exception as e:
-        if args.debug:
+        if args.debug or resource_message(e) is not None:  # resources: one line from __main__
             raise
         print(f"gru_learn analyze: internal error: {type(e).__name__}: {e} (run with --debug "
               "for the traceback)", file=sys.stderr)
         return EXIT_INTERNAL
 
 
+def _progress(piece: str) -> None:
+    """A long analysis's progress, one line per piece as it starts (stderr)."""
+    print(f"analyze: {piece.replace('_', ' ')}...", file=sys.stderr, flush=True)
+
+
 def _run(args: Any) -> int:
-    from gru_learn.analysis.core import AnalysisConfig
+    from gru_learn.analysis.core import AnalysisConfig, Recorder
 
     if args.n_initial <= 0 or args.long_steps <= 0:
         raise UserError("--n-initial and --long-steps must be positive")
@@ -118,6 +125,12 @@ def _run(args: Any) -> int:
     if not alone and (args.input or args.inputs or args.states):
         raise UserError("--input, --inputs and --states apply to a network analysed alone "
                         "(--state-dict without --system)")
+    out = args.out or (args.ckpt.parent.parent / "analysis" if args.ckpt else
+                       args.state_dict.with_name(f"{args.state_dict.stem}_analysis"))
+    check_output_dir(out, "--out")
+    if args.json:  # a file, or a folder to hold summary.json
+        (check_output_dir if args.json.is_dir() else check_output_file)(args.json, "--json")
+    Recorder.progress = _progress
     config = AnalysisConfig(n_initial=args.n_initial, long_steps=args.long_steps,
                             cycles=not args.no_cycles, n_starts=args.n_starts, seed=args.seed)
     if alone:
@@ -133,8 +146,6 @@ def _run(args: Any) -> int:
         analysis = analyze(*(checkpoint.checkpoint_inputs(args.ckpt) if args.ckpt else
                              checkpoint.state_dict_against_system(
                                  args.state_dict, args.system, args.dt, args.reset)), config)
-    out = args.out or (args.ckpt.parent.parent / "analysis" if args.ckpt else
-                       args.state_dict.with_name(f"{args.state_dict.stem}_analysis"))
     # everything is validated: only now is anything written
     path = analysis.save(out)
     if args.json:

@@ -7,7 +7,14 @@ Example: ``python -m gru_learn bifurcation --preset homoclinic --param gamma --r
 
 from __future__ import annotations
 
-from gru_learn.cli.common import ArgumentParser, description, parse_assignments
+from gru_learn.cli.common import (
+    ArgumentParser,
+    check_outputs,
+    description,
+    finite,
+    parse_assignments,
+)
+from gru_learn.errors import UserError
 from gru_learn.experiments.preset_studies import bifurcation
 from gru_learn.gru.presets import PRESETS
 
@@ -16,7 +23,7 @@ def parser() -> ArgumentParser:
     p = ArgumentParser(prog="gru_learn bifurcation", description=description(__doc__))
     p.add_argument("--preset", required=True, choices=sorted(PRESETS))
     p.add_argument("--param", required=True, help="the preset parameter to vary")
-    p.add_argument("--range", nargs=2, type=float, required=True, metavar=("LO", "HI"))
+    p.add_argument("--range", nargs=2, type=finite, required=True, metavar=("LO", "HI"))
     p.add_argument("--steps", type=int, default=11, help="parameter values on the coarse grid")
     p.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
                    help="fix another preset parameter (repeatable)")
@@ -30,6 +37,9 @@ def parser() -> ArgumentParser:
 
 def main(argv: list[str]) -> int:
     args = parser().parse_args(argv)
+    if args.steps < 2:
+        raise UserError(f"--steps must be at least 2, got {args.steps}")
+    check_outputs(args)
     lo, hi = args.range
     result, _ = bifurcation(args.preset, args.param, lo, hi, steps=args.steps,
                             overrides=parse_assignments(args.set), cycles=args.cycles,

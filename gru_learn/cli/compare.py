@@ -39,6 +39,7 @@ from gru_learn.experiments.grid.methods import (
     write_methods_report,
 )
 from gru_learn.experiments.grid.report import method_label
+from gru_learn.files.outputs import check_output_dir
 
 
 def main(argv: list[str]) -> int:
@@ -48,6 +49,7 @@ def main(argv: list[str]) -> int:
     if args.address and args.backend != "ray":
         raise UserError("--address needs --backend ray")
     grid, out = build_grid(args)
+    check_output_dir(out, "--out")
     evaluation = build_evaluation(args)
     if args.methods is None:
         run_grid(grid, out, args, evaluation)

@@ -13,9 +13,10 @@ from typing import Any, Literal
 
 import jsonargparse
 
-from gru_learn.cli.common import description
+from gru_learn.cli.common import check_config_files, description
 from gru_learn.errors import UserError
 from gru_learn.experiments.grid import BACKENDS, Evaluation, Grid, TrainSettings
+from gru_learn.runtime import check_memory
 
 # the paper's grid: what the command trains with no --config
 DEFAULTS: dict[str, Any] = {"systems": ["ring", "fhn"], "hidden_sizes": [2, 4, 8, 16],
@@ -128,6 +129,7 @@ def _one_line(error: BaseException) -> str:
 def parse(argv: list[str]) -> jsonargparse.Namespace:
     """Parsed and type-checked options; any problem (a missing or malformed config file, an
     unknown key, a value of the wrong type) is a one-line UserError."""
+    check_config_files(argv, ("--config", "--data", "--evaluation"))
     try:
         return parser().parse_args(normalize_argv(argv))
     except jsonargparse.ArgumentError as e:
@@ -144,6 +146,13 @@ def build_grid(cfg: jsonargparse.Namespace) -> tuple[Grid, Path]:
     grid = Grid(tuple(cfg.systems), tuple(cfg.hidden_sizes), tuple(cfg.seeds),
                 TrainSettings(**fields, data=data))
     grid.check()
+    # the loss history of every network (float32, with its copies), and each size's parameters
+    # with their gradients and Adam's moments, before anything is allocated
+    networks = len(grid.systems) * len(grid.hidden_sizes) * len(grid.seeds)
+    check_memory(16 * grid.settings.epochs * networks, f"--epochs {grid.settings.epochs} for "
+                 f"{networks} network(s)")
+    for size in grid.hidden_sizes:
+        check_memory(16 * 3 * size * (size + 8) * len(grid.seeds), f"hidden size {size}")
     return grid, Path(cfg.out)
 
 

@@ -11,10 +11,13 @@ from pathlib import Path
 from typing import Any
 
 from jsonargparse import ArgumentError
+from lightning.fabric.utilities.exceptions import MisconfigurationException
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 
+from gru_learn.cli.common import check_config_files
 from gru_learn.errors import UserError, find_user_error
+from gru_learn.files.outputs import resource_message
 from gru_learn.files.torch_files import read_checkpoint
 from gru_learn.runtime import set_cpu_threads  # noqa: F401 (also imported from here)
 from gru_learn.training import trainer as run
@@ -77,9 +80,11 @@ class GRULearnCLI(LightningCLI):
     def _start_run(self) -> None:
         """Validate every input the run reads, then claim the run's folder: nothing is created
         for a run that cannot start."""
+        ckpt_path = self.config[self.subcommand].get("ckpt_path")
         run.check_inputs(self.trainer, self.datamodule, self.model, self.subcommand, self._ckpt,
-                         self.config[self.subcommand].get("ckpt_path"))
-        run.claim_logger_version(self.trainer.logger)
+                         ckpt_path)
+        run.claim_logger_version(self.trainer.logger,
+                                 ckpt_path if self.subcommand == "fit" else None)
 
     def before_fit(self) -> None:
         self._start_run()
@@ -104,6 +109,7 @@ def main(argv: list[str]) -> int:
     """Run a Lightning command; its exit code. SIGINT / SIGTERM: one line, 130 / 143, and for
     ``fit`` a ``last.ckpt`` with the state at the interruption."""
     set_cpu_threads()
+    check_config_files(argv, ("--config", "--data", "--model", "--trainer"))
     # The default DataModule is TrajectoryDataModule; a --data or --config given later replaces it.
     argv = [argv[0], "--data=gru_learn.training.data.TrajectoryDataModule", *argv[1:]]
     UserError.last_raised = None
@@ -116,19 +122,33 @@ def main(argv: list[str]) -> int:
             GRULearnCLI(GRUForecaster, _SplitDataModule, subclass_mode_data=True,
                         seed_everything_default=0, trainer_defaults=defaults,
                         parser_kwargs={"exit_on_error": False, "default_config_files": []},
+                        save_config_kwargs={"overwrite": True},  # a resumed run's own folder
                         args=argv, auto_configure_optimizers=False)
     except Interrupted as e:
         run.remove_partial_analysis(stop.trainer)
         last = stop.last_checkpoint() if argv[0] == "fit" else None
-        where = f"; resume with --ckpt_path {last}" if last else ""
+        where = f"; continue with: {run.continue_command(stop.trainer, last)}" if last else ""
         print(f"gru_learn {argv[0]}: {e.word}{where}", file=sys.stderr)
         return e.exit_code
     except SIGTERMException:  # Lightning's own stop, where ours is not installed (a thread)
-        print(f"gru_learn {argv[0]}: terminated; resume with --ckpt_path "
-              "<run>/checkpoints/last.ckpt", file=sys.stderr)
+        print(f"gru_learn {argv[0]}: terminated; continue with: python -m gru_learn fit "
+              "--config <run>/config.yaml --ckpt_path <run>/checkpoints/last.ckpt",
+              file=sys.stderr)
         return 143
     except UserError:
         raise
+    except MisconfigurationException as e:  # Lightning's word on a trainer option
+        raise UserError(" ".join(str(e).split())[:400]) from None
+    except (OSError, MemoryError, RuntimeError) as e:
+        message = resource_message(e)
+        if message is None:
+            raise  # a bug, not the machine: keep the traceback
+        run.remove_partial_analysis(stop.trainer)
+        last = stop.last_checkpoint() if argv[0] == "fit" else None
+        kept = (f"; kept the last good checkpoint {last}; continue with: "
+                f"{run.continue_command(stop.trainer, last)}") if last else ""
+        print(f"gru_learn {argv[0]}: error: {message}{kept}", file=sys.stderr)
+        return 1
     except (ArgumentError, ValueError, TypeError) as e:
         cause = find_user_error(e)
         if cause is not None:

@@ -9,19 +9,21 @@ from __future__ import annotations
 
 import math
 
-from gru_learn.cli.common import ArgumentParser, description
+from gru_learn.cli.common import ArgumentParser, check_outputs, description, finite, positive
+from gru_learn.errors import UserError
 from gru_learn.experiments.preset_studies import frequency_sweep
+from gru_learn.runtime import check_memory
 
 
 def parser() -> ArgumentParser:
     p = ArgumentParser(prog="gru_learn frequency-sweep", description=description(__doc__))
-    p.add_argument("--s", nargs="+", type=float, default=[0.0], help="reset-gate biases b_r")
+    p.add_argument("--s", nargs="+", type=finite, default=[0.0], help="reset-gate biases b_r")
     p.add_argument("--grid", type=int, default=100, help="grid points per axis")
-    p.add_argument("--alpha-range", nargs=2, type=float, default=[0.0, math.pi])
-    p.add_argument("--beta-range", nargs=2, type=float, default=[1.0, 3.0])
-    p.add_argument("--dt", type=float, default=0.2, help="RK4 step")
-    p.add_argument("--t-transient", type=float, default=200.0)
-    p.add_argument("--t-window", type=float, default=200.0)
+    p.add_argument("--alpha-range", nargs=2, type=finite, default=[0.0, math.pi])
+    p.add_argument("--beta-range", nargs=2, type=finite, default=[1.0, 3.0])
+    p.add_argument("--dt", type=positive, default=0.2, help="RK4 step")
+    p.add_argument("--t-transient", type=positive, default=200.0)
+    p.add_argument("--t-window", type=positive, default=200.0)
     p.add_argument("--out", default="frequency_sweep.png", help="PNG path")
     p.add_argument("--json", default=None, help="write the frequency grids as JSON here")
     return p
@@ -29,6 +31,13 @@ def parser() -> ArgumentParser:
 
 def main(argv: list[str]) -> int:
     args = parser().parse_args(argv)
+    if args.grid < 2:
+        raise UserError(f"--grid must be at least 2, got {args.grid}")
+    # every grid point's state and its recorded window, integrated together (float64)
+    steps = args.t_window / args.dt
+    check_memory(8 * 2 * args.grid ** 2 * (8 + steps), f"--grid {args.grid} over --t-window "
+                 f"{args.t_window:g} at --dt {args.dt:g}")
+    check_outputs(args)
     data = frequency_sweep(args.s, grid=args.grid, alpha_range=tuple(args.alpha_range),
                            beta_range=tuple(args.beta_range), dt=args.dt,
                            t_transient=args.t_transient, t_window=args.t_window,

@@ -6,7 +6,14 @@ Example: ``python -m gru_learn portrait --preset hopf --set alpha=0.7 --set beta
 
 from __future__ import annotations
 
-from gru_learn.cli.common import ArgumentParser, description, parse_assignments
+from gru_learn.cli.common import (
+    ArgumentParser,
+    check_outputs,
+    description,
+    finite,
+    parse_assignments,
+    positive,
+)
 from gru_learn.experiments.preset_studies import portrait
 from gru_learn.gru.presets import PRESETS
 
@@ -16,10 +23,10 @@ def parser() -> ArgumentParser:
     p.add_argument("--preset", required=True, choices=sorted(PRESETS))
     p.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
                    help="override a preset parameter (repeatable)")
-    p.add_argument("--box", nargs=2, type=float, metavar=("LO", "HI"), default=None,
+    p.add_argument("--box", nargs=2, type=finite, metavar=("LO", "HI"), default=None,
                    help="analysis box on every axis (default: the preset's, (-1, 1))")
-    p.add_argument("--t-end", type=float, default=80.0, help="length of drawn trajectories")
-    p.add_argument("--dt", type=float, default=0.1, help="RK4 step for trajectories and cycles")
+    p.add_argument("--t-end", type=positive, default=80.0, help="length of drawn trajectories")
+    p.add_argument("--dt", type=positive, default=0.1, help="RK4 step for trajectories and cycles")
     p.add_argument("--no-cycles", action="store_true", help="skip the limit-cycle search")
     p.add_argument("--out", default="portrait.png", help="PNG path")
     p.add_argument("--json", default=None, help="write the analysis as JSON here")
@@ -28,6 +35,7 @@ def parser() -> ArgumentParser:
 
 def main(argv: list[str]) -> int:
     args = parser().parse_args(argv)
+    check_outputs(args)
     out = portrait(args.preset, parse_assignments(args.set),
                    box=tuple(args.box) if args.box else None, t_end=args.t_end, dt=args.dt,
                    cycles=not args.no_cycles, out=args.out, json=args.json)

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from gru_learn.cli.common import ArgumentParser, description
+from gru_learn.cli.common import ArgumentParser, check_outputs, description
 
 
 def main(argv: list[str]) -> int:
@@ -18,6 +18,7 @@ def main(argv: list[str]) -> int:
                         help="reduced run: fewer epochs and seeds, coarser grids (minutes)")
     parser.add_argument("--force", action="store_true", help="redo finished steps")
     args = parser.parse_args(argv)
+    check_outputs(args, files=(), folders=("out",))
     from gru_learn.experiments.paper.steps import reproduce
 
     path = reproduce(args.out, quick=args.quick, force=args.force)

@@ -8,9 +8,11 @@ Example: ``python -m gru_learn search-topology --min-fixed-points 11 --time-budg
 
 from __future__ import annotations
 
+import math
+
 from gru_learn.analysis.figures.dynamics import phase_portrait
 from gru_learn.analysis.figures.style import save_png
-from gru_learn.cli.common import ArgumentParser, description, write_json_atomic
+from gru_learn.cli.common import ArgumentParser, check_outputs, description, write_json_atomic
 from gru_learn.dynamics import analyze_vector_field
 from gru_learn.errors import UserError
 from gru_learn.experiments.topology_search import BOX, TopologyRequest, search
@@ -46,6 +48,9 @@ def main(argv: list[str]) -> int:
                         "--stable-cycle or --saddle-node")
     if args.time_budget <= 0 or args.population < 4 or args.scale <= 0:
         raise UserError("need --time-budget > 0, --population >= 4 and --scale > 0")
+    if not (math.isfinite(args.time_budget) and math.isfinite(args.scale)):
+        raise UserError("--time-budget and --scale must be finite numbers")
+    check_outputs(args)
     result = search(request, reset=args.reset, seed=args.seed, time_budget=args.time_budget,
                     population=args.population, elite=max(2, args.population // 16),
                     scale=args.scale)

@@ -5,6 +5,8 @@ fit the model and data it is given to."""
 from __future__ import annotations
 
 import os
+import warnings
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +32,17 @@ def load_torch_file(path: str | os.PathLike, what: str = "checkpoint") -> Any:
     if not path.is_file():
         raise UserError(f"{what} {str(path)!r} is not a file")
     try:
-        return torch.load(path, map_location="cpu", weights_only=True)
+        with open(path, "rb") as f:
+            head = f.read(2)
+    except OSError as e:
+        raise UserError(f"cannot read {what} {str(path)!r}: {e.strerror}") from None
+    if head[:1] == b"\x80" and not zipfile.is_zipfile(path):  # pickled, not a torch.save zip
+        raise UserError(f"cannot read {what} {str(path)!r}: a plain pickle (or a torch file "
+                        "older than torch 1.6), not a torch.save file; save it with torch.save")
+    try:
+        with warnings.catch_warnings():  # torch's own notes about the pickle: one line only
+            warnings.simplefilter("ignore")
+            return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # noqa: BLE001 - truncated, foreign or not a torch file at all
         raise UserError(f"cannot read {what} {str(path)!r}: not a complete torch {what} "
                         f"file ({_first_line(e)})") from None

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -334,11 +335,16 @@ class FileDataModule(_SplitDataModule):
 
 def load_trajectories(path: Path, horizon: int) -> Tensor:
     """Read and validate an (N, T, p) array of trajectories; every problem is one UserError."""
+    if path.is_dir():
+        raise UserError(f"data file {str(path)!r} is a folder; give an .npz or .pt file")
     if not path.is_file():
         raise UserError(f"data file {str(path)!r} does not exist")
     try:
         if path.suffix == ".npz":
-            with np.load(path) as z:
+            if not zipfile.is_zipfile(path):
+                raise UserError(f"{path} is not an .npz archive (numpy.savez / savez_compressed "
+                                "writes one)")
+            with np.load(path, allow_pickle=False) as z:
                 names = list(z.keys())
                 if "trajectories" in names:
                     array = z["trajectories"]

@@ -3,6 +3,7 @@ every image-capable logger."""
 
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
 from typing import Any
@@ -96,8 +97,10 @@ class DynamicsAnalysis(Callback):
     def _interval(self, trainer: L.Trainer) -> int:
         return self.every_n_epochs or max(1, (trainer.max_epochs or 10) // 10)
 
-    def _snapshot(self, trainer: L.Trainer, module: L.LightningModule, epoch: int) -> None:
-        """One timeline snapshot (light or full) at ``epoch``; never stops training."""
+    def _snapshot(self, trainer: L.Trainer, module: L.LightningModule, epoch: int,
+                  log: bool = True) -> None:
+        """One timeline snapshot (light or full) at ``epoch`` (its scalars logged unless not
+        ``log``); never stops training."""
         if not (self.enabled and self.timeline != "off") or not trainer.is_global_zero:
             return
         try:
@@ -115,24 +118,29 @@ class DynamicsAnalysis(Callback):
                 analysis.close()
             self.snapshots.append(snap)
             self.steps.append(trainer.global_step)
-            self._log_snapshot(trainer, snap, trainer.global_step)
+            if log:
+                self._log_snapshot(trainer, snap, trainer.global_step)
         except Exception as e:  # a periodic analysis must never stop training
             rank_zero_warn(f"dynamics analysis at epoch {epoch} failed: {e}")
 
     def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         """A fresh fit starts an empty timeline; a resumed one takes up the checkpoint's
-        snapshots (those up to the epoch it resumes at), logs them again to this run's
-        loggers at their steps, then snapshots the resumed epoch unless it has it already."""
+        snapshots (those up to the epoch it resumes at), logs them again at their steps when
+        it runs in another folder than the checkpoint's run (in that run's own folder they
+        are logged already), then snapshots the resumed epoch unless it has it already (its
+        scalars not logged again where that run's end-of-fit analysis logged them)."""
         restored, self._restored = self._restored or {"snapshots": [], "steps": []}, None
         epoch = trainer.current_epoch
         kept = [(snap, step) for snap, step in zip(
             restored["snapshots"], restored["steps"], strict=False) if snap["epoch"] <= epoch]
         self.snapshots, self.steps = [s for s, _ in kept], [int(t) for _, t in kept]
-        if self.enabled and self.timeline != "off" and trainer.is_global_zero:
+        in_place = _continues_in_place(trainer)
+        if self.enabled and self.timeline != "off" and trainer.is_global_zero and not in_place:
             for snap, step in kept:
                 self._log_snapshot(trainer, snap, step)
         if not self.snapshots or self.snapshots[-1]["epoch"] != epoch:
-            self._snapshot(trainer, pl_module, epoch)
+            self._snapshot(trainer, pl_module, epoch,
+                           log=not (in_place and _ended_at(trainer.log_dir, epoch)))
 
     def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         epoch = trainer.current_epoch + 1
@@ -190,3 +198,22 @@ class DynamicsAnalysis(Callback):
             rank_zero_warn(f"dynamics analysis failed ({e}); checkpoints are intact; "
                            f"reason recorded in {out / 'summary.json'}")
 
+
+def _continues_in_place(trainer: L.Trainer) -> bool:
+    """Whether this fit resumes from a checkpoint of the run whose folder it logs to."""
+    ckpt, log_dir = getattr(trainer, "ckpt_path", None), getattr(trainer, "log_dir", None)
+    if not ckpt or not log_dir or not os.path.isfile(ckpt):
+        return False
+    return os.path.abspath(os.path.dirname(os.path.dirname(ckpt))) == os.path.abspath(log_dir)
+
+
+def _ended_at(log_dir: str | None, epoch: int) -> bool:
+    """Whether the run in ``log_dir`` ended at ``epoch`` with an end-of-fit analysis (whose
+    timeline scalars were logged at that step)."""
+    path = Path(log_dir or "") / "analysis" / "summary.json"
+    try:
+        line = AnalysisResult.read(path).timeline if path.is_file() else None
+        snaps = (line or {}).get("snapshots") or []
+    except (OSError, ValueError, TypeError, AttributeError):
+        return False
+    return bool(snaps) and snaps[-1].get("epoch") == epoch

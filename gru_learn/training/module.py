@@ -30,6 +30,7 @@ from gru_learn.gru.rollout import (
     rollout_hidden,
     training_rollout,
 )
+from gru_learn.runtime import check_memory
 from gru_learn.training.data import cut_windows
 from gru_learn.training.divergence import LastFinite
 from gru_learn.training.method_options import check_method, check_regularisers
@@ -126,8 +127,19 @@ class GRUForecaster(L.LightningModule):
         system: str | None = None,
     ) -> None:
         super().__init__()
+        for name, value in (("lr", lr), ("ode_step", ode_step), ("forcing_alpha", forcing_alpha),
+                            ("forcing_alpha_final", forcing_alpha_final),
+                            ("forcing_alpha_decay", forcing_alpha_decay),
+                            ("state_noise", state_noise), ("slowness", slowness),
+                            ("mar_fraction", mar_fraction), ("mar_weight", mar_weight),
+                            ("dt", dt)):
+            if not math.isfinite(value):
+                raise UserError(f"{name} must be a finite number, got {value}")
         if hidden_size <= 0:
             raise UserError(f"hidden_size must be positive, got {hidden_size}")
+        # the parameters, their gradients and Adam's two moments, before any is allocated
+        n_params = 3 * hidden_size * (hidden_size + obs_dim + 2) + obs_dim * (hidden_size + 1)
+        check_memory(4 * 4 * n_params, f"a {hidden_size}-unit network")
         if obs_dim <= 0:
             raise UserError(f"obs_dim must be positive, got {obs_dim}")
         if lr <= 0:

@@ -20,6 +20,7 @@ from lightning.pytorch.loggers import TensorBoardLogger
 from gru_learn.analysis.result import AnalysisResult
 from gru_learn.errors import UserError
 from gru_learn.files.atomic import remove_stale_temporaries
+from gru_learn.files.outputs import check_output_dir
 from gru_learn.files.torch_files import check_fits
 from gru_learn.training.callbacks import EpochProgressBar, LastCheckpoint, OptimizerCurves
 from gru_learn.training.hparams import final_metrics, hparams_summaries, run_hparams
@@ -111,7 +112,9 @@ def check_inputs(trainer: Any, datamodule: Any, model: GRUForecaster, stage: str
                  ckpt: dict[str, Any] | None, ckpt_path: str | None) -> None:
     """Every input a ``stage`` run reads, validated before anything is created (one-line
     UserErrors): its data splits are not empty, and the checkpoint fits model and data (and,
-    to resume ``fit``, holds the trainer's state too)."""
+    to resume ``fit``, holds the trainer's state too), and the folders it writes in can be
+    written (the run's, the data cache's when it must be made)."""
+    check_output_folders(trainer, datamodule)
     for split in STAGE_SPLITS[stage]:
         if split == "val" and stage == "fit" and not trainer.limit_val_batches:
             continue
@@ -123,6 +126,29 @@ def check_inputs(trainer: Any, datamodule: Any, model: GRUForecaster, stage: str
                             "model.ckpt, say), not the optimizer's state to resume training: "
                             "test, validate, predict or analyze it; fit resumes a fit "
                             "checkpoint (last.ckpt)")
+
+
+def check_output_folders(trainer: Any, datamodule: Any) -> None:
+    """The run's folder (the logger's, else ``default_root_dir``) and a data cache still to be
+    written are folders this process can write in: one-line UserErrors, nothing created."""
+    root = str(trainer.default_root_dir)
+    save_dir = getattr(trainer.logger, "save_dir", None)
+    if save_dir is not None and os.path.abspath(save_dir) != os.path.abspath(root):
+        check_output_dir(save_dir, "--trainer.logger.init_args.save_dir")
+    else:
+        check_output_dir(root, "--trainer.default_root_dir")
+    cache = getattr(datamodule, "cache_path", None)
+    if isinstance(cache, Path) and not cache.is_file():
+        check_output_dir(cache.parent, "--data.cache_dir")
+
+
+def continue_command(trainer: Any, last: str) -> str:
+    """The complete command that continues a stopped ``fit`` from ``last`` (its ``last.ckpt``)
+    with the run's own saved options, in the run's own folder."""
+    log_dir = getattr(trainer, "log_dir", None) if trainer is not None else None
+    config = Path(log_dir) / "config.yaml" if log_dir else None
+    options = f"--config {config} " if config is not None and config.is_file() else ""
+    return f"python -m gru_learn fit {options}--ckpt_path {last}"
 
 
 def claim_version(root: str | os.PathLike) -> int:
@@ -140,8 +166,10 @@ def claim_version(root: str | os.PathLike) -> int:
             n += 1
 
 
-def claim_logger_version(logger: Any) -> None:
-    """Give a versioned logger (TensorBoard's, CSV's) a ``version_N`` folder of its own now.
+def claim_logger_version(logger: Any, ckpt_path: str | None = None) -> None:
+    """Give a versioned logger (TensorBoard's, CSV's) a ``version_N`` folder of its own now;
+    a ``fit`` resumed from a checkpoint in ``<root>/version_N/checkpoints/`` continues in
+    ``version_N`` (its TensorBoard curves go on where they stopped).
 
     Lightning's loggers pick their version lazily (the largest + 1) and create the folder
     later, so two runs started together would share one: the only place here that sets a
@@ -149,7 +177,20 @@ def claim_logger_version(logger: Any) -> None:
     Checkpoint temporaries of runs killed while saving (in their run folders) go first."""
     if getattr(logger, "_version", 0) is None and getattr(logger, "root_dir", None):
         remove_stale_temporaries(logger.root_dir, recursive=True)
-        logger._version = claim_version(logger.root_dir)
+        own = resumed_version(logger.root_dir, ckpt_path)
+        logger._version = own if own is not None else claim_version(logger.root_dir)
+
+
+def resumed_version(root: str | os.PathLike, ckpt_path: str | None) -> int | None:
+    """N when ``ckpt_path`` is a checkpoint of run ``root/version_N`` (None otherwise)."""
+    if not ckpt_path or ckpt_path in CKPT_KEYWORDS:
+        return None
+    folder = Path(os.path.abspath(ckpt_path)).parent
+    run = folder.parent
+    if folder.name != "checkpoints" or run.parent != Path(os.path.abspath(root)):
+        return None
+    number = run.name[len("version_"):]
+    return int(number) if run.name.startswith("version_") and number.isdigit() else None
 
 
 def remove_partial_analysis(trainer: Any) -> None:
