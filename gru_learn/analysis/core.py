@@ -101,14 +101,24 @@ class Analysis:
 
 class Recorder:
     """Runs sub-analyses; a failure is stored as ``errors[name] = reason`` instead of raising,
-    and the time each took as ``seconds[name]``."""
+    and the time each took as ``seconds[name]``.
+
+    ``Recorder.progress`` (None: silent, as in a library call) is told each piece's name as it
+    starts once the analysis has run ``QUIET_SECONDS``: a short analysis prints nothing, a long
+    one shows where it is (``python -m gru_learn analyze`` sets it)."""
+
+    progress: Callable[[str], None] | None = None
+    QUIET_SECONDS = 2.0
 
     def __init__(self) -> None:
         self.errors: dict[str, str] = {}
         self.seconds: dict[str, float] = {}
+        self._began = time.perf_counter()
 
     def __call__(self, name: str, fn: Callable[[], Any]) -> Any:
         start = time.perf_counter()
+        if Recorder.progress is not None and start - self._began > self.QUIET_SECONDS:
+            Recorder.progress(name)
         try:
             return fn()
         except Exception as e:  # one failing piece must not lose the others

@@ -39,6 +39,9 @@ from gru_learn.dynamics.stability import classify
 from gru_learn.gru.cell import GRUCell
 
 MAX_CYCLE_STARTS = 64  # initial states of the cycle search in d > 3
+# a gate is saturated where its slope is below this: sigmoid' < 1e-4 (|pre-activation| > 9.2),
+# tanh' < 1e-4 (> 5.3); there the flow no longer changes with h through that gate
+SATURATION_SLOPE = 1e-4
 
 
 @dataclass
@@ -48,6 +51,7 @@ class NetworkPoint:
     input: Tensor | None  # (p,) or None for an input-free cell
     result: DynamicsResult  # with its continuous attractors and the search's evidence
     states: Tensor  # (n, d) states seen at this input (trajectories), for figures
+    saturation: dict[str, Any] | None = None  # see gate_saturation
 
     @property
     def manifolds(self) -> list[Any]:
@@ -68,7 +72,26 @@ class NetworkPoint:
         out["continuous_attractors"] = [_manifold_json(m) for m in self.manifolds]
         out["signature"] = signature(self.result, self.manifolds)
         out["search"] = self.result.search
+        if self.saturation is not None:
+            out["saturation"] = self.saturation
         return out
+
+
+def gate_saturation(cell: GRUCell, x: Tensor | None, states: Tensor) -> dict[str, Any]:
+    """The fraction of (state, unit) pairs at which each gate is saturated (slope below
+    SATURATION_SLOPE) over ``states`` (n, d): a saturated update gate (z ~ 1) leaves the flow
+    flat, a saturated reset or candidate gate makes it piecewise constant in h. A trained
+    network is often saturated; its fixed points then lie on flat stretches (non-hyperbolic),
+    and Newton and the Jacobian's eigenvalues read steps, not slopes."""
+    with torch.no_grad():
+        r, z, n, _ = cell.gates(states, x)
+    slopes = {"update": z * (1 - z), "reset": r * (1 - r), "candidate": 1 - n * n}
+    out: dict[str, Any] = {k: round(float((v < SATURATION_SLOPE).double().mean()), 4)
+                           for k, v in slopes.items()}
+    out["update_closed"] = round(float((z > 1 - SATURATION_SLOPE).double().mean()), 4)
+    out["states"] = len(states)
+    out["slope_below"] = SATURATION_SLOPE
+    return out
 
 
 def as_map(result: DynamicsResult) -> DynamicsResult:
@@ -172,7 +195,7 @@ def analyze_at_input(cell: GRUCell, x: Tensor | None, *, states: Tensor | None,
         generator=gen, search_starts=config.n_starts or (512 if d <= 32 else 256),
         cycle_seeds=MAX_CYCLE_STARTS, manifold_curve=curve, curve_time=curve_time,
         guard=lambda name, piece: rec(prefix + name, piece))
-    return NetworkPoint(x, result, states)
+    return NetworkPoint(x, result, states, gate_saturation(cell, x, states))
 
 
 def network_lyapunov(cell: GRUCell, h0: Tensor, dt: float, rollout: str = "discrete",

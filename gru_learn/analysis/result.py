@@ -180,6 +180,7 @@ class Side(Record):
     closed_loop_map: ClosedLoop | None = _typed(_one(ClosedLoop))
     lyapunov_max: float | None = None
     signature_map: Signature | None = _typed(_one(Signature))
+    saturation: dict[str, Any] | None = None  # gates saturated at the states read
 
     def stable_cycles(self) -> list[Cycle]:
         """The stable limit cycles, in the order found."""

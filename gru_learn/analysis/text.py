@@ -117,5 +117,20 @@ def input_lines(summary: Summary) -> list[str]:
                            if v and k != "continuous_attractors") or "no fixed points"
         rec = (entry.search or {}).get("recall_estimate")
         lines.append(f"input {entry.input}: {counts}"
-                     + (f" (recall estimate {rec:.2f})" if rec is not None and rec < 1 else ""))
+                     + (f" (recall estimate {rec:.2f})" if rec is not None and rec < 1 else "")
+                     + saturation_note(entry.saturation))
     return lines
+
+
+def saturation_note(saturation: dict[str, Any] | None, above: float = 0.5) -> str:
+    """'; saturated: update gates at 97% of the states read (...)' when over ``above`` of a
+    gate's values are saturated, else ''."""
+    if not saturation:
+        return ""
+    heavy = [f"{k} {saturation[k]:.0%}" for k in ("update", "reset", "candidate")
+             if (saturation.get(k) or 0) > above]
+    if not heavy:
+        return ""
+    flat = " (the flow is flat where the update gate is closed: points there are " \
+        "non-hyperbolic)" if (saturation.get("update_closed") or 0) > above else ""
+    return f"; saturated gates: {', '.join(heavy)} of the states read{flat}"

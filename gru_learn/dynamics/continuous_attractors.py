@@ -390,7 +390,10 @@ def find_continuous_attractors(
     dt = dt if dt is not None else 0.5 / float(norms.max().clamp_min(1e-12))
     eps = link_radius if link_radius is not None else 0.05 * side
     min_extent = min_extent if min_extent is not None else 3 * eps
-    first = 20.0 / kappa
+    cap = 400 * dt
+    # a saturated network: flat almost everywhere (kappa ~ 0), steep at its switching
+    # surfaces (a small dt), so 20 / kappa could take billions of steps; capped like the rest
+    first = min(20.0 / kappa, cap)
     relaxed = advance(f, h0, first, dt)
     relaxed = relaxed[torch.isfinite(relaxed).all(-1)]
     rate = _transverse_rate(relaxed, eps, neighbours, n_jacobians, jac_fn, gen)
@@ -399,7 +402,6 @@ def find_continuous_attractors(
     # neutral directions (a trained network's saturated units) make the median rate ~0; the
     # floor keeps the search finite: relaxation over at most 1000 / kappa time units
     rate = max(rate, 0.01 * kappa)
-    cap = 400 * dt
     relax = t_relax if t_relax is not None else min(max(first, 10.0 / rate), cap)
     trace = t_trace if t_trace is not None else min(max(first, 5.0 / rate), cap)
     speed_tol = speed_tol if speed_tol is not None else rate * 0.25 * side / separation
