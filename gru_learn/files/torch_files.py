@@ -4,7 +4,9 @@ fit the model and data it is given to."""
 
 from __future__ import annotations
 
+import errno
 import os
+import shutil
 import warnings
 import zipfile
 from pathlib import Path
@@ -14,12 +16,34 @@ import torch
 from torch import nn
 
 from gru_learn.errors import UserError
+from gru_learn.files.atomic import atomic_path
 
 
 def _first_line(error: BaseException) -> str:
     text = str(error).strip().splitlines()
     first = text[0].split(". ")[0][:160] if text else ""
     return f"{type(error).__name__}: {first}" if first else type(error).__name__
+
+
+def save_torch_file(obj: Any, path: str | os.PathLike, suffix: str = ".tmp") -> None:
+    """``torch.save`` through a temporary beside ``path`` and a rename (a reader never sees
+    half a file). torch's writer reports a failed write (a full disk) as a RuntimeError
+    ("unexpected pos ..."): it is raised as the OSError it is, naming ``path`` (ENOSPC when
+    the disk has less room left than the object's tensors need, else EIO)."""
+    try:
+        with atomic_path(path, suffix=suffix) as tmp:
+            torch.save(obj, tmp)
+    except RuntimeError as e:
+        text = str(e)
+        if "PytorchStreamWriter" not in text and "unexpected pos" not in text:
+            raise
+        folder = Path(path).parent
+        try:
+            full = shutil.disk_usage(folder if str(folder) else ".").free < 1 << 20
+        except OSError:
+            full = False
+        code = errno.ENOSPC if full else errno.EIO
+        raise OSError(code, os.strerror(code), str(path)) from None
 
 
 def load_torch_file(path: str | os.PathLike, what: str = "checkpoint") -> Any:

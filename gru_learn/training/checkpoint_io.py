@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-import torch
 from lightning.pytorch.plugins.io import TorchCheckpointIO
 
-from gru_learn.files.atomic import atomic_path
+from gru_learn.files.torch_files import save_torch_file
 
 
 class AtomicCheckpointIO(TorchCheckpointIO):
@@ -21,6 +20,5 @@ class AtomicCheckpointIO(TorchCheckpointIO):
                         storage_options: Any = None) -> None:
         if storage_options is not None or "://" in str(path):
             return super().save_checkpoint(checkpoint, path, storage_options)
-        with atomic_path(path, suffix=".ckpt") as tmp:
-            torch.save(checkpoint, tmp)
+        save_torch_file(checkpoint, path, suffix=".ckpt")
         return None

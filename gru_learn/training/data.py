@@ -20,7 +20,7 @@ from torch import Tensor
 from torch.utils.data import DataLoader, Sampler, TensorDataset
 
 from gru_learn.errors import UserError
-from gru_learn.files.atomic import atomic_path
+from gru_learn.files.torch_files import save_torch_file
 from gru_learn.systems.registry import get_system
 from gru_learn.systems.simulate import simulate
 
@@ -38,12 +38,6 @@ def cut_windows(batch: Tensor, horizon: int) -> Tensor:
         raise UserError(f"sequences of {batch.shape[1] - 1} steps hold no window of {horizon}")
     cut = batch[:, : n_win * horizon + 1].unfold(1, horizon + 1, horizon)  # (N, n, p, T + 1)
     return cut.permute(0, 1, 3, 2).reshape(-1, horizon + 1, batch.shape[-1])
-
-
-def save_atomic(obj: Any, path: Path) -> None:
-    """torch.save through a temporary file and a rename: a reader never sees half a file."""
-    with atomic_path(path) as tmp:
-        torch.save(obj, tmp)
 
 
 class EpochSeededSampler(Sampler[int]):
@@ -259,7 +253,7 @@ class TrajectoryDataModule(_SplitDataModule):
 
     def prepare_data(self) -> None:
         if self._load_cached() is None:
-            save_atomic(self.generate(), self.cache_path)
+            save_torch_file(self.generate(), self.cache_path)
 
     def setup(self, stage: str | None = None) -> None:
         if self.splits:

@@ -179,3 +179,35 @@ def test_neighbour_graph_built_in_blocks_is_the_dense_one(monkeypatch):
     got = ca._graph(pts, 0.3).toarray()
     assert got.shape == want.shape and (got > 0).sum() > 1000
     np.testing.assert_allclose(got, want, atol=1e-12)
+
+
+def test_a_saturated_gru_costs_a_bounded_number_of_evaluations():
+    """A random 2-unit GRU's weights x1e4: flat almost everywhere (the median Jacobian norm
+    kappa ~ 0), a step at its switching lines (max ||J|| ~ 1e4, so dt ~ 5e-5). The first
+    relaxation was 20 / kappa time units at that step: billions of RK4 steps, an analysis
+    that never ended. Capped at 400 steps like the search's other phases, the whole search
+    takes a few thousand evaluations of f."""
+    from gru_learn.analysis.network import visited_states
+
+    torch.manual_seed(1)
+    gru = torch.nn.GRU(2, 2)
+    with torch.no_grad():
+        for p in gru.parameters():
+            p.mul_(1e4)
+    cell = GRUCell.from_torch_gru(gru).double()
+    x = torch.zeros(2, dtype=torch.float64)
+    states = visited_states(cell, x, generator=torch.Generator().manual_seed(0)).reshape(-1, 2)
+    calls = 0
+
+    class TooMany(Exception):
+        pass
+
+    def f(h):
+        nonlocal calls
+        calls += 1
+        if calls > 50_000:
+            raise TooMany
+        return cell.vector_field(h, x)
+
+    find_continuous_attractors(f, ((-1.0, 1.0), (-1.0, 1.0)), starts=states)
+    assert calls < 50_000
