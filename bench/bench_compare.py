@@ -185,7 +185,7 @@ def main() -> None:
     print(f"roofline: {flops / 1e12:.2f} TFLOP of matrix products in the grid at {FULL_EPOCHS} "
           f"epochs; compare --workers {w} (extrapolated) {flops / full[w] / 1e9:.1f} GFLOP/s "
           f"against the GEMM peak on the same shapes {peak:.1f} GFLOP/s x {w} = "
-          f"{flops / full[w] / (peak * w):.0%}  (target >= 30%); arithmetic limit "
+          f"{flops / full[w] / 1e9 / (peak * w):.0%}  (target >= 30%); arithmetic limit "
           f"{flops / (peak * w) / 1e9:.0f} s")
     for w in counts:
         print(f"full grid at {FULL_EPOCHS} epochs, extrapolated: compare --workers {w} "
