@@ -87,7 +87,8 @@ class OptimizerCurves(Callback):
             return
         grads = [p.grad for p in pl_module.parameters() if p.grad is not None]
         if grads:
-            norm = torch.nn.utils.get_total_norm(grads).detach()
+            norm = torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g.detach())
+                                                         for g in grads]))
             self._sum = norm if self._sum is None else self._sum + norm
             self._steps += 1
 
