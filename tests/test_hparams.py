@@ -77,6 +77,8 @@ def test_fit_logs_hparams_test_loss_lr_and_grad_norm(in_tmp: Path) -> None:
     assert {"loss/train", "loss/val", "loss/test", "optim/lr", "optim/grad_norm"} <= tags
     assert not tags & {"epoch", "train_loss", "val_loss", "test_loss", "hp_metric"}
     assert len(ea.Scalars("loss/train")) == 3 and len(ea.Scalars("optim/grad_norm")) == 3
+    steps = [[e.step for e in ea.Scalars(tag)] for tag in ("loss/train", "optim/grad_norm")]
+    assert steps[0] == steps[1]  # the curves at the steps of Lightning's epoch metrics
     assert last(ea, "optim/lr") == pytest.approx(0.003)
     # the test loss: the final parameters' free-running MSE on the test split, recomputed
     model = GRUForecaster.load_from_checkpoint(run / "checkpoints" / "last.ckpt")

@@ -70,26 +70,38 @@ class LastCheckpoint(ModelCheckpoint):
 class OptimizerCurves(Callback):
     """Per epoch: ``optim/lr`` (the first parameter group's learning rate) and
     ``optim/grad_norm``, the mean over the epoch's steps of the global gradient norm
-    ||g||_2 = sqrt(sum_p ||grad p||^2), taken before the optimizer step."""
+    ||g||_2 = sqrt(sum_p ||grad p||^2), taken before the optimizer step.
+
+    Written to the loggers directly, at the step Lightning gives its epoch metrics (that of the
+    epoch's last update): a ``LightningModule.log`` call costs ~0.4 ms on CPU (its result
+    collection walks every stored metric), which two curves a step made a fifth of a 2-unit
+    epoch. Nothing is computed without a logger."""
 
     def __init__(self) -> None:
-        self._norms: list[torch.Tensor] = []
+        self._sum: torch.Tensor | None = None
+        self._steps = 0
 
     def on_before_optimizer_step(self, trainer: L.Trainer, pl_module: L.LightningModule,
                                  optimizer: Any) -> None:
-        grads = [p.grad.detach() for p in pl_module.parameters() if p.grad is not None]
+        if not trainer.loggers:
+            return
+        grads = [p.grad for p in pl_module.parameters() if p.grad is not None]
         if grads:
-            self._norms.append(torch.linalg.vector_norm(
-                torch.stack([torch.linalg.vector_norm(g) for g in grads])))
+            norm = torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g.detach())
+                                                         for g in grads]))
+            self._sum = norm if self._sum is None else self._sum + norm
+            self._steps += 1
 
     def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        metrics = {}
         if trainer.optimizers:
-            pl_module.log("optim/lr", float(trainer.optimizers[0].param_groups[0]["lr"]),
-                          on_step=False, on_epoch=True)
-        if self._norms:
-            pl_module.log("optim/grad_norm", float(torch.stack(self._norms).mean()),
-                          on_step=False, on_epoch=True)
-        self._norms = []
+            metrics["optim/lr"] = float(trainer.optimizers[0].param_groups[0]["lr"])
+        if self._sum is not None:
+            metrics["optim/grad_norm"] = float(self._sum) / self._steps
+        self._sum, self._steps = None, 0
+        if metrics and not trainer.sanity_checking:
+            for logger in trainer.loggers:
+                logger.log_metrics(metrics, step=max(0, trainer.global_step - 1))
 
 
 class ApplyLearningRate(Callback):
