@@ -8,7 +8,6 @@ wires these into LightningCLI.
 from __future__ import annotations
 
 import inspect
-import math
 import os
 import shutil
 from pathlib import Path
@@ -22,7 +21,7 @@ from gru_learn.errors import UserError
 from gru_learn.files.atomic import remove_stale_temporaries
 from gru_learn.files.torch_files import check_fits
 from gru_learn.training.callbacks import EpochProgressBar, LastCheckpoint, OptimizerCurves
-from gru_learn.training.hparams import final_metrics, hparams_summaries, run_hparams
+from gru_learn.training.hparams import final_metrics, log_final, run_hparams
 from gru_learn.training.module import GRUForecaster
 
 AUTO_NAME = "<system>"  # replaced by the data's system name: logs/<system>/version_N
@@ -194,13 +193,6 @@ def log_run_summary(trainer: Any, model: GRUForecaster, datamodule: Any, seed: i
             summary = None
     params = run_hparams(dict(model.hparams), dict(getattr(datamodule, "hparams", {})),
                          seed=seed, epochs=trainer.max_epochs, epochs_done=trainer.current_epoch)
-    logger, metrics, step = trainer.logger, final_metrics(losses, summary), trainer.global_step
-    if isinstance(logger, TensorBoardLogger):  # the summaries with the table's order
-        logger.hparams.update(params)
-        logger.log_metrics({k: v for k, v in metrics.items() if math.isfinite(v)}, step)
-        writer = logger.experiment._get_file_writer()
-        for part in hparams_summaries(params, metrics):
-            writer.add_summary(part, step)
-    else:
-        logger.log_hyperparams(params, metrics, step=step)
+    logger = trainer.logger
+    log_final(logger, params, final_metrics(losses, summary), trainer.global_step)
     logger.finalize("success")  # flushed: the run's files are complete on return
