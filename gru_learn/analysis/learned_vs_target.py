@@ -39,8 +39,10 @@ from gru_learn.analysis.topology import topology_verdict
 from gru_learn.dynamics.memory import starts_on
 from gru_learn.dynamics.metrics import (
     coverage,
+    cycle_consistency,
     hausdorff,
     power_spectrum_distance,
+    state_r2,
     state_space_divergence,
 )
 from gru_learn.dynamics.periods import crossing_period
@@ -250,6 +252,11 @@ def analyze(model: LearnedModel, data: DataSource, config: AnalysisConfig | None
         spectra = (true_stats, gen_stats)
     comp["d_h"] = rec("d_h", lambda: power_spectrum_distance(*spectra))
     comp["test_mse"] = _test_mse(gen_obs, test, truth_long, horizon)
+    if data.system is not None:  # hidden states h_k beside the clean target states at k
+        k = min(horizon, hidden.shape[1])
+        pairs = (hidden[:, :k], data.system.clean["test"][:n, 1:k + 1].to(F64))
+        comp["state_r2"] = rec("state_r2", lambda: state_r2(*pairs))
+        comp["cycle_consistency"] = rec("cycle_consistency", lambda: cycle_consistency(*pairs))
     summary = {"learned": learned, "target": target, "comparison": comp,
                "time_unit": f"target time units; one GRU step = dt = {dt}",
                "read_as": f"predictions (closed_loop, period_rel_error, test_mse, d_stsp, d_h):"
