@@ -107,13 +107,13 @@ def target_data(name: str, seed: int = 0) -> DataSource:
     (``TARGET_TRAJECTORIES`` of ``TARGET_STEPS`` steps from its initial-state box), as the
     target side of the analysis reads them."""
     from gru_learn.systems.registry import get_system
-    from gru_learn.systems.simulate import simulate
+    from gru_learn.systems.simulate import simulate_system
 
     system = get_system(name)
-    out = simulate(system, TARGET_TRAJECTORIES, TARGET_STEPS, system.dt, params=system.params,
-                   param_noise_std={}, obs_noise_std=0.0, process_noise_std=0.0,
-                   ic_low=system.ic_low, ic_high=system.ic_high,
-                   generator=torch.Generator().manual_seed(seed))
+    out = simulate_system(system, TARGET_TRAJECTORIES, TARGET_STEPS, system.dt,
+                          params=system.params, param_noise_std={}, obs_noise_std=0.0,
+                          process_noise_std=0.0, ic_low=system.ic_low, ic_high=system.ic_high,
+                          generator=torch.Generator().manual_seed(seed))
     clean = out["clean"]
     return DataSource(system.dt, clean, SimulatedSystem(name, system, dict(system.params),
                                                         {"test": clean}))

@@ -20,6 +20,7 @@ from gru_learn.analysis.result import AnalysisResult
 from gru_learn.errors import UserError
 from gru_learn.files.atomic import remove_stale_temporaries
 from gru_learn.files.torch_files import check_fits
+from gru_learn.systems.registry import folder_name
 from gru_learn.training.callbacks import EpochProgressBar, LastCheckpoint, OptimizerCurves
 from gru_learn.training.hparams import final_metrics, log_final, run_hparams
 from gru_learn.training.module import GRUForecaster
@@ -71,7 +72,7 @@ def resolve_defaults(config: Any, defaults: dict[str, Any]) -> None:
     callbacks without checkpointing; a signal then stops at once, with nothing to resume)."""
     init = getattr(config.trainer.logger, "init_args", None)
     if getattr(init, "name", None) == AUTO_NAME:
-        init.name = config.data.init_args.get("system") or "file"
+        init.name = folder_name(config.data.init_args.get("system") or "file")
     if getattr(init, "save_dir", None) == AUTO_DIR:
         init.save_dir = config.trainer.get("default_root_dir") or "logs"
     off = tuple(kind for kind, on in ((ProgressBar, config.trainer.enable_progress_bar),
