@@ -123,6 +123,7 @@ def test_fit_and_compare_on_dysts_systems(dysts, tmp_path: Path) -> None:
     runs = json.loads((tmp_path / "grid" / "summary.json").read_text())["runs"]
     assert sorted(run["system"] for run in runs) == ["dysts:Lorenz", "dysts:Thomas"]
     assert (tmp_path / "grid" / "dysts_Lorenz" / "h3" / "seed0").is_dir()
+    assert (tmp_path / "grid" / "fig12_dysts_Thomas.png").is_file()
     fit = run_cli("fit", "--data.system=dysts:Rossler", "--model.hidden_size=3",
                   "--trainer.max_epochs=2", "--data.n_train=8", "--data.n_val=2",
                   "--data.n_test=2", "--data.horizon=10", "--trainer.enable_progress_bar=false",
