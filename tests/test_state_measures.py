@@ -104,3 +104,59 @@ def test_learned_versus_target_reports_them_on_the_models_own_rollout() -> None:
                         clean[:, 1:30].reshape(-1, 2).numpy())
     comp = res.summary["comparison"]
     assert (comp["state_r2"], comp["cycle_consistency"]) == pytest.approx(want, abs=1e-8)
+
+
+def _havok_eigenvalues(x: np.ndarray, n_delays: int, rank: int) -> np.ndarray:
+    """Eigenvalues of the rank-``rank`` HAVOK DMD of trials x (K, T, n), written out: delay
+    vectors [x_t, x_(t-1), ...], their right singular vectors V (samples pooled), and the
+    least-squares map from V at t to V at t + 1 within each trial."""
+    k, t, _ = x.shape
+    windows = np.stack([np.concatenate([x[:, s - j] for j in range(n_delays)], -1)
+                        for s in range(n_delays - 1, t)], 1)
+    _, _, vh = np.linalg.svd(windows.reshape(-1, windows.shape[-1]).T, full_matrices=False)
+    v = vh.T.reshape(k, -1, vh.shape[0])[..., :rank]
+    now, nxt = v[:, :-1].reshape(-1, rank), v[:, 1:].reshape(-1, rank)
+    return np.linalg.eigvals(np.linalg.lstsq(now, nxt, rcond=None)[0].T)
+
+
+def test_dsa_is_the_transport_cost_between_dmd_eigenvalues() -> None:
+    pytest.importorskip("DSA", reason="DSA is an optional extra (pip install dsa-metric)")
+    from scipy.optimize import linear_sum_assignment
+
+    from gru_learn.dynamics.metrics import DSA_SETTINGS, dsa_distance
+
+    rng = np.random.default_rng(2)
+
+    def trials(theta: float, decay: float, dim: int) -> np.ndarray:
+        rot = decay * np.array([[np.cos(theta), -np.sin(theta)], [np.sin(theta), np.cos(theta)]])
+        x = [rng.normal(size=(6, 2))]
+        for _ in range(39):
+            x.append(x[-1] @ rot.T)
+        out = np.stack(x, 1)
+        return out @ rng.normal(size=(2, dim)) + 0.01 * rng.normal(size=(6, 40, dim))
+
+    x, y = trials(0.3, 0.98, 3), trials(0.5, 0.95, 2)
+    a = _havok_eigenvalues(x, DSA_SETTINGS["n_delays"], DSA_SETTINGS["rank"])
+    b = _havok_eigenvalues(y, DSA_SETTINGS["n_delays"], DSA_SETTINGS["rank"])
+    cost = np.abs(a[:, None] - b[None, :]) ** 2
+    rows, cols = linear_sum_assignment(cost)
+    want = cost[rows, cols].mean()
+    assert want > 1e-3
+    assert dsa_distance(x, y) == pytest.approx(want, rel=1e-3)
+    q, _ = np.linalg.qr(rng.normal(size=(3, 3)))  # the same dynamics in rotated coordinates
+    assert dsa_distance(x, x @ q) < 1e-6
+
+
+def test_without_dsa_the_comparison_leaves_it_out(monkeypatch) -> None:
+    from gru_learn.analysis import module_analysis
+    from gru_learn.dynamics import metrics
+
+    monkeypatch.setattr(metrics, "dsa_available", lambda: False)
+    model = nn.Module()
+    model.rnn = nn.GRU(2, 3, batch_first=True)
+    with torch.no_grad():
+        hidden, _ = model.rnn(torch.randn(4, 30, 2))
+    res = module_analysis.analyze_layers([(0, gru_learn.analysis.load.network_from_module(
+        model.rnn))], states=hidden, target=hidden[..., :2], figures=False)
+    assert "dsa" not in res.summary["comparison"] and res.summary["comparison"]["state_r2"] > 0.9
+    assert np.isnan(res.result.scalars()["dsa"])

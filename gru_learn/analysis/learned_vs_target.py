@@ -38,8 +38,11 @@ from gru_learn.analysis.target import manifold_points, simulate_long, target_per
 from gru_learn.analysis.topology import topology_verdict
 from gru_learn.dynamics.memory import starts_on
 from gru_learn.dynamics.metrics import (
+    DSA_SETTINGS,
     coverage,
     cycle_consistency,
+    dsa_available,
+    dsa_distance,
     hausdorff,
     power_spectrum_distance,
     state_r2,
@@ -257,6 +260,9 @@ def analyze(model: LearnedModel, data: DataSource, config: AnalysisConfig | None
         pairs = (hidden[:, :k], data.system.clean["test"][:n, 1:k + 1].to(F64))
         comp["state_r2"] = rec("state_r2", lambda: state_r2(*pairs))
         comp["cycle_consistency"] = rec("cycle_consistency", lambda: cycle_consistency(*pairs))
+        if dsa_available():  # the optional dsa-metric package
+            comp["dsa"] = rec("dsa", lambda: dsa_distance(*pairs))
+            comp["dsa_settings"] = DSA_SETTINGS
     summary = {"learned": learned, "target": target, "comparison": comp,
                "time_unit": f"target time units; one GRU step = dt = {dt}",
                "read_as": f"predictions (closed_loop, period_rel_error, test_mse, d_stsp, d_h):"

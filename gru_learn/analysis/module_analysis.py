@@ -81,7 +81,13 @@ def _beside(target: Any, states: Any, analysis: NetworkAnalysis, cfg: AnalysisCo
     """The ``target`` and ``comparison`` entries of the summary."""
     if isinstance(target, str):
         return _named_target(target, analysis, cfg, rec)
-    from gru_learn.dynamics.metrics import cycle_consistency, state_r2
+    from gru_learn.dynamics.metrics import (
+        DSA_SETTINGS,
+        cycle_consistency,
+        dsa_available,
+        dsa_distance,
+        state_r2,
+    )
 
     if states is None:
         raise UserError("target states need the network's hidden states at the same samples "
@@ -93,13 +99,18 @@ def _beside(target: Any, states: Any, analysis: NetworkAnalysis, cfg: AnalysisCo
     if h.shape[:-1] != z.shape[:-1]:
         raise UserError(f"states {tuple(h.shape)} and target states {tuple(z.shape)} must pair "
                         "sample by sample: same shape but the last dimension")
-    return {"comparison": {
+    comp = {
         "state_r2": rec("state_r2", lambda: state_r2(h, z)),
         "cycle_consistency": rec("cycle_consistency", lambda: cycle_consistency(h, z)),
         "measures": "state_r2: R^2 of the target states from an affine map of the hidden "
                     "states; cycle_consistency: R^2 of the hidden states brought back through "
-                    "the target's (variance-weighted, in sample; docs/analysis.md)",
-        "samples": int(h[..., 0].numel())}}
+                    "the target's (variance-weighted, in sample); dsa: Dynamical Similarity "
+                    "Analysis of trials (N, T, .) (dsa-metric, when installed; docs/analysis.md)",
+        "samples": int(h[..., 0].numel())}
+    if dsa_available() and h.ndim == 3:
+        comp["dsa"] = rec("dsa", lambda: dsa_distance(h, z))
+        comp["dsa_settings"] = DSA_SETTINGS
+    return {"comparison": comp}
 
 
 def target_data(name: str, seed: int = 0) -> DataSource:

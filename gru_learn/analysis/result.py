@@ -266,6 +266,7 @@ class Comparison(Record):
     test_mse: TestMSE | None = _typed(_one(TestMSE))
     state_r2: float | None = None
     cycle_consistency: float | None = None
+    dsa: float | None = None
 
     def best_match(self) -> AttractorMatch | None:
         """The learned attractor covering most of the target's (None where there is none)."""
@@ -330,10 +331,8 @@ class AnalysisResult(Record):
         if isinstance(self.learned, Side):
             return self.learned
         sides = [s for s in self.inputs if isinstance(s, Side)]
-        if not sides:
-            return Side()
-        top = max(number(s.other.get("layer"), 0.0) for s in sides)
-        return next(s for s in sides if number(s.other.get("layer"), 0.0) == top)
+        top = max((number(s.other.get("layer"), 0.0) for s in sides), default=0.0)
+        return next((s for s in sides if number(s.other.get("layer"), 0.0) == top), Side())
 
     def target_period(self) -> float | None:
         """The period of the target's first stable limit cycle (None without one)."""
@@ -353,7 +352,7 @@ class AnalysisResult(Record):
         ``ode_period_rel_error``, ``d_stsp``, ``d_h``, ``coverage`` (the largest
         ``coverage_of_target`` of the learned continuous attractors), ``long_horizon_mse``,
         ``lyapunov_max``, ``lyapunov_rel_error``, ``lyapunov_abs_error``, ``state_r2``,
-        ``cycle_consistency``, the memory
+        ``cycle_consistency``, ``dsa``, the memory
         (``memory_error_1h``, ``_10h``, ``_100h``: median error after 1, 10, 100 training
         horizons; ``phi_inf``) and the learned signature's (the network's side,
         :meth:`main_side`)
@@ -382,6 +381,7 @@ class AnalysisResult(Record):
             "lyapunov_abs_error": number(comp.lyapunov_abs_error, nan),
             "state_r2": number(comp.state_r2, nan),
             "cycle_consistency": number(comp.cycle_consistency, nan),
+            "dsa": number(comp.dsa, nan),
             **{f"memory_error_{k}h": number(memory.at(k), nan) for k in (1, 10, 100)},
             "phi_inf": number(memory.phi_inf, nan),
             "stable_points": number(sig.stable_points, nan),

@@ -14,7 +14,9 @@
 - ``state_r2``, ``cycle_consistency`` (the Computation-through-Dynamics Benchmark's measures):
   how well an affine map of a network's hidden states gives the target's true states, and how
   well the hidden states come back through the true states (1 when the network holds nothing
-  the target does not).
+  the target does not);
+- ``dsa_distance``: Dynamical Similarity Analysis (Ostrow et al. 2023) through the optional
+  ``dsa-metric`` package, every parameter passed explicitly.
 All take numpy arrays or tensors and return floats.
 """
 
@@ -245,3 +247,36 @@ def cycle_consistency(hidden: np.ndarray | Tensor, states: np.ndarray | Tensor) 
     to_h = np.linalg.lstsq(b, h, rcond=None)[0]
     z_hat = a @ to_z
     return _r2(h, np.hstack([z_hat, np.ones((len(z_hat), 1))]) @ to_h)
+
+
+# Dynamical Similarity Analysis: the settings used, all passed to dsa-metric explicitly (its
+# defaults differ between its entry points and versions: DMD's ridge lamb is 1e-8, its config
+# dataclass's 0; the score method defaults to "angular" in one class, "wasserstein" in another)
+DSA_SETTINGS: dict[str, object] = {
+    "n_delays": 10, "delay_interval": 1, "rank": 6, "rank_thresh": None,
+    "rank_explained_variance": None, "reduced_rank_reg": False, "lamb": 0.0,
+    "steps_ahead": 1, "send_to_cpu": False, "score_method": "wasserstein", "iters": 1000,
+    "lr": 0.01, "device": "cpu", "n_jobs": 1, "verbose": False}
+
+
+def dsa_available() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec("DSA") is not None
+
+
+def dsa_distance(x: np.ndarray | Tensor, y: np.ndarray | Tensor,
+                 **settings: object) -> float:
+    """DSA between two sets of trajectories (trials, T, n) and (trials, T, m) (dims may differ):
+    HAVOK DMD of each (delay embedding of ``n_delays``, SVD, the rank-``rank`` regression of
+    the next delay coordinates on the current ones), then the distance of the two DMD matrices
+    by ``score_method``; with "wasserstein", the optimal-transport cost between their
+    eigenvalues (squared distances in the complex plane, uniform weights). ``settings``
+    override ``DSA_SETTINGS``. Needs ``pip install dsa-metric``."""
+    from DSA import DMD, DSA
+
+    cfg = {**DSA_SETTINGS, **settings}
+    keys = ("device", "verbose", "n_jobs", "score_method", "iters", "lr")
+    top = {k: cfg.pop(k) for k in keys}
+    return float(DSA(_np(x).astype(np.float64), _np(y).astype(np.float64), dmd_class=DMD,
+                     **top, **cfg).fit_score())

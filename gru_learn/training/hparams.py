@@ -47,6 +47,7 @@ METRICS = tuple(PREFIX + name for name in (  # the first five are shown without 
     "lyapunov_abs_error",  # |lambda_learned - lambda_target| (a ring's or line's target is 0)
     "state_r2",  # R^2 of the target's states from an affine map of the hidden states
     "cycle_consistency",  # R^2 of the hidden states brought back through the target's
+    "dsa",  # Dynamical Similarity Analysis, hidden states against target states (dsa-metric)
     "memory_error_1h",  # median error of the remembered angle/position after 1 horizon
     "memory_error_10h",  # ... after 10 training horizons
     "memory_error_100h",  # ... after 100 training horizons
