@@ -85,7 +85,8 @@ def test_an_lstm_is_read_as_a_map_of_h_and_c_only() -> None:
     assert net["hidden_size"] == 6
 
 
-def test_state_dicts_and_layers_of_either(tmp_path: Path) -> None:
+def test_state_dicts_and_layers_of_either(in_tmp: Path) -> None:
+    tmp_path = in_tmp  # the target's data are cached in datasets/ under it
     torch.manual_seed(1)
     torch.save({"rnn": _bistable_rnn().state_dict()}, tmp_path / "rnn.pt")
     torch.save({"lstm": nn.LSTM(2, 3).state_dict(), "head": nn.Linear(3, 2).state_dict()},
@@ -99,6 +100,11 @@ def test_state_dicts_and_layers_of_either(tmp_path: Path) -> None:
         assert summary["network"]["architecture"] == arch
         assert source in summary["network"]["source"]
     assert len(summary["inputs"][0]["fixed_points"][0]["obs"]) == 2
+    # beside a target system, read as its forecaster: w(0) in, then the map alone
+    assert main(["--state-dict", str(tmp_path / "lstm.pt"), "--system", "vdp", "--n-initial",
+                 "4", "--long-steps", "100", "--no-cycles", "--out", str(tmp_path / "vdp")]) == 0
+    summary = json.loads((tmp_path / "vdp" / "summary.json").read_text())
+    assert summary["learned"]["architecture"] == "LSTM" and summary["errors"] == {}
     deep = nn.Module()
     deep.lstm = nn.LSTM(2, 3, num_layers=2)
     res = gru_learn.analyze_module(deep, "lstm", layer="each", figures=False)

@@ -174,7 +174,8 @@ def analyze(model: LearnedModel, data: DataSource, config: AnalysisConfig | None
                              else image[:, 0], curve_time=horizon)
     learned_res = point.result
     learned: dict[str, Any] = {"hidden_size": d, "reset": cell.reset, "time_unit": "target",
-                               "rollout": rollout}
+                               "rollout": rollout,
+                               "architecture": getattr(cell, "architecture", "GRU")}
     learned.update(point.to_json(observe))
     for c, j in zip(learned_res.limit_cycles, learned["limit_cycles"], strict=True):
         j["period_steps"] = c.period
