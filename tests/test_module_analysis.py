@@ -204,3 +204,29 @@ def test_a_named_target_is_read_beside_the_network_and_the_topologies_compared()
     assert "stable cycles: learned 0, target 1" in res.summary["comparison"]["topology_reason"]
     with pytest.raises(UserError, match="unknown system 'nope'"):
         gru_learn.analyze_module(model, "cell", target="nope")
+
+
+def test_the_callback_pairs_states_from_a_callable_with_target_states(tmp_path: Path) -> None:
+    """``states`` a callable of the trained module, ``target`` the true states at the same
+    samples: state R^2 and cycle consistency in summary.json and among the final numbers."""
+    from gru_learn.dynamics.metrics import cycle_consistency, state_r2
+
+    torch.manual_seed(0)
+    x = torch.randn(6, 12, 2)
+    truth = torch.cumsum(x, 1)  # a "true state" the classifier's GRU may or may not hold
+
+    def hidden(module: Classifier) -> torch.Tensor:
+        with torch.no_grad():
+            return module.encoder(x)[0]
+
+    module = Classifier()
+    trainer = _fit(module, tmp_path, gru_learn.DynamicsAnalysis(
+        rnn="encoder", states=hidden, target=truth, timeline="off"), epochs=1)
+    comp = json.loads((Path(trainer.log_dir) / "analysis" / "summary.json").read_text()
+                      )["comparison"]
+    assert comp["state_r2"] == pytest.approx(state_r2(hidden(module), truth), abs=1e-9)
+    assert comp["cycle_consistency"] == pytest.approx(cycle_consistency(hidden(module), truth),
+                                                      abs=1e-9)
+    with open(Path(trainer.loggers[1].log_dir) / "metrics.csv") as f:
+        final = [r for r in csv.DictReader(f) if r.get("results/state_r2")]
+    assert float(final[-1]["results/state_r2"]) == pytest.approx(comp["state_r2"], abs=1e-6)
