@@ -65,7 +65,8 @@ def test_layouts_without_readout(in_tmp: Path, layout: str) -> None:
 def bad_files(tmp: Path) -> dict[str, tuple[list[str], str]]:
     torch.save(torch.nn.GRU(3, 4, num_layers=2).state_dict(), tmp / "deep.pt")
     torch.save(torch.nn.GRU(3, 4, bidirectional=True).state_dict(), tmp / "bi.pt")
-    torch.save(torch.nn.LSTM(3, 4).state_dict(), tmp / "lstm.pt")
+    torch.save({"weight_ih": torch.zeros(8, 3), "weight_hh": torch.zeros(8, 4)},
+               tmp / "gates2.pt")  # 2 gates: no GRU, LSTM or RNN
     nan = torch.nn.GRU(3, 4).state_dict()
     nan["bias_hh_l0"][2] = float("nan")
     torch.save(nan, tmp / "nan.pt")
@@ -81,9 +82,9 @@ def bad_files(tmp: Path) -> dict[str, tuple[list[str], str]]:
     return {
         "deep": (["--state-dict", "deep.pt"], "2-layer"),
         "bi": (["--state-dict", "bi.pt"], "bidirectional"),
-        "lstm": (["--state-dict", "lstm.pt"], "LSTM"),
+        "gates2": (["--state-dict", "gates2.pt"], "g = 3 (GRU), 4 (LSTM) or 1 (RNN)"),
         "nan": (["--state-dict", "nan.pt"], "NaN"),
-        "misfit": (["--state-dict", "misfit.pt"], "(3d, p)"),
+        "misfit": (["--state-dict", "misfit.pt"], "(g d, p)"),
         "head": (["--state-dict", "head.pt"], "does not fit"),
         "input": (["--state-dict", "ok.pt", "--input", "1", "2"], "takes 3 inputs"),
         "inputs": (["--state-dict", "ok.pt", "--inputs", "x2.npy"], "(K, 3)"),
@@ -105,8 +106,8 @@ def test_bad_input_one_line_exit_2_nothing_written(in_tmp: Path, capsys) -> None
         assert "\n" not in str(err.value)
         assert set(in_tmp.iterdir()) == before, name  # nothing half-written
     # and through the real entry point: exit 2, one line on stderr
-    r = run_cli("analyze", "--state-dict", "lstm.pt", cwd=in_tmp)
-    assert r.returncode == 2 and r.stderr.count("\n") == 1 and "LSTM" in r.stderr
+    r = run_cli("analyze", "--state-dict", "gates2.pt", cwd=in_tmp)
+    assert r.returncode == 2 and r.stderr.count("\n") == 1 and "(LSTM)" in r.stderr
 
 
 def test_exit_3_when_a_part_failed_after_writing_the_rest(in_tmp: Path, monkeypatch,

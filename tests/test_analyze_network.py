@@ -233,8 +233,10 @@ def test_bad_modules_are_one_line_user_errors() -> None:
 
     with pytest.raises(UserError, match="num_layers=2"):
         gru_learn.analyze_gru(torch.nn.GRU(2, 3, num_layers=2))
-    with pytest.raises(UserError, match="not a GRU"):
-        gru_learn.analyze_gru(torch.nn.LSTM(2, 3))
+    with pytest.raises(UserError, match="only tanh RNNs"):
+        gru_learn.analyze_gru(torch.nn.RNN(2, 3, nonlinearity="relu"))
+    with pytest.raises(UserError, match="cannot read a Linear"):
+        gru_learn.analyze_gru(torch.nn.Linear(2, 3))
     with pytest.raises(UserError, match="3 entries per row"):
         gru_learn.analyze_gru(torch.nn.GRU(3, 2), input=[1.0, 2.0])
     with pytest.raises(UserError, match=r"\(\.\.\., 2\)"):

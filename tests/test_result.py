@@ -211,8 +211,9 @@ def test_words_and_hparams_numbers_are_those_of_the_dict_readers() -> None:
             "loop (discrete): period 1.704 (17.04 GRU steps)\n- d_stsp: 16.81\n- d_h: 0.1226"
             "\n\n(target time units; one GRU step = dt = 0.1)")
         assert target_period(s) is None
-    assert one_line(json.loads(NETWORK)) == ("? stable / ? unstable points, ? saddles, "
-                                             "? stable cycles")
+    # a network read alone is described by its (first) input's signature (main_side)
+    assert one_line(json.loads(NETWORK)) == ("1 stable / 0 unstable points, 0 saddles, "
+                                             "0 stable cycles")
     m = final_metrics({"train": 0.1, "val": math.nan}, summary)
     expected = {"topology_match": 0.0, "d_stsp": 16.81, "d_h": 0.1226, "long_horizon_mse": 0.791,
                 "lyapunov_max": 3.226e-05, "lyapunov_rel_error": 40430.0, "stable_points": 0.0,

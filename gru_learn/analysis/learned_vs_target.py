@@ -38,9 +38,14 @@ from gru_learn.analysis.target import manifold_points, simulate_long, target_per
 from gru_learn.analysis.topology import topology_verdict
 from gru_learn.dynamics.memory import starts_on
 from gru_learn.dynamics.metrics import (
+    DSA_SETTINGS,
     coverage,
+    cycle_consistency,
+    dsa_available,
+    dsa_distance,
     hausdorff,
     power_spectrum_distance,
+    state_r2,
     state_space_divergence,
 )
 from gru_learn.dynamics.periods import crossing_period
@@ -169,7 +174,8 @@ def analyze(model: LearnedModel, data: DataSource, config: AnalysisConfig | None
                              else image[:, 0], curve_time=horizon)
     learned_res = point.result
     learned: dict[str, Any] = {"hidden_size": d, "reset": cell.reset, "time_unit": "target",
-                               "rollout": rollout}
+                               "rollout": rollout,
+                               "architecture": getattr(cell, "architecture", "GRU")}
     learned.update(point.to_json(observe))
     for c, j in zip(learned_res.limit_cycles, learned["limit_cycles"], strict=True):
         j["period_steps"] = c.period
@@ -250,6 +256,14 @@ def analyze(model: LearnedModel, data: DataSource, config: AnalysisConfig | None
         spectra = (true_stats, gen_stats)
     comp["d_h"] = rec("d_h", lambda: power_spectrum_distance(*spectra))
     comp["test_mse"] = _test_mse(gen_obs, test, truth_long, horizon)
+    if data.system is not None:  # hidden states h_k beside the clean target states at k
+        k = min(horizon, hidden.shape[1])
+        pairs = (hidden[:, :k], data.system.clean["test"][:n, 1:k + 1].to(F64))
+        comp["state_r2"] = rec("state_r2", lambda: state_r2(*pairs))
+        comp["cycle_consistency"] = rec("cycle_consistency", lambda: cycle_consistency(*pairs))
+        if dsa_available():  # the optional dsa-metric package
+            comp["dsa"] = rec("dsa", lambda: dsa_distance(*pairs))
+            comp["dsa_settings"] = DSA_SETTINGS
     summary = {"learned": learned, "target": target, "comparison": comp,
                "time_unit": f"target time units; one GRU step = dt = {dt}",
                "read_as": f"predictions (closed_loop, period_rel_error, test_mse, d_stsp, d_h):"

@@ -1,12 +1,15 @@
-"""Networks trained elsewhere, as (GRUCell, readout): from a torch module (``nn.GRU``,
-``nn.GRUCell``, our ``GRUCell`` or ``GRUForecaster``) or from a saved state dict.
+"""Networks trained elsewhere, as (cell, readout): from a torch module (``nn.GRU``,
+``nn.GRUCell``, our ``GRUCell`` or ``GRUForecaster``; also ``nn.RNN`` / ``nn.RNNCell`` with
+tanh and ``nn.LSTM`` / ``nn.LSTMCell``, read by ``gru_learn.gru.rnn_cells``) or from a saved
+state dict.
 
 A state dict may be an ``nn.GRU``'s (keys ``weight_ih_l0`` ...), an ``nn.GRUCell``'s or our
 ``GRUCell``'s (keys ``weight_ih``, ``weight_hh``, ``bias_ih``, ``bias_hh``), flat with any
 prefix (``rnn.weight_ih_l0``) or nested (``{"gru": {...}, "readout": {...}}``), with at most
-one ``nn.Linear`` readout beside it. Anything else (several layers, both directions, an
-LSTM's four gates, shapes that do not fit, non-finite weights) is a ``UserError`` whose one
-line says what was found.
+one ``nn.Linear`` readout beside it; the gates tell the architecture: weight_hh of 3d rows a
+GRU, 4d an LSTM, d an RNN (read with tanh: a state dict does not say its nonlinearity).
+Anything else (several layers, both directions, shapes that do not fit, non-finite weights)
+is a ``UserError`` whose one line says what was found.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from gru_learn.analysis.core import F64, as_float64
 from gru_learn.errors import UserError
 from gru_learn.files.torch_files import load_torch_file
 from gru_learn.gru.cell import GRUCell, Reset
+from gru_learn.gru.rnn_cells import LSTMStateMap, TanhRNNCell
 
 LAYER_KEYS = ("weight_ih_l0", "weight_hh_l0", "bias_ih_l0", "bias_hh_l0")
 CELL_KEYS = ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
@@ -29,9 +33,10 @@ CELL_KEYS = ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
 
 @dataclass
 class Network:
-    """A GRU cell and its optional affine readout, both float64 on the CPU."""
+    """A recurrent cell (a ``GRUCell``, ``TanhRNNCell`` or ``LSTMStateMap``) and its optional
+    affine readout of the cell's state, both float64 on the CPU."""
 
-    cell: GRUCell
+    cell: GRUCell | TanhRNNCell | LSTMStateMap
     readout: nn.Linear | None
     source: str
 
@@ -89,21 +94,23 @@ def network_from_state_dict(raw: Any, reset: Reset = "after", name: str = "the s
     if w_hh is None or w_ih.ndim != 2 or w_hh.ndim != 2:
         raise UserError(f"{name}: '{prefix}weight_hh{suffix}' is missing or not a matrix")
     rows, d = w_hh.shape
-    if rows == 4 * d:
-        raise UserError(f"{name} looks like an LSTM (4 gates: weight_hh is {tuple(w_hh.shape)});"
-                        " only GRUs (3 gates) can be read here")
-    if rows != 3 * d or w_ih.shape[0] != 3 * d:
-        raise UserError(f"{name}: GRU weights must be weight_ih (3d, p) and weight_hh (3d, d); "
-                        f"got {tuple(w_ih.shape)} and {tuple(w_hh.shape)}")
+    gates = rows // d if rows % d == 0 and rows // d in (1, 3, 4) else None
+    if gates is None or w_ih.shape[0] != rows:
+        raise UserError(f"{name}: recurrent weights must be weight_ih (g d, p) and weight_hh "
+                        "(g d, d) with g = 3 (GRU), 4 (LSTM) or 1 (RNN); got "
+                        f"{tuple(w_ih.shape)} and {tuple(w_hh.shape)}")
     biases = {}
     for b in ("bias_ih", "bias_hh"):
         v = flat.get(f"{prefix}{b}{suffix}")
-        if v is not None and tuple(v.shape) != (3 * d,):
+        if v is not None and tuple(v.shape) != (rows,):
             raise UserError(f"{name}: {prefix}{b}{suffix} has shape {tuple(v.shape)}, "
-                            f"expected ({3 * d},)")
+                            f"expected ({rows},)")
         biases[b] = None if v is None else v.to(F64)
-    cell = GRUCell.from_torch_weights(w_ih.to(F64), w_hh.to(F64), biases["bias_ih"],
-                                      biases["bias_hh"], reset=reset)
+    weights = (w_ih.to(F64), w_hh.to(F64), biases["bias_ih"], biases["bias_hh"])
+    if gates == 3:
+        cell: Any = GRUCell.from_torch_weights(*weights, reset=reset)
+    else:
+        cell = (LSTMStateMap if gates == 4 else TanhRNNCell).from_tensors(*weights)
     used = {f"{prefix}{k}{suffix}" for k in CELL_KEYS}
     rest = {k: v for k, v in flat.items() if k not in used}
     weights = [k for k, v in rest.items() if k.endswith("weight") and v.ndim == 2]
@@ -122,10 +129,26 @@ def network_from_state_dict(raw: Any, reset: Reset = "after", name: str = "the s
             readout.weight.copy_(w)
             readout.bias.copy_(torch.zeros(w.shape[0]) if b is None else b)
     _check_finite(cell, readout, name)
-    kind = "nn.GRU" if suffix else "nn.GRUCell / GRUCell"
-    return Network(as_float64(cell), None if readout is None else as_float64(readout),
+    kind = {3: "nn.GRU" if suffix else "nn.GRUCell / GRUCell",
+            4: "nn.LSTM" if suffix else "nn.LSTMCell",
+            1: ("nn.RNN" if suffix else "nn.RNNCell") + ", read with tanh"}[gates]
+    return Network(as_float64(cell), None if readout is None else
+                   as_float64(state_readout(readout, cell)),
                    f"{kind} state dict ({d} units, {cell.input_size} inputs, "
                    f"{'no readout' if readout is None else f'{readout.out_features} outputs'})")
+
+
+def state_readout(readout: nn.Linear, cell: nn.Module) -> nn.Linear:
+    """``readout`` as a map of the cell's whole state: an LSTM's reads h of s = (h, c), so its
+    weight is [W, 0]; any other cell's state is h itself."""
+    if not isinstance(cell, LSTMStateMap):
+        return readout
+    lin = nn.Linear(cell.hidden_size, readout.out_features).to(readout.weight)
+    with torch.no_grad():
+        lin.weight.zero_()
+        lin.weight[:, : cell.units].copy_(readout.weight)
+        lin.bias.copy_(readout.bias)
+    return lin
 
 
 def _few(flat: dict[str, Any], n: int = 6) -> str:
@@ -184,22 +207,44 @@ def network_from_module(rnn: Any, readout: Any = None, reset: Reset | None = Non
     elif isinstance(rnn, nn.GRUCell):
         net = _module_network(GRUCell.from_torch_gru_cell(rnn), reset, "nn.GRUCell")
     elif isinstance(rnn, (nn.LSTM, nn.LSTMCell, nn.RNN, nn.RNNCell)):
-        raise UserError(f"a {type(rnn).__name__} is not a GRU; only GRUs can be analysed here")
+        net = _other_network(rnn)
     else:
-        raise UserError(f"cannot read a {type(rnn).__name__} as a GRU: pass an nn.GRU, an "
-                        "nn.GRUCell, a gru_learn GRUCell or a state dict")
+        raise UserError(f"cannot read a {type(rnn).__name__} as a recurrent network: pass an "
+                        "nn.GRU, nn.GRUCell, nn.RNN (tanh), nn.LSTM (or their cells), a "
+                        "gru_learn GRUCell or a state dict")
     if readout is not None:
         if not isinstance(readout, nn.Linear):
             raise UserError(f"readout must be an nn.Linear, got {type(readout).__name__}")
-        if readout.in_features != net.cell.hidden_size:
-            raise UserError(f"readout takes {readout.in_features} features; the GRU has "
-                            f"{net.cell.hidden_size} hidden units")
+        units = getattr(net.cell, "units", net.cell.hidden_size)
+        if readout.in_features != units:
+            raise UserError(f"readout takes {readout.in_features} features; the network has "
+                            f"{units} hidden units")
         lin = nn.Linear(readout.in_features, readout.out_features).to(F64)
         with torch.no_grad():
             lin.weight.copy_(readout.weight.detach().to("cpu", F64))
             lin.bias.copy_(readout.bias.detach().to("cpu", F64) if readout.bias is not None
                            else torch.zeros(readout.out_features, dtype=F64))
         _check_finite(net.cell, lin, "the readout")
-        net.readout = as_float64(lin)
-    _check_finite(net.cell, None, "the GRU")
+        net.readout = as_float64(state_readout(lin, net.cell))
+    _check_finite(net.cell, None, "the network")
     return net
+
+
+def _other_network(rnn: nn.Module) -> Network:
+    """An ``nn.RNN`` / ``nn.RNNCell`` (tanh) or ``nn.LSTM`` / ``nn.LSTMCell`` as a Network."""
+    kind = type(rnn).__name__
+    if getattr(rnn, "num_layers", 1) != 1 or getattr(rnn, "bidirectional", False) \
+            or getattr(rnn, "proj_size", 0):
+        raise UserError(f"an nn.{kind} with num_layers={rnn.num_layers}, bidirectional="
+                        f"{rnn.bidirectional}, proj_size={getattr(rnn, 'proj_size', 0)}: read "
+                        "one layer, one direction, no projection (gru_learn.analyze_module "
+                        "takes layer=)")
+    try:
+        cell = (TanhRNNCell if isinstance(rnn, (nn.RNN, nn.RNNCell)) else LSTMStateMap
+                ).from_torch(rnn)
+    except ValueError as e:
+        raise UserError(str(e)) from None
+    cell = as_float64(cell)
+    return Network(cell, None, f"nn.{kind} ({getattr(cell, 'units', cell.hidden_size)} units, "
+                               f"{cell.input_size} inputs, read as "
+                               f"{'a map of (h, c)' if cell.reading == 'map' else 'map and ODE'})")

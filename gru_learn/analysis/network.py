@@ -188,14 +188,49 @@ def analyze_at_input(cell: GRUCell, x: Tensor | None, *, states: Tensor | None,
     if states is None:
         states = visited_states(cell, x, generator=gen)
     states = states.reshape(-1, d).to(F64)
+    as_ode = reading(cell) == "ode"
     result = analyze_vector_field(
-        f, tuple((-1.0, 1.0) for _ in range(d)), step=step, starts=states,
-        cycles=config.cycles, speed_tol=slow_tol, observe=observe, jac=_jacobian(cell, x),
+        f, state_box(cell, states), step=step, starts=states,
+        cycles=config.cycles and as_ode, speed_tol=slow_tol, observe=observe,
+        jac=_jacobian(cell, x) if isinstance(cell, GRUCell) else None,
         dt=0.1, t_transient=config.cycle_transient, t_window=config.cycle_window,
         generator=gen, search_starts=config.n_starts or (512 if d <= 32 else 256),
         cycle_seeds=MAX_CYCLE_STARTS, manifold_curve=curve, curve_time=curve_time,
         guard=lambda name, piece: rec(prefix + name, piece))
-    return NetworkPoint(x, result, states, gate_saturation(cell, x, states))
+    saturation = gate_saturation(cell, x, states) if hasattr(cell, "gates") else None
+    return NetworkPoint(x, result if as_ode else as_map(result), states, saturation)
+
+
+def reading(cell: Any) -> str:
+    """"ode" where dh/dt = f is a reading of the network (a GRU, a tanh RNN), "map" where only
+    its map is read (an LSTM; ``gru_learn.gru.rnn_cells``)."""
+    return getattr(cell, "reading", "ode")
+
+
+READINGS = {
+    "GRU": "the ODE dh/dt = f(h, x) = (1 - z)(n - h): the GRU's continuous-time reading "
+           "(Jordan, Sokol & Park 2021; GRU-specific), of which the GRU map is the Euler step "
+           "of size 1",
+    "RNN (tanh)": "the ODE dh/dt = -h + tanh(W_ih x + b + W_hh h) (unit time constant), of "
+                  "which the map h -> tanh(W_ih x + b + W_hh h) is the Euler step of size 1; "
+                  "not the GRU's gated reading",
+    "LSTM": "the map of the state s = (h, c) only: fixed points are roots of F(s) - s, their "
+            "kind by the map's multipliers 1 + lambda; no ODE is claimed, no cycles searched; "
+            "slow points and continuous attractors are states the map moves little per step",
+}
+
+
+def state_box(cell: Any, states: Tensor) -> tuple[tuple[float, float], ...]:
+    """Where every fixed point lies: the cube [-1, 1]^d for a GRU or tanh RNN (h = n or
+    h = tanh(...)); for an LSTM's (h, c), h in [-1, 1] and c within 1.25 times the largest |c|
+    of ``states`` (at least 1: c* = i g / (1 - f) has no bound of its own)."""
+    units = getattr(cell, "units", None)
+    if units is None:
+        return tuple((-1.0, 1.0) for _ in range(cell.hidden_size))
+    c = float(states[:, units:].abs().max()) if len(states) else 0.0
+    reach = max(1.0, 1.25 * c)
+    return tuple((-1.0, 1.0) for _ in range(units)) + tuple((-reach, reach)
+                                                            for _ in range(units))
 
 
 def network_lyapunov(cell: GRUCell, h0: Tensor, dt: float, rollout: str = "discrete",
@@ -301,6 +336,14 @@ def analyze_network(cell: GRUCell, *, inputs: Tensor | None = None, states: Tens
                    "map_stable / map_spectral_radius: the discrete map h -> h + f(h, x)",
         "errors": rec.errors, "seconds": rec.seconds,
     }
+    architecture = getattr(cell, "architecture", "GRU")
+    summary["network"].update(architecture=architecture, reading=READINGS[architecture])
+    if architecture != "GRU":  # the GRU's summary keeps its words
+        summary["read_as"] = READINGS[architecture]
+        summary["time_unit"] = "network steps"
+        if reading(cell) == "map":
+            summary["network"]["box"] = ("h in [-1, 1]^d; c within 1.25 times the largest |c| "
+                                         "of the states (at least 1)")
     analysis = NetworkAnalysis(summary, points=points, cell=cell, observe=readout)
     if figures:
         analysis.figures = rec("figures", lambda: _figures(cell, points, readout)) or {}

@@ -265,6 +265,9 @@ class Comparison(Record):
     d_stsp: float | None = None
     d_h: float | None = None
     test_mse: TestMSE | None = _typed(_one(TestMSE))
+    state_r2: float | None = None
+    cycle_consistency: float | None = None
+    dsa: float | None = None
 
     def best_match(self) -> AttractorMatch | None:
         """The learned attractor covering most of the target's (None where there is none)."""
@@ -323,6 +326,15 @@ class AnalysisResult(Record):
         """Whether any piece of the analysis failed (its reason is in ``errors``)."""
         return bool(self.errors)
 
+    def main_side(self) -> Side:
+        """The network's side: ``learned`` (learned versus target) or, for a network read alone
+        (``analyze_gru``, ``analyze_module``), the first input of its top layer read."""
+        if isinstance(self.learned, Side):
+            return self.learned
+        sides = [s for s in self.inputs if isinstance(s, Side)]
+        top = max((number(s.other.get("layer"), 0.0) for s in sides), default=0.0)
+        return next((s for s in sides if number(s.other.get("layer"), 0.0) == top), Side())
+
     def target_period(self) -> float | None:
         """The period of the target's first stable limit cycle (None without one)."""
         cycles = self.target.stable_cycles() if isinstance(self.target, Side) else []
@@ -340,14 +352,15 @@ class AnalysisResult(Record):
         attractor, a failed piece): ``topology_match`` (1/0), ``period_rel_error``,
         ``ode_period_rel_error``, ``d_stsp``, ``d_h``, ``coverage`` (the largest
         ``coverage_of_target`` of the learned continuous attractors), ``long_horizon_mse``,
-        ``lyapunov_max``, ``lyapunov_rel_error``, ``lyapunov_abs_error``, the memory
-        (``memory_error_1h``, ``_10h``, ``_100h``: median error after 1, 10, 100 training
-        horizons; ``phi_inf``) and the learned signature's
-        ``stable_points``, ``stable_cycles``, ``continuous_attractors``.
+        ``lyapunov_max``, ``lyapunov_rel_error``, ``lyapunov_abs_error``, ``state_r2``,
+        ``cycle_consistency``, ``dsa``, the memory (``memory_error_1h``, ``_10h``, ``_100h``:
+        median error after 1, 10, 100 training horizons; ``phi_inf``) and the learned
+        signature's (the network's side, :meth:`main_side`) ``stable_points``,
+        ``stable_cycles``, ``continuous_attractors``.
         ``gru_learn.training.hparams`` logs them for TensorBoard's HPARAMS tab."""
         nan = math.nan
         comp = self.comparison if isinstance(self.comparison, Comparison) else Comparison()
-        learned = self.learned if isinstance(self.learned, Side) else Side()
+        learned = self.main_side()
         sig = learned.signature if isinstance(learned.signature, Signature) else Signature()
         covered = [number(r.coverage_of_target, nan) for r in comp.continuous_attractors
                    if isinstance(r, AttractorMatch)]
@@ -366,6 +379,9 @@ class AnalysisResult(Record):
             "lyapunov_max": number(learned.lyapunov_max, nan),
             "lyapunov_rel_error": number(comp.lyapunov_rel_error, nan),
             "lyapunov_abs_error": number(comp.lyapunov_abs_error, nan),
+            "state_r2": number(comp.state_r2, nan),
+            "cycle_consistency": number(comp.cycle_consistency, nan),
+            "dsa": number(comp.dsa, nan),
             **{f"memory_error_{k}h": number(memory.at(k), nan) for k in (1, 10, 100)},
             "phi_inf": number(memory.phi_inf, nan),
             "stable_points": number(sig.stable_points, nan),

@@ -95,6 +95,12 @@ def target_side(data: DataSource, config: AnalysisConfig, rec: Recorder) -> Targ
     else:
         summary["lyapunov"]["reason"] = ("not computed: the analysis found a stable point or "
                                          "cycle (exponent <= 0, the topology says which)")
+    reference = getattr(system, "lyapunov_reference", None)  # published, e.g. dysts' metadata
+    if reference is not None:
+        found = summary["lyapunov_max"]
+        summary["lyapunov_reference"] = {
+            "value": reference, "source": getattr(system, "lyapunov_reference_source", None),
+            "rel_error": None if found is None else abs(found - reference) / abs(reference)}
     return TargetSide(summary, res, manifolds, declared, f)
 
 

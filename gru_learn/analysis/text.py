@@ -28,7 +28,7 @@ def _parts(summary: Summary) -> tuple[AnalysisResult, Side, Comparison, Signatur
     """The result and its learned side, comparison, learned signature and closed loop (empty
     ones where the summary has none)."""
     res = AnalysisResult.of(summary)
-    learned = res.learned if isinstance(res.learned, Side) else Side()
+    learned = res.main_side()
     comp = res.comparison if isinstance(res.comparison, Comparison) else Comparison()
     sig = learned.signature if isinstance(learned.signature, Signature) else Signature()
     loop = learned.closed_loop if isinstance(learned.closed_loop, ClosedLoop) else ClosedLoop()
@@ -67,7 +67,7 @@ def text_summary(summary: Summary) -> str:
     if loop.period is not None:
         lines.append(f"- closed loop ({loop.rollout}): period {loop.period:.4g} "
                      f"({loop.period_steps:.4g} GRU steps)")
-    for k in ("d_stsp", "d_h", "cycle_hausdorff"):
+    for k in ("d_stsp", "d_h", "cycle_hausdorff", "state_r2", "cycle_consistency"):
         if isinstance(getattr(comp, k), (int, float)):
             lines.append(f"- {k}: {getattr(comp, k):.4g}")
     events_ = (res.timeline or {}).get("events") or []

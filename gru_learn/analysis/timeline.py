@@ -45,7 +45,7 @@ from gru_learn.analysis.core import (
     as_float64,
     signature,
 )
-from gru_learn.analysis.result import AnalysisResult, Comparison, Coverage, Side
+from gru_learn.analysis.result import AnalysisResult, Comparison, Coverage
 from gru_learn.dynamics import analyze_vector_field
 from gru_learn.gru.cell import GRUCell
 
@@ -119,7 +119,7 @@ def from_summary(summary: AnalysisResult | dict[str, Any], epoch: int,
     period errors, d_stsp, d_h...). Without ``numbers`` (the end of a light timeline) the
     snapshot carries only what the light ones have, so no curve gets a lone last point."""
     result = AnalysisResult.of(summary)
-    learned = result.learned if isinstance(result.learned, Side) else Side()
+    learned = result.main_side()
     comp = result.comparison if isinstance(result.comparison, Comparison) else Comparison()
     snap = {"epoch": int(epoch), "mode": "full",
             "signature": learned.signature.to_json() if learned.signature else {},

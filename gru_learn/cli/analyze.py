@@ -23,7 +23,8 @@ cycles; with a target system, the comparison with it.
 
 Sources (one of): --state-dict FILE, a network trained elsewhere, saved with torch.save: a
 single-layer, unidirectional torch.nn.GRU state dict, or a torch.nn.GRUCell's, flat or nested,
-with or without one torch.nn.Linear readout beside it, e.g.
+with or without one torch.nn.Linear readout beside it (an nn.RNN's, read with tanh as a map and
+its ODE, or an nn.LSTM's, read as a map of (h, c) only, too), e.g.
 torch.save({"gru": rnn.state_dict(), "readout": head.state_dict()}, F); --ckpt FILE, a
 checkpoint written by "python -m gru_learn fit" (compared with the system it was trained on;
 give it to --state-dict to read the network alone).

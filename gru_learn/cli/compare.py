@@ -40,6 +40,7 @@ from gru_learn.experiments.grid.methods import (
 )
 from gru_learn.experiments.grid.report import method_label
 from gru_learn.files.outputs import check_output_dir
+from gru_learn.systems.registry import folder_name
 
 
 def main(argv: list[str]) -> int:
@@ -101,6 +102,6 @@ def run_grid(grid, out, args, evaluation) -> dict:
     summary = write_report(out, grid, load_runs(out, grid))
     print(format_table(summary))
     print(f"wrote {out / 'results.csv'}, {out / 'summary.json'}, "
-          f"{', '.join(str(out / f'fig12_{s}.png') for s in grid.systems)}; "
+          f"{', '.join(str(out / f'fig12_{folder_name(s)}.png') for s in grid.systems)}; "
           f"tensorboard --logdir {out}")
     return summary

@@ -38,7 +38,10 @@ class GRULearnCLI(LightningCLI):
         super().__init__(*args, **kwargs)
 
     def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
-        parser.add_lightning_class_args(DynamicsAnalysis, "analysis")
+        # the callback's options for a module of one's own (rnn=, target=...) are not ours
+        parser.callback_keys.append("analysis")
+        parser.add_class_arguments(DynamicsAnalysis, "analysis", fail_untyped=False,
+                                   sub_configs=True, skip=set(DynamicsAnalysis.MODULE_OPTIONS))
         parser.link_arguments("data.obs_dim", "model.obs_dim", apply_on="instantiate")
         parser.link_arguments("data.dt", "model.dt", apply_on="instantiate")
         parser.link_arguments("data.system_name", "model.system", apply_on="instantiate")

@@ -10,7 +10,13 @@
   trajectory each, so numbers compare with published tables (see docs/reconstruction.md for
   how they differ from ours);
 - ``hausdorff``: the symmetric Hausdorff distance between two point sets;
-- ``coverage``: the fraction of one set within a radius of another.
+- ``coverage``: the fraction of one set within a radius of another;
+- ``state_r2``, ``cycle_consistency`` (the Computation-through-Dynamics Benchmark's measures):
+  how well an affine map of a network's hidden states gives the target's true states, and how
+  well the hidden states come back through the true states (1 when the network holds nothing
+  the target does not);
+- ``dsa_distance``: Dynamical Similarity Analysis (Ostrow et al. 2023) through the optional
+  ``dsa-metric`` package, every parameter passed explicitly.
 All take numpy arrays or tensors and return floats.
 """
 
@@ -198,3 +204,79 @@ def coverage(target: np.ndarray | Tensor, found: np.ndarray | Tensor, radius: fl
         return 0.0
     d = np.linalg.norm(t[:, None, :] - f[None, :, :], axis=-1)
     return float((d.min(1) <= radius).mean())
+
+
+def _affine_fit(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """The least-squares affine prediction of ``y`` (n, k) from ``x`` (n, d): [x 1] B with
+    B = argmin ||[x 1] B - y||_F (minimum-norm where x is rank-deficient)."""
+    a = np.hstack([x, np.ones((len(x), 1))])
+    return a @ np.linalg.lstsq(a, y, rcond=None)[0]
+
+
+def _r2(y: np.ndarray, pred: np.ndarray) -> float:
+    """Variance-weighted R^2: 1 - sum ||y - pred||^2 / sum ||y - mean(y)||^2 (all dimensions
+    pooled, so a dimension counts by its variance)."""
+    return float(1.0 - ((y - pred) ** 2).sum() / ((y - y.mean(0)) ** 2).sum())
+
+
+def _pairs(hidden: np.ndarray | Tensor, states: np.ndarray | Tensor
+           ) -> tuple[np.ndarray, np.ndarray]:
+    h, z = _np(hidden).astype(np.float64), _np(states).astype(np.float64)
+    if h.shape[:-1] != z.shape[:-1] or h.ndim < 2:
+        raise ValueError(f"hidden states {h.shape} and target states {z.shape} must pair up "
+                         "sample by sample: (..., d) and (..., k) with the same leading shape")
+    return h.reshape(-1, h.shape[-1]), z.reshape(-1, z.shape[-1])
+
+
+def state_r2(hidden: np.ndarray | Tensor, states: np.ndarray | Tensor) -> float:
+    """R^2 of the target's true states z (..., k) predicted by the affine least-squares map
+    of the paired hidden states h (..., d): z_hat = A h + a (variance-weighted, in sample)."""
+    h, z = _pairs(hidden, states)
+    return _r2(z, _affine_fit(h, z))
+
+
+def cycle_consistency(hidden: np.ndarray | Tensor, states: np.ndarray | Tensor) -> float:
+    """R^2 of the hidden states h brought back through the target's states: h -> z_hat = A h + a
+    (fit h to z), then z_hat -> h_hat = B z_hat + b (B, b fit from the true z to h). 1 when
+    every direction h varies in is one the target's states explain; a network with dynamics of
+    its own beside the target's scores lower (variance-weighted, in sample)."""
+    h, z = _pairs(hidden, states)
+    a = np.hstack([h, np.ones((len(h), 1))])
+    to_z = np.linalg.lstsq(a, z, rcond=None)[0]
+    b = np.hstack([z, np.ones((len(z), 1))])
+    to_h = np.linalg.lstsq(b, h, rcond=None)[0]
+    z_hat = a @ to_z
+    return _r2(h, np.hstack([z_hat, np.ones((len(z_hat), 1))]) @ to_h)
+
+
+# Dynamical Similarity Analysis: the settings used, all passed to dsa-metric explicitly (its
+# defaults differ between its entry points and versions: DMD's ridge lamb is 1e-8, its config
+# dataclass's 0; the score method defaults to "angular" in one class, "wasserstein" in another)
+DSA_SETTINGS: dict[str, object] = {
+    "n_delays": 10, "delay_interval": 1, "rank": 6, "rank_thresh": None,
+    "rank_explained_variance": None, "reduced_rank_reg": False, "lamb": 0.0,
+    "steps_ahead": 1, "send_to_cpu": False, "score_method": "wasserstein", "iters": 1000,
+    "lr": 0.01, "device": "cpu", "n_jobs": 1, "verbose": False}
+
+
+def dsa_available() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec("DSA") is not None
+
+
+def dsa_distance(x: np.ndarray | Tensor, y: np.ndarray | Tensor,
+                 **settings: object) -> float:
+    """DSA between two sets of trajectories (trials, T, n) and (trials, T, m) (dims may differ):
+    HAVOK DMD of each (delay embedding of ``n_delays``, SVD, the rank-``rank`` regression of
+    the next delay coordinates on the current ones), then the distance of the two DMD matrices
+    by ``score_method``; with "wasserstein", the optimal-transport cost between their
+    eigenvalues (squared distances in the complex plane, uniform weights). ``settings``
+    override ``DSA_SETTINGS``. Needs ``pip install dsa-metric``."""
+    from DSA import DMD, DSA
+
+    cfg = {**DSA_SETTINGS, **settings}
+    keys = ("device", "verbose", "n_jobs", "score_method", "iters", "lr")
+    top = {k: cfg.pop(k) for k in keys}
+    return float(DSA(_np(x).astype(np.float64), _np(y).astype(np.float64), dmd_class=DMD,
+                     **top, **cfg).fit_score())

@@ -86,7 +86,16 @@ def register(cls: type[System] | None = None, *, replace: bool = False) -> Any:
     return add if cls is None else add(cls)
 
 
+def folder_name(system: str) -> str:
+    """A system's name as a file or folder name: ``dysts:Lorenz`` -> ``dysts_Lorenz``."""
+    return system.replace(":", "_")
+
+
 def get_system(name: str) -> type[System]:
+    if name.startswith("dysts:") and name not in SYSTEMS:  # the optional dysts collection
+        from gru_learn.systems.dysts_systems import dysts_system
+
+        return dysts_system(name[len("dysts:"):])
     if name not in SYSTEMS:  # a worker process: the modules the command was given --import
         from gru_learn.systems.user_modules import import_from_env
 
@@ -94,7 +103,8 @@ def get_system(name: str) -> type[System]:
     try:
         return SYSTEMS[name]
     except KeyError:
-        raise UserError(f"unknown system {name!r}; choose one of {sorted(SYSTEMS)}") from None
+        raise UserError(f"unknown system {name!r}; choose one of {sorted(SYSTEMS)} or a dysts "
+                        "system as dysts:<Name>") from None
 
 
 @register

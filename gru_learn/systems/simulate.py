@@ -60,3 +60,12 @@ def simulate(
     out = {"t": t, "clean": clean, "observed": clean + noise}
     out.update({f"param_{k}": torch.as_tensor(v, dtype=f64).expand(n) for k, v in p.items()})
     return out
+
+
+def simulate_system(system: type[System], n: int, horizon: int, dt: float,
+                    **kwargs: Any) -> dict[str, Tensor]:
+    """:func:`simulate`, or the system's own ``simulator`` (same arguments and result) where it
+    brings its own integrator (a dysts system)."""
+    own = getattr(system, "simulator", None)
+    return own(n, horizon, dt, **kwargs) if own is not None else simulate(system, n, horizon,
+                                                                           dt, **kwargs)

@@ -21,8 +21,8 @@ from torch.utils.data import DataLoader, Sampler, TensorDataset
 
 from gru_learn.errors import UserError
 from gru_learn.files.torch_files import save_torch_file
-from gru_learn.systems.registry import get_system
-from gru_learn.systems.simulate import simulate
+from gru_learn.systems.registry import folder_name, get_system
+from gru_learn.systems.simulate import simulate_system
 
 DATA_FORMAT_VERSION = 1  # bump when the simulation code changes what a key produces
 SPLITS = ("train", "val", "test")
@@ -215,7 +215,7 @@ class TrajectoryDataModule(_SplitDataModule):
 
     @property
     def cache_path(self) -> Path:
-        return self.cache_dir / f"{self.system_name}-{self.key}.pt"
+        return self.cache_dir / f"{folder_name(str(self.system_name))}-{self.key}.pt"
 
     def _load_cached(self) -> dict[str, Tensor] | None:
         """The cached dataset if it is whole and was made from this spec, else None."""
@@ -235,7 +235,7 @@ class TrajectoryDataModule(_SplitDataModule):
     def generate(self) -> dict[str, Any]:
         s = self.spec
         g = torch.Generator().manual_seed(s["seed"])
-        sim = simulate(
+        sim = simulate_system(
             self.system_cls, sum(s["n"]), s["horizon"], s["dt"], params=s["params"],
             param_noise_std=s["param_noise_std"], obs_noise_std=s["obs_noise_std"],
             process_noise_std=s["process_noise_std"], ic_low=tuple(s["ic_low"]),

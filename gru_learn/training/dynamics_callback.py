@@ -1,10 +1,12 @@
 """The end-of-fit (and periodic) dynamics analysis as a Lightning callback, its figures sent to
-every image-capable logger."""
+every image-capable logger: of our ``GRUForecaster`` against its data, or of the recurrent
+network inside any LightningModule (``rnn=``)."""
 
 from __future__ import annotations
 
 import os
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -13,11 +15,13 @@ from lightning.pytorch.callbacks import Callback
 from lightning.pytorch.utilities import rank_zero_info, rank_zero_warn
 
 from gru_learn.analysis import Analysis, AnalysisConfig, timeline
+from gru_learn.analysis.module_network import ModuleSpec
 from gru_learn.analysis.result import AnalysisResult
 from gru_learn.analysis.text import one_line, target_period, text_summary
 from gru_learn.errors import UserError
 from gru_learn.training.callbacks import log_figure, log_text
 from gru_learn.training.checkpoint import analyze_trained
+from gru_learn.training.hparams import final_metrics, log_final
 
 
 class DynamicsAnalysis(Callback):
@@ -44,17 +48,47 @@ class DynamicsAnalysis(Callback):
     logs again, in its own run folder) the history from before the interruption. A failing
     analysis never touches the checkpoints: the reason goes into summary.json and a warning.
 
+    Any LightningModule (``rnn=``): the recurrent network it names is read alone at constant
+    inputs (``gru_learn.analysis.module_network.analyze_module``: fixed points, cycles,
+    continuous attractors, at ``input``), beside the ``target`` if one is given; checked at
+    setup (a module without that network, a missing layer, an input of the wrong size: a
+    one-line UserError before training starts). At the end of fit the same files and logged
+    figures and text, and the final numbers (``results/*``: counts of stable points and cycles,
+    and with a target the topology match, state R^2, cycle consistency) with the module's
+    hyperparameters for every logger (TensorBoard's HPARAMS tab). Nothing of our model or data
+    is used: no DataModule is needed, and times are in the network's steps.
+
     Args:
         enabled: run at all (``--analysis.enabled false`` turns it off).
         every_n_epochs: snapshot the topology every N epochs (None: max_epochs // 10).
         timeline: "light", "full" or "off".
         n_initial, long_steps, cycles: see ``gru_learn.analysis.AnalysisConfig``.
+        rnn: in a module of your own, where its ``nn.GRU`` / ``nn.GRUCell`` / ``nn.RNN`` /
+            ``nn.LSTM`` is: a dotted attribute path ("encoder.gru") or a callable of the module
+            returning it (or the pair (network, readout)). None: our ``GRUForecaster``.
+        readout: the ``nn.Linear`` reading its states (path or callable), optional.
+        layer: for a multi-layer network, the layer to analyse (0, 1, ...) or "each".
+        input: constant input(s) of the layer read, (p,) or (K, p); default zeros.
+        states: hidden states from your runs (..., d), or a callable of the module returning
+            them: seeds of the search, boxes of the figures, and the pairs for a target's states.
+        target: a registered system name, or the target's true states (N, T, k) paired with
+            ``states`` (N, T, d) (state R^2 and cycle consistency).
     """
+
+    MODULE_OPTIONS = ("rnn", "readout", "layer", "input", "states", "target")
 
     def __init__(self, enabled: bool = True, every_n_epochs: int | None = None,
                  timeline: str = "light", n_initial: int = 32, long_steps: int = 1000,
-                 cycles: bool = True) -> None:
+                 cycles: bool = True, rnn: str | Callable[..., Any] | None = None,
+                 readout: str | Callable[..., Any] | None = None, layer: int | str | None = None,
+                 input: Any = None, states: Any = None, target: Any = None) -> None:
         super().__init__()
+        self.spec = None if rnn is None else ModuleSpec(rnn, readout, layer, input)
+        self.states, self.target = states, target
+        if self.spec is None and any(v is not None for v in (readout, layer, input, states,
+                                                             target)):
+            raise UserError("readout, layer, input, states and target describe a module of "
+                            "your own: name its recurrent network with rnn= too")
         if every_n_epochs is not None and every_n_epochs <= 0:
             raise UserError(f"every_n_epochs must be positive, got {every_n_epochs}")
         if timeline not in ("light", "full", "off"):
@@ -75,14 +109,47 @@ class DynamicsAnalysis(Callback):
         self._restored = {"snapshots": list(state_dict.get("snapshots") or []),
                           "steps": list(state_dict.get("steps") or [])}
 
+    def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
+        """A module of your own: its network, layer, input and target checked before training
+        (one-line UserErrors)."""
+        if self.spec is None or not self.enabled:
+            return
+        self.spec.check(pl_module)
+        if isinstance(self.target, str):
+            from gru_learn.systems.registry import get_system
+
+            get_system(self.target)
+
     def _run(self, trainer: L.Trainer, module: L.LightningModule, figures: bool = True
              ) -> Analysis:
         was_training = module.training
         module.eval()
         try:
+            if self.spec is not None:
+                from gru_learn.analysis.module_analysis import analyze_layers
+
+                states = self.states(module) if callable(self.states) else self.states
+                return analyze_layers(self.spec.networks(module), input=self.spec.input,
+                                      states=states, target=self.target, config=self.config,
+                                      figures=figures)
             return analyze_trained(module, trainer.datamodule, self.config, figures=figures)
         finally:
             module.train(was_training)
+
+    def _light_cell(self, module: L.LightningModule) -> Any:
+        """The cell a light snapshot reads: our model's, or the first layer read of a module of
+        your own at its first constant input (None where that is not a GRU)."""
+        if self.spec is None:
+            return module.cell
+        from gru_learn.analysis.api import as_inputs
+        from gru_learn.analysis.network import autonomous_at
+        from gru_learn.gru.cell import GRUCell
+
+        cell = self.spec.networks(module)[0][1].cell
+        if not isinstance(cell, GRUCell):
+            return None
+        x = None if self.spec.input is None else as_inputs(self.spec.input, cell.input_size)[0]
+        return autonomous_at(cell, x)
 
     def _log(self, trainer: L.Trainer, analysis: Analysis) -> None:
         for name, fig in analysis.figures.items():
@@ -105,10 +172,13 @@ class DynamicsAnalysis(Callback):
             return
         try:
             if self.timeline == "light":
-                snap = timeline.snapshot(module.cell, epoch, cycles=self.config.cycles,
+                cell = self._light_cell(module)
+                if cell is None:
+                    return
+                snap = timeline.snapshot(cell, epoch, cycles=self.config.cycles,
                                          seed=self.config.seed)
             else:
-                if trainer.datamodule is None:
+                if trainer.datamodule is None and self.spec is None:
                     return
                 start = time.perf_counter()
                 analysis = self._run(trainer, module)
@@ -154,7 +224,7 @@ class DynamicsAnalysis(Callback):
         if self.timeline == "off":
             return None
         snaps = list(self.snapshots)
-        if final is not None and final.get("learned"):
+        if final is not None and (final.get("learned") or final.get("inputs")):
             last = timeline.from_summary(final, trainer.current_epoch,
                                          numbers=self.timeline == "full")
             if snaps and snaps[-1]["epoch"] == last["epoch"]:
@@ -167,10 +237,11 @@ class DynamicsAnalysis(Callback):
         return out
 
     def on_fit_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        if not self.enabled or trainer.datamodule is None or not trainer.is_global_zero:
+        if not self.enabled or not trainer.is_global_zero or (
+                trainer.datamodule is None and self.spec is None):
             return
         out = Path(trainer.log_dir or trainer.default_root_dir) / "analysis"
-        dt = getattr(trainer.datamodule, "dt", None)
+        dt = None if self.spec is not None else getattr(trainer.datamodule, "dt", None)
         if getattr(pl_module, "diverged", None):  # nothing worth reading: say why, quickly
             AnalysisResult.failed(f"skipped: {pl_module.diverged}",
                                   self._timeline(trainer, None, dt)).write(out / "summary.json")
@@ -189,6 +260,8 @@ class DynamicsAnalysis(Callback):
             self._log(trainer, analysis)
             log_text(trainer.loggers, "analysis/summary", text_summary(analysis.summary),
                      trainer.global_step)
+            if self.spec is not None:  # our own fit logs these with its losses
+                self._log_final(trainer, pl_module, analysis)
             analysis.close()
             self.last = analysis
             print(f"dynamics analysis: {one_line(analysis.summary)} -> {path}")
@@ -197,6 +270,18 @@ class DynamicsAnalysis(Callback):
                                   self._timeline(trainer, None, dt)).write(out / "summary.json")
             rank_zero_warn(f"dynamics analysis failed ({e}); checkpoints are intact; "
                            f"reason recorded in {out / 'summary.json'}")
+
+    def _log_final(self, trainer: L.Trainer, module: L.LightningModule,
+                   analysis: Analysis) -> None:
+        """The module's hyperparameters and the analysis's final numbers (``results/*``) to
+        every logger (TensorBoard: its HPARAMS tab)."""
+        params = {k: v if isinstance(v, (bool, int, float, str)) else str(v)
+                  for k, v in dict(getattr(module, "hparams", {}) or {}).items()}
+        params["analysis.rnn"] = self.spec.rnn if isinstance(self.spec.rnn, str) else "callable"
+        metrics = {k: v for k, v in final_metrics({}, analysis.summary).items()
+                   if not k.startswith("results/loss_")}
+        for logger in trainer.loggers:
+            log_final(logger, params, metrics, trainer.global_step)
 
 
 def _continues_in_place(trainer: L.Trainer) -> bool:

@@ -45,6 +45,9 @@ METRICS = tuple(PREFIX + name for name in (  # the first five are shown without 
     "lyapunov_max",  # largest Lyapunov exponent of the model's rollout (1/time)
     "lyapunov_rel_error",  # |lambda_learned - lambda_target| / |lambda_target|
     "lyapunov_abs_error",  # |lambda_learned - lambda_target| (a ring's or line's target is 0)
+    "state_r2",  # R^2 of the target's states from an affine map of the hidden states
+    "cycle_consistency",  # R^2 of the hidden states brought back through the target's
+    "dsa",  # Dynamical Similarity Analysis, hidden states against target states (dsa-metric)
     "memory_error_1h",  # median error of the remembered angle/position after 1 horizon
     "memory_error_10h",  # ... after 10 training horizons
     "memory_error_100h",  # ... after 100 training horizons
@@ -110,4 +113,24 @@ def hparams_summaries(params: Mapping[str, Any], metrics: Mapping[str, float]) -
     return exp, start, end
 
 
-__all__ = ["METRICS", "PREFIX", "SHOWN_FIRST", "final_metrics", "hparams_summaries", "run_hparams"]
+def log_final(logger: Any, params: Mapping[str, Any], metrics: Mapping[str, float],
+              step: int) -> None:
+    """Hyperparameters and final metrics to one Lightning logger: TensorBoard gets the HPARAMS
+    summaries in the table's order (``hparams_summaries``) and the metrics as scalars; any other
+    logger its own ``log_hyperparams(params)`` and the finite metrics through ``log_metrics``."""
+    from lightning.pytorch.loggers import TensorBoardLogger
+
+    finite = {k: v for k, v in metrics.items() if math.isfinite(v)}
+    if isinstance(logger, TensorBoardLogger):
+        logger.hparams.update(params)
+        logger.log_metrics(finite, step)
+        writer = logger.experiment._get_file_writer()
+        for part in hparams_summaries(params, metrics):
+            writer.add_summary(part, step)
+    else:
+        logger.log_hyperparams(dict(params))
+        logger.log_metrics(finite, step)
+
+
+__all__ = ["METRICS", "PREFIX", "SHOWN_FIRST", "final_metrics", "hparams_summaries", "log_final",
+           "run_hparams"]

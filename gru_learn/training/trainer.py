@@ -8,7 +8,6 @@ wires these into LightningCLI.
 from __future__ import annotations
 
 import inspect
-import math
 import os
 import shutil
 from pathlib import Path
@@ -22,8 +21,9 @@ from gru_learn.errors import UserError
 from gru_learn.files.atomic import remove_stale_temporaries
 from gru_learn.files.outputs import check_output_dir
 from gru_learn.files.torch_files import check_fits
+from gru_learn.systems.registry import folder_name
 from gru_learn.training.callbacks import EpochProgressBar, LastCheckpoint, OptimizerCurves
-from gru_learn.training.hparams import final_metrics, hparams_summaries, run_hparams
+from gru_learn.training.hparams import final_metrics, log_final, run_hparams
 from gru_learn.training.module import GRUForecaster
 
 AUTO_NAME = "<system>"  # replaced by the data's system name: logs/<system>/version_N
@@ -73,7 +73,7 @@ def resolve_defaults(config: Any, defaults: dict[str, Any]) -> None:
     callbacks without checkpointing; a signal then stops at once, with nothing to resume)."""
     init = getattr(config.trainer.logger, "init_args", None)
     if getattr(init, "name", None) == AUTO_NAME:
-        init.name = config.data.init_args.get("system") or "file"
+        init.name = folder_name(config.data.init_args.get("system") or "file")
     if getattr(init, "save_dir", None) == AUTO_DIR:
         init.save_dir = config.trainer.get("default_root_dir") or "logs"
     off = tuple(kind for kind, on in ((ProgressBar, config.trainer.enable_progress_bar),
@@ -235,13 +235,6 @@ def log_run_summary(trainer: Any, model: GRUForecaster, datamodule: Any, seed: i
             summary = None
     params = run_hparams(dict(model.hparams), dict(getattr(datamodule, "hparams", {})),
                          seed=seed, epochs=trainer.max_epochs, epochs_done=trainer.current_epoch)
-    logger, metrics, step = trainer.logger, final_metrics(losses, summary), trainer.global_step
-    if isinstance(logger, TensorBoardLogger):  # the summaries with the table's order
-        logger.hparams.update(params)
-        logger.log_metrics({k: v for k, v in metrics.items() if math.isfinite(v)}, step)
-        writer = logger.experiment._get_file_writer()
-        for part in hparams_summaries(params, metrics):
-            writer.add_summary(part, step)
-    else:
-        logger.log_hyperparams(params, metrics, step=step)
+    logger = trainer.logger
+    log_final(logger, params, final_metrics(losses, summary), trainer.global_step)
     logger.finalize("success")  # flushed: the run's files are complete on return

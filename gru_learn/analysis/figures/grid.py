@@ -17,6 +17,7 @@ import numpy as np
 
 from gru_learn.analysis.figures import style
 from gru_learn.files.atomic import atomic_dir
+from gru_learn.systems.registry import folder_name
 
 # topology verdict -> bar colour, in the verdicts' order (best first)
 VERDICT_COLOURS = {"exact": "tab:green", "approximate": "tab:olive", "mismatch": "tab:red"}
@@ -133,7 +134,8 @@ def write_figures(out: Path, systems: tuple[str, ...], sizes: tuple[int, ...],
         writer = SummaryWriter(log_dir=str(tb))
         for system in systems:
             fig = fig12(system, runs, sizes, method, forced)
-            paths.append(style.save_png(fig, out / f"fig12_{system}.png", dpi=120, close=False))
+            paths.append(style.save_png(fig, out / f"fig12_{folder_name(system)}.png", dpi=120,
+                                        close=False))
             writer.add_figure(f"fig12/{system}", fig, step)
             plt.close(fig)
         writer.close()

@@ -50,11 +50,15 @@ def _field(cell: GRUCell, x: Tensor | None) -> Callable[[Tensor], Tensor]:
     return lambda h: cell.vector_field(h, x)
 
 
-def _title(pt: Any) -> str:
+def _title(cell: Any, pt: Any) -> str:
+    """'GRU as an ODE at input [...]' (an LSTM: 'LSTM map, one step's displacement ...')."""
+    name = getattr(cell, "architecture", "GRU")
+    how = ("map (arrows: one step's displacement F(s) - s)"
+           if getattr(cell, "reading", "ode") == "map" else "as an ODE")
     if pt.input is None:
-        return "GRU (no input) as an ODE (time in GRU steps)"
+        return f"{name} (no input) {how} (time in steps)"
     x = np.array2string(pt.input.numpy(), precision=3, threshold=6)
-    return f"GRU as an ODE at input {x} (time in GRU steps)"
+    return f"{name} {how} at input {x} (time in steps)"
 
 
 def portrait(cell: GRUCell, pt: Any) -> Figure:
@@ -74,7 +78,7 @@ def portrait(cell: GRUCell, pt: Any) -> Figure:
                     ms=10)
         ax.set_xlabel("h")
         ax.set_ylabel("dh/dt")
-        ax.set_title(_title(pt), fontsize=9)
+        ax.set_title(_title(cell, pt), fontsize=9)
         dedup_legend(ax, below=0.13)
         return fig
     states = pt.states
@@ -84,12 +88,12 @@ def portrait(cell: GRUCell, pt: Any) -> Figure:
         hi = torch.maximum(states.amax(0), torch.full((2,), 1.0, dtype=F64))
         box = tuple((float(a), float(b)) for a, b in zip(lo, hi, strict=True))
         fig = phase_portrait(f, box, result=res, starts=starts, t_end=100.0, dt=0.25,
-                             title=_title(pt), labels=("h1", "h2"))
+                             title=_title(cell, pt), labels=("h1", "h2"))
         mean, proj = torch.zeros(2, dtype=F64), torch.eye(2, dtype=F64)
     else:
         mean, proj = pca_projection(states)
         fig = phase_portrait(f, res.box, result=res, starts=starts, t_end=100.0, dt=0.25,
-                             title=_title(pt), labels=("PC1 of the states", "PC2"),
+                             title=_title(cell, pt), labels=("PC1 of the states", "PC2"),
                              projection=(mean, proj))
         xy = ((states - mean) @ proj.T).numpy()
         fig.axes[0].plot(xy[:, 0], xy[:, 1], ".", color="0.7", ms=1.5, zorder=0,

@@ -16,6 +16,7 @@ from gru_learn.errors import UserError
 from gru_learn.experiments.grid.report import memory_time_cell, method_label
 from gru_learn.experiments.grid.settings import Grid, TrainSettings
 from gru_learn.files.atomic import write_json_atomic
+from gru_learn.systems.registry import folder_name
 
 METHODS_FILE = "methods.json"
 # per (method, system, size): what the table shows, from the method's summary.json rows
@@ -109,5 +110,6 @@ def write_methods_report(out: Path, rows: list[dict[str, Any]],
         mine = [r for r in rows if r["system"] == system and r["error_1h"]
                 and r["error_1h"].get("n")]
         if mine:
-            written.append(methods_memory_figure(out / f"memory_{system}.png", system, mine))
+            written.append(methods_memory_figure(out / f"memory_{folder_name(system)}.png",
+                                                 system, mine))
     return written

@@ -27,11 +27,12 @@ from gru_learn.experiments.grid.settings import (
 )
 from gru_learn.files.atomic import atomic_dir, remove_stale_temporaries, write_json_atomic
 from gru_learn.files.torch_files import read_checkpoint
+from gru_learn.systems.registry import folder_name
 
 
 def run_dir(out: Path, system: str, hidden_size: int, seed: int) -> Path:
     """``<out>/<system>/h<size>/seed<k>``: one run's folder."""
-    return out / system / f"h{hidden_size}" / f"seed{seed}"
+    return out / folder_name(system) / f"h{hidden_size}" / f"seed{seed}"
 
 
 
