@@ -710,7 +710,13 @@ def test_a_checkpoint_folder_made_read_only_mid_run_is_one_line_with_the_way_on(
     ([*TINY_FIT, "--model.hidden_size=100000"], ("100000-unit network", "GiB")),
     ([*TINY_COMPARE[:-8], "--epochs", "1000000000000", *TINY_COMPARE[-6:]], ("--epochs", "GiB")),
     (["frequency-sweep", "--grid", "1000000"], ("--grid", "GiB")),
-], ids=["fit hidden size", "compare epochs", "frequency-sweep grid"])
+    # found by a fresh probe beyond the list (before: hangs, or an exit 1 after 5 s)
+    ([*TINY_FIT, "--data.n_train=1000000000"], ("1000000004 trajectories", "GiB")),
+    ([*TINY_FIT, "--data.horizon=1000000000"], ("1000000001 samples", "GiB")),
+    (["portrait", "--preset", "hopf", "--t-end", "1e12"], ("--t-end", "GiB")),
+    (["search-topology", "--sinks", "1", "--population", "1000000000"], ("--population",)),
+], ids=["fit hidden size", "compare epochs", "frequency-sweep grid", "fit n_train",
+        "fit horizon", "portrait t-end", "search-topology population"])
 def test_an_allocation_that_cannot_succeed_is_estimated_first(
         args: list[str], words: tuple[str, ...], tmp_path: Path) -> None:
     one_line(run_cli(*args, cwd=tmp_path), 2, *words, "memory")
@@ -733,6 +739,9 @@ NUMBERS = {
     "frequency-sweep dt -1": ["frequency-sweep", "--dt", "-1"],
     "analyze input nan": ["analyze", "--state-dict", "GRU", "--input", "nan"],
     "search-topology scale inf": ["search-topology", "--sinks", "1", "--scale", "inf"],
+    "bifurcation steps 1e9": ["bifurcation", "--preset", "hopf", "--param", "alpha", "--range",
+                              "0", "1", "--steps", "1000000000"],
+    "fit obs noise inf": [*TINY_FIT, "--data.obs_noise_std=inf"],
 }
 
 

@@ -18,6 +18,8 @@ from gru_learn.errors import UserError
 from gru_learn.experiments.preset_studies import bifurcation
 from gru_learn.gru.presets import PRESETS
 
+MAX_STEPS = 10_000  # grid values: each is a full fixed-point search (about 0.1 s)
+
 
 def parser() -> ArgumentParser:
     p = ArgumentParser(prog="gru_learn bifurcation", description=description(__doc__))
@@ -37,8 +39,9 @@ def parser() -> ArgumentParser:
 
 def main(argv: list[str]) -> int:
     args = parser().parse_args(argv)
-    if args.steps < 2:
-        raise UserError(f"--steps must be at least 2, got {args.steps}")
+    if not 2 <= args.steps <= MAX_STEPS:
+        raise UserError(f"--steps must be between 2 and {MAX_STEPS} (each value is a fixed-"
+                        f"point search; bisection refines between them), got {args.steps}")
     check_outputs(args)
     lo, hi = args.range
     result, _ = bifurcation(args.preset, args.param, lo, hi, steps=args.steps,

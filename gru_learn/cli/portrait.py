@@ -16,6 +16,7 @@ from gru_learn.cli.common import (
 )
 from gru_learn.experiments.preset_studies import portrait
 from gru_learn.gru.presets import PRESETS
+from gru_learn.runtime import check_memory
 
 
 def parser() -> ArgumentParser:
@@ -35,6 +36,9 @@ def parser() -> ArgumentParser:
 
 def main(argv: list[str]) -> int:
     args = parser().parse_args(argv)
+    # the drawn trajectories: a few dozen, each t_end / dt RK4 states
+    check_memory(64 * 8 * 8 * args.t_end / args.dt, f"--t-end {args.t_end:g} at --dt "
+                 f"{args.dt:g}")
     check_outputs(args)
     out = portrait(args.preset, parse_assignments(args.set),
                    box=tuple(args.box) if args.box else None, t_end=args.t_end, dt=args.dt,

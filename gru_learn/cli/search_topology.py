@@ -17,6 +17,7 @@ from gru_learn.dynamics import analyze_vector_field
 from gru_learn.errors import UserError
 from gru_learn.experiments.topology_search import BOX, TopologyRequest, search
 from gru_learn.gru.params import cell_from_theta, theta_dict
+from gru_learn.runtime import check_memory
 
 
 def parser() -> ArgumentParser:
@@ -50,6 +51,8 @@ def main(argv: list[str]) -> int:
         raise UserError("need --time-budget > 0, --population >= 4 and --scale > 0")
     if not (math.isfinite(args.time_budget) and math.isfinite(args.scale)):
         raise UserError("--time-budget and --scale must be finite numbers")
+    # each member's parameters and its search state (measured: about 96 bytes a member)
+    check_memory(128 * args.population, f"--population {args.population}")
     check_outputs(args)
     result = search(request, reset=args.reset, seed=args.seed, time_budget=args.time_budget,
                     population=args.population, elite=max(2, args.population // 16),

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,6 +22,7 @@ from torch.utils.data import DataLoader, Sampler, TensorDataset
 
 from gru_learn.errors import UserError
 from gru_learn.files.torch_files import save_torch_file
+from gru_learn.runtime import check_memory
 from gru_learn.systems.registry import folder_name, get_system
 from gru_learn.systems.simulate import simulate_system
 
@@ -198,6 +200,20 @@ class TrajectoryDataModule(_SplitDataModule):
             raise UserError(f"ic_low and ic_high need {d} values each for system {s['system']!r}")
         if any(lo > hi for lo, hi in zip(s["ic_low"], s["ic_high"], strict=False)):
             raise UserError("ic_low must be <= ic_high in every dimension")
+        numbers = {"dt": s["dt"], "obs_noise_std": s["obs_noise_std"],
+                   "process_noise_std": s["process_noise_std"], **{
+                       f"params.{k}": v for k, v in s["params"].items()
+                       if isinstance(v, (int, float))}, **{
+                       f"param_noise_std.{k}": v for k, v in s["param_noise_std"].items()},
+                   **{f"ic_low[{i}]": v for i, v in enumerate(s["ic_low"])},
+                   **{f"ic_high[{i}]": v for i, v in enumerate(s["ic_high"])}}
+        for name, value in numbers.items():
+            if not math.isfinite(value):
+                raise UserError(f"{name} must be a finite number, got {value}")
+        # the simulation (float64, observed and clean) and the float32 splits, before it runs
+        values = sum(s["n"]) * (s["horizon"] + 1) * d
+        check_memory(values * (8 * 3 + 4 * 2), f"{sum(s['n'])} trajectories of "
+                     f"{s['horizon'] + 1} samples")
 
     @property
     def obs_dim(self) -> int:
