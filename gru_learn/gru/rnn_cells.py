@@ -20,7 +20,22 @@ import torch
 from torch import Tensor, nn
 
 
-class TanhRNNCell(nn.Module):
+class _StepMap(nn.Module):
+    """What the analysis calls on a cell, from its ``forward(x, state)`` (one step): the step's
+    displacement F(s, x) - s (the ODE's right-hand side for a tanh RNN; for an LSTM only the
+    roots matter, the map's fixed points), at a fixed input, and the input-free map."""
+
+    def vector_field(self, s: Tensor, x: Tensor | None = None) -> Tensor:
+        return self(x, s) - s
+
+    def field_at(self, x: Tensor | None = None) -> Callable[[Tensor], Tensor]:
+        return lambda s: self.vector_field(s, x)
+
+    def autonomous_map(self) -> Callable[[Tensor], Tensor]:
+        return lambda s: self(None, s)
+
+
+class TanhRNNCell(_StepMap):
     """An Elman RNN: the map h -> tanh(W_ih x + b_ih + W_hh h + b_hh) and its ODE
     dh/dt = f(h, x) = -h + tanh(W_ih x + b_ih + W_hh h + b_hh) (the map is one Euler step of
     size 1 of the ODE, as for the GRU). Every fixed point lies in the open cube (-1, 1)^d."""
@@ -46,16 +61,6 @@ class TanhRNNCell(nn.Module):
         """One step: tanh(W_ih x + b_ih + W_hh h + b_hh) (x=None: zero input)."""
         return torch.tanh(self._drive(x, h.dtype) + h @ self.weight_hh.to(h.dtype).t())
 
-    def vector_field(self, h: Tensor, x: Tensor | None = None) -> Tensor:
-        """f(h, x) = -h + tanh(W_ih x + b_ih + W_hh h + b_hh)."""
-        return self(x, h) - h
-
-    def field_at(self, x: Tensor | None = None) -> Callable[[Tensor], Tensor]:
-        return lambda h: self.vector_field(h, x)
-
-    def autonomous_map(self) -> Callable[[Tensor], Tensor]:
-        return lambda h: self(None, h)
-
     @classmethod
     def from_torch(cls, rnn: nn.RNN | nn.RNNCell) -> TanhRNNCell:
         """The cell of a one-layer, one-direction ``nn.RNN`` or an ``nn.RNNCell`` with tanh, in
@@ -75,7 +80,7 @@ class TanhRNNCell(nn.Module):
                      (weight_ih, weight_hh, bias_ih, bias_hh))
 
 
-class LSTMStateMap(nn.Module):
+class LSTMStateMap(_StepMap):
     """An LSTM read as a map of its whole state s = (h, c) in R^(2d):
     (h, c) -> (o * tanh(c'), c') with c' = f * c + i * g, gates from W_ih x + b_ih + W_hh h + b_hh
     (torch's order i, f, g, o). Map reading only: the analysis finds the roots of
@@ -104,16 +109,6 @@ class LSTMStateMap(nn.Module):
         i, f, g, o = pre.split(d, dim=-1)
         c_new = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
         return torch.cat([torch.sigmoid(o) * torch.tanh(c_new), c_new], dim=-1)
-
-    def vector_field(self, s: Tensor, x: Tensor | None = None) -> Tensor:
-        """One step's displacement F(s, x) - s (its roots are the map's fixed points)."""
-        return self(x, s) - s
-
-    def field_at(self, x: Tensor | None = None) -> Callable[[Tensor], Tensor]:
-        return lambda s: self.vector_field(s, x)
-
-    def autonomous_map(self) -> Callable[[Tensor], Tensor]:
-        return lambda s: self(None, s)
 
     @classmethod
     def from_torch(cls, lstm: nn.LSTM | nn.LSTMCell) -> LSTMStateMap:
