@@ -15,6 +15,7 @@ constant, and an LSTM is read as a map.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import torch
 from torch import Tensor, nn
@@ -33,6 +34,15 @@ class _StepMap(nn.Module):
 
     def autonomous_map(self) -> Callable[[Tensor], Tensor]:
         return lambda s: self(None, s)
+
+    @classmethod
+    def from_tensors(cls, weight_ih: Tensor, weight_hh: Tensor, bias_ih: Tensor | None = None,
+                     bias_hh: Tensor | None = None) -> Any:
+        """A cell holding torch's tensors (a tanh RNN's weight_ih (d, p), weight_hh (d, d),
+        biases (d,); an LSTM's (4d, p), (4d, d), (4d,); a missing bias is zero), in
+        weight_hh's dtype and device."""
+        return _copy(cls(weight_ih.shape[1], weight_hh.shape[1]),
+                     (weight_ih, weight_hh, bias_ih, bias_hh))
 
 
 class TanhRNNCell(_StepMap):
@@ -71,14 +81,6 @@ class TanhRNNCell(_StepMap):
         suffix = "_l0" if isinstance(rnn, nn.RNN) else ""
         return cls.from_tensors(*_weights(rnn, suffix))
 
-    @classmethod
-    def from_tensors(cls, weight_ih: Tensor, weight_hh: Tensor, bias_ih: Tensor | None = None,
-                     bias_hh: Tensor | None = None) -> TanhRNNCell:
-        """A cell holding torch's tensors (weight_ih (d, p), weight_hh (d, d), biases (d,); a
-        missing bias is zero), in weight_hh's dtype and device."""
-        return _copy(cls(weight_ih.shape[1], weight_hh.shape[1]),
-                     (weight_ih, weight_hh, bias_ih, bias_hh))
-
 
 class LSTMStateMap(_StepMap):
     """An LSTM read as a map of its whole state s = (h, c) in R^(2d):
@@ -116,14 +118,6 @@ class LSTMStateMap(_StepMap):
         ``nn.LSTMCell``, in its dtype and device."""
         suffix = "_l0" if isinstance(lstm, nn.LSTM) else ""
         return cls.from_tensors(*_weights(lstm, suffix))
-
-    @classmethod
-    def from_tensors(cls, weight_ih: Tensor, weight_hh: Tensor, bias_ih: Tensor | None = None,
-                     bias_hh: Tensor | None = None) -> LSTMStateMap:
-        """A map holding torch's tensors (weight_ih (4d, p), weight_hh (4d, d), biases (4d,); a
-        missing bias is zero), in weight_hh's dtype and device."""
-        return _copy(cls(weight_ih.shape[1], weight_hh.shape[1]),
-                     (weight_ih, weight_hh, bias_ih, bias_hh))
 
 
 NAMES = ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
